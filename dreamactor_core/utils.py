@@ -1,0 +1,26 @@
+"""Small shared helpers: errors, progress and cancellation."""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+ProgressFn = Optional[Callable[[int, int], None]]
+CancelFn = Optional[Callable[[], bool]]
+
+
+class DreamActorError(ValueError):
+    """An input problem the user can fix; the message says which input and what to do."""
+
+
+class Cancelled(RuntimeError):
+    """Raised when a ``cancel`` callback asks long work to stop."""
+
+
+def check_cancel(cancel: CancelFn) -> None:
+    """Raise :class:`Cancelled` if ``cancel`` says so."""
+    if cancel is not None and cancel():
+        raise Cancelled("cancelled by the user")
+
+
+def report(progress: ProgressFn, done: int, total: int) -> None:
+    if progress is not None:
+        progress(int(done), int(total))
