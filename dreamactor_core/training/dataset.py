@@ -1,0 +1,137 @@
+"""Training batches: the cached dataset on disk, and the tensors the model takes.
+
+A cached clip (written by ``dataset_builder``) is one safetensors file with the
+VAE latents of its reference frames and video window, the pose-render latents,
+the face crops and, for the conditioning ``y``, the latent of a grey video.
+Samples are drawn as a pure function of (seed, step): every rank draws the
+global batch and keeps its own slice, so training is reproducible, resumable
+and independent of how many ranks share it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from ..utils import DreamActorError
+
+MASK_CHANNELS = 4
+
+
+def build_y(ref_latents: torch.Tensor, temporal: torch.Tensor) -> torch.Tensor:
+    """Conditioning ``y`` [B, 20, R+T, h, w]: mask ones + reference latents, then mask zeros + ``temporal``.
+
+    ``temporal`` is the latent of the video the model is told to continue (a grey
+    video in the first window), matching how the sampler builds its windows.
+    """
+    b, _, r, h, w = ref_latents.shape
+    t = temporal.shape[2]
+    ref = torch.cat([ref_latents.new_ones(b, MASK_CHANNELS, r, h, w), ref_latents], 1)
+    vid = torch.cat([temporal.new_zeros(b, MASK_CHANNELS, t, h, w), temporal], 1)
+    return torch.cat([ref, vid], 2)
+
+
+def model_inputs(batch: dict, use_face: bool = True) -> dict:
+    """Keyword arguments of ``AnimateDiT.forward`` (besides x and t) for a batch."""
+    kwargs = {"context": batch["context"], "y": batch["y"], "pose_latents": batch.get("pose_latents")}
+    if batch.get("clip_fea") is not None:
+        kwargs["clip_fea"] = batch["clip_fea"]
+    if use_face and batch.get("face_pixels") is not None:
+        face = batch["face_pixels"]
+        if face.dtype == torch.uint8:
+            face = face.float() / 127.5 - 1.0
+        kwargs["face_pixels"] = face
+    return kwargs
+
+
+def assemble(samples: list[dict], text_len: int, text_dim: int = 4096) -> dict:
+    """Stack cached samples (same bucket) into a batch."""
+    ref = torch.stack([s["ref_latents"] for s in samples])
+    lat = torch.stack([s["latents"] for s in samples])
+    grey = torch.stack([s["grey_latents"] for s in samples])
+    batch = {
+        "x0": torch.cat([ref, lat], 2),
+        "y": build_y(ref, grey),
+        "pose_latents": torch.stack([s["pose_latents"] for s in samples]),
+        "context": torch.stack([s["context"] if "context" in s else torch.zeros(text_len, text_dim)
+                                for s in samples]),
+    }
+    if all("face_pixels" in s for s in samples):
+        batch["face_pixels"] = torch.stack([s["face_pixels"] for s in samples])
+    return batch
+
+
+class CachedClips:
+    """Batches from a folder written by :func:`dataset_builder.build_dataset`."""
+
+    def __init__(self, root: str | Path, seed: int = 0, text_len: int = 512, max_refs: int | None = None):
+        self.root = Path(root)
+        index = self.root / "index.json"
+        if not index.is_file():
+            raise DreamActorError(f"training data {self.root}: no index.json; build it with "
+                                  "`python -m dreamactor_core.training build-dataset`")
+        self.index = json.loads(index.read_text())
+        self.buckets = {k: v for k, v in self.index["buckets"].items() if v}
+        if not self.buckets:
+            raise DreamActorError(f"training data {self.root}: every bucket is empty")
+        self.names = sorted(self.buckets)
+        self.weights = torch.tensor([len(self.buckets[k]) for k in self.names], dtype=torch.float64)
+        self.seed, self.text_len, self.max_refs = seed, text_len, max_refs
+        self._cache: dict[str, dict] = {}
+
+    def __len__(self) -> int:
+        return int(self.weights.sum())
+
+    def _load(self, name: str) -> dict:
+        if name not in self._cache:
+            sample = load_file(str(self.root / name))
+            if self.max_refs is not None:
+                sample["ref_latents"] = sample["ref_latents"][:, : self.max_refs]
+            self._cache[name] = sample
+        return self._cache[name]
+
+    def batch(self, step: int, rank: int, world: int, batch_size: int) -> dict:
+        """This rank's slice of the global batch of ``world * batch_size`` samples (one bucket)."""
+        g = torch.Generator().manual_seed(self.seed * 7919 + step)
+        bucket = self.names[int(torch.multinomial(self.weights, 1, generator=g))]
+        files = self.buckets[bucket]
+        picks = torch.randint(len(files), (world * batch_size,), generator=g).tolist()
+        mine = picks[rank * batch_size:(rank + 1) * batch_size]
+        return assemble([self._load(files[i]) for i in mine], self.text_len)
+
+
+class RandomClips:
+    """Deterministic random tensors shaped like cached clips (for tests and benchmarks)."""
+
+    def __init__(self, frames: int = 2, height: int = 4, width: int = 4, refs: int = 1, text_len: int = 8,
+                 face_frames: int = 0, face_size: int = 64, seed: int = 0, clip: bool = False):
+        self.shape = (frames, height, width)
+        self.refs, self.text_len, self.seed = refs, text_len, seed
+        self.face = (face_frames, face_size)
+        self.clip = clip
+
+    def batch(self, step: int, rank: int, world: int, batch_size: int) -> dict:
+        g = torch.Generator().manual_seed(self.seed * 7919 + step)
+        t, h, w = self.shape
+        samples = []
+        for i in range(world * batch_size):
+            s = {
+                "ref_latents": torch.randn(16, self.refs, h, w, generator=g),
+                "latents": torch.randn(16, t, h, w, generator=g),
+                "grey_latents": torch.randn(16, t, h, w, generator=g) * 0.1,
+                "pose_latents": torch.randn(16, t, h, w, generator=g),
+                "context": torch.randn(self.text_len, 4096, generator=g) * 0.1,
+            }
+            if self.face[0]:
+                n, size = self.face
+                s["face_pixels"] = torch.randint(0, 256, (3, n, size, size), generator=g, dtype=torch.uint8)
+            if self.clip:
+                s["clip_fea"] = torch.randn(257, 1280, generator=g) * 0.1
+            samples.append(s)
+        mine = samples[rank * batch_size:(rank + 1) * batch_size]
+        batch = assemble(mine, self.text_len)
+        if self.clip:
+            batch["clip_fea"] = torch.stack([s["clip_fea"] for s in mine])
+        return batch
