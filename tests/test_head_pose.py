@@ -114,3 +114,14 @@ def test_body_fallback_when_the_face_is_lost(synth_dir, clip):
     assert mae[0] <= 12.0 and mae[1] <= 14.0
     assert np.nanmean(centre) < 0.35
     assert 0.6 < np.nanmean(radius) < 1.3
+
+
+def test_profile_views_use_the_body_fit(synth_dir):
+    # pub04 turns from -90 to +90 degrees: near profile FaceMesh returns a wrong, frontal-looking
+    # face; those fits must be caught by the body cross-check instead of reporting yaw ~0.
+    clip = "pub04_turn_landscape"
+    motion = estimate_head(extract(str(synth_dir), clip, STEP))
+    assert motion.meta["head_face_rejected"], "expected rejected face fits in profile views"
+    err, _, _ = _errors(synth_dir, clip, motion)
+    print(f"{clip}: yaw/pitch/roll MAE {np.nanmean(err, axis=0).round(2)}, max yaw err {np.nanmax(err[:, 0]):.1f}")
+    assert np.nanmean(err[:, 0]) <= 10.0 and np.nanmax(err[:, 0]) < 30.0

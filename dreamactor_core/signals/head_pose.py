@@ -9,7 +9,9 @@ IS the sphere centre in camera coordinates, and the fitted rotation has the head
 
 When the face is lost the same fit runs on the MediaPipe Pose head points (nose, eyes,
 ears, mouth corners in ``Motion.body_px``); such frames are flagged ``"body"`` in
-``motion.meta["head_source"]``. Gaze (eye yaw/pitch relative to the head) comes from
+``motion.meta["head_source"]``. The body fit also vets the face fit: near profile
+FaceMesh keeps returning a face whose landmarks are wrong, and a face fit far from the
+body fit is discarded for it. Gaze (eye yaw/pitch relative to the head) comes from
 the iris centres, only where the face mesh was found.
 
 Angles follow the synthetic data's convention, relative to the CAMERA axes:
@@ -31,6 +33,10 @@ from .motion import Motion
 DEFAULT_FOV_DEG = 40.0
 # Fits whose RMS reprojection error exceeds this fraction of the projected head radius are rejected.
 MAX_RMS_FRACTION = 0.12
+# A face fit that disagrees with the body-landmark fit by more than this is discarded. On the
+# synthetic clips good face fits stay within ~16 degrees of the body fit; broken ones (profile
+# views) differ by 35-110 degrees.
+MAX_FACE_BODY_GAP_DEG = 30.0
 # Gaze is clamped to what eyes can physically do.
 MAX_GAZE_DEG = 45.0
 
@@ -76,6 +82,11 @@ def _rot_y(a: float) -> np.ndarray:
 def _rot_z(a: float) -> np.ndarray:
     c, s = math.cos(a), math.sin(a)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _rotation_gap_deg(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle in degrees of the rotation between ``a`` and ``b``."""
+    return math.degrees(math.acos(float(np.clip((np.trace(a.T @ b) - 1.0) / 2.0, -1.0, 1.0))))
 
 
 def _project(k: np.ndarray, pts_cam: np.ndarray) -> np.ndarray:
@@ -162,7 +173,9 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
 
     ``focal_px`` overrides the focal-length guess. ``meta["head_source"]`` lists per
     frame ``"face"``, ``"body"`` (fitted on the Pose head points: less accurate, no gaze)
-    or ``"none"``; ``meta["head_focal_px"]`` records the focal length used.
+    or ``"none"``; ``meta["head_face_rejected"]`` lists frames whose face fit was discarded
+    because it disagreed with the body fit by more than ``MAX_FACE_BODY_GAP_DEG``
+    (FaceMesh in near-profile views); ``meta["head_focal_px"]`` records the focal length used.
     """
     if not isinstance(motion, Motion):
         raise DreamActorError(f"estimate_head: expected a Motion, got {type(motion).__name__}")
@@ -177,13 +190,20 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     for name, shape in (("head_angles", (3,)), ("head_rotation", (3, 3)), ("head_center_px", (2,)),
                         ("head_radius_px", ()), ("gaze", (2,))):
         setattr(out, name, np.full((n, *shape), np.nan, dtype=np.float32))
-    sources = []
+    sources: list[str] = []
+    rejected: list[int] = []
     for i in range(n):
         face = motion.face_px[i]
         fit = fit_head(face[fidx, :2], fpts, k) if np.isfinite(face[fidx, :2]).all() else None
+        body_fit = fit_head(motion.body_px[i, bidx, :2], bpts, k)
         source = "face"
+        if fit is not None and body_fit is not None and _rotation_gap_deg(fit[0], body_fit[0]) > MAX_FACE_BODY_GAP_DEG:
+            # Near profile FaceMesh still "tracks" but its landmarks collapse into a frontal-looking
+            # face; the coarse body fit is then far more trustworthy.
+            rejected.append(i)
+            fit = None
         if fit is None:
-            fit = fit_head(motion.body_px[i, bidx, :2], bpts, k)
+            fit = body_fit
             source = "body"
         if fit is None:
             sources.append("none")
@@ -197,6 +217,7 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
             out.gaze[i] = _gaze(face, r, t, k)
         sources.append(source)
     out.meta["head_source"] = sources
+    out.meta["head_face_rejected"] = rejected
     out.meta["head_focal_px"] = f
     return out
 
