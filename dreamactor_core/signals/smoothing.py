@@ -23,7 +23,7 @@ from .motion import Motion
 _MAX_LOG_CUTOFF = 1.0  # strength ~0: min cutoff 10 Hz (almost nothing removed at 25 fps)
 _LOG_CUTOFF_RANGE = 1.9  # strength 1: min cutoff ~0.13 Hz (still joints nearly frozen)
 _BETA = 6.0  # cutoff gain per scale/second of speed
-_D_CUTOFF = 1.0  # Hz, cutoff of the speed estimate itself
+_D_CUTOFF = 3.0  # Hz, cutoff of the speed estimate (1 Hz, the usual value, reacts too late to limb swings)
 
 
 def filter_params(strength: float) -> tuple[float, float]:
