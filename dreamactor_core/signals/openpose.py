@@ -10,7 +10,7 @@ decided per array: an array whose points all lie within +-2 is normalised.
 
 The body is OpenPose's 18-point COCO layout (or BODY_25, which adds the mid-hip
 and the feet). It maps onto MediaPipe's 33 points; points it lacks stay NaN. The
-source is 2D only: depth is flat (0) and world coordinates are the pixels scaled to
+source is 2D only: depth is flat (0, NaN where the point is missing) and world coordinates are the pixels scaled to
 metres with a typical torso length.
 """
 from __future__ import annotations
@@ -108,12 +108,12 @@ def motion_from_pose_keypoint(pose_keypoint: Any, fps: float, person_index: int 
         mapping = _BODY25_TO_MP if len(body) >= 25 else _OP18_TO_MP
         for src, dst in mapping.items():
             if src < len(body):
-                motion.body_px[t, dst] = (body[src, 0] * sx, body[src, 1] * sy, 0.0)
+                motion.body_px[t, dst] = (body[src, 0] * sx, body[src, 1] * sy, body[src, 0] * 0.0)
                 motion.body_conf[t, dst] = body[src, 2] if np.isfinite(body[src, 0]) else np.nan
         face = _to_pixels(_points(person.get("face_keypoints_2d"), "face_keypoints_2d"), fw, fh)
         if face is not None and len(face) >= 68:
             for src, dst in _FACE68_TO_MP.items():
-                motion.body_px[t, dst] = (face[src, 0] * sx, face[src, 1] * sy, 0.0)
+                motion.body_px[t, dst] = (face[src, 0] * sx, face[src, 1] * sy, face[src, 0] * 0.0)
                 motion.body_conf[t, dst] = face[src, 2] if np.isfinite(face[src, 0]) else np.nan
         for side, key in enumerate(("hand_left_keypoints_2d", "hand_right_keypoints_2d")):
             hand = _to_pixels(_points(person.get(key), key), fw, fh)
