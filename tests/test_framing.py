@@ -79,6 +79,8 @@ def test_transform_motion_maps_every_pixel_field_and_round_trips(synth_dir, mode
     out = transform_motion(m, 512, 512, mode)
     tf = fit_transform(832, 480, 512, 512, mode)
     assert (out.width, out.height) == (512, 512)
+    sx, sy, ox, oy = tf  # the tuple form of the design card
+    np.testing.assert_allclose(out.body_px[..., 0], m.body_px[..., 0] * sx + ox, atol=1e-3)
     np.testing.assert_allclose(out.body_px[..., :2], tf.apply(m.body_px[..., :2]), atol=1e-3)
     np.testing.assert_allclose(out.body_px[..., 2], m.body_px[..., 2] * tf.scale_x, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(out.hands_px[:, 0, :, :2], tf.apply(m.hands_px[:, 0, :, :2]), atol=1e-3)

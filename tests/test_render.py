@@ -8,7 +8,7 @@ from dreamactor_core.signals.head_sphere import (
     NOSE, NOSE_PITCH, SCLERA, draw_head_sphere, head_direction, rotation_from_angles,
 )
 from dreamactor_core.signals.motion import Motion
-from dreamactor_core.signals.render_dreamactor import BONES, render_guidance
+from dreamactor_core.signals.render_dreamactor import BONES, HAND_COLORS, render_guidance
 from dreamactor_core.signals.render_openpose import (
     BODY_COLORS, HAND_JOINT_COLOR, MP33_FOR_OPENPOSE, default_stick,
 )
@@ -201,7 +201,8 @@ def test_openpose_joints_sit_on_the_framed_pixels(synth_dir, mode):
     assert checked >= (6 if mode == "crop" else 10)
 
 
-def test_openpose_draws_hands():
+def _hands_motion() -> Motion:
+    """Two open hands fanning upward, the left (subject's) one on the image right."""
     m = Motion.empty(1, fps=25, width=300, height=300)
     ang = np.radians(np.linspace(-60, 60, 5))
     for side, wx in ((0, 200.0), (1, 100.0)):
@@ -212,6 +213,20 @@ def test_openpose_draws_hands():
         m.hands_px[0, side, :, :2] = np.array(pts)
         m.hands_px[0, side, :, 2] = 0
     m.hands_conf[0] = 1.0
+    return m
+
+
+def test_dreamactor_draws_hands_by_side():
+    m = _hands_motion()
+    img = render_guidance(m, 300, 300, line_width=8)[0]
+    got = [_at(img, (m.hands_px[0, side, 9, :2] + m.hands_px[0, side, 10, :2]) / 2) for side in (0, 1)]
+    for side in (0, 1):
+        assert got[side].max() > 100 and _hue_gap(got[side], HAND_COLORS[side]) < 12
+    assert _hue_gap(got[0], got[1]) > 60
+
+
+def test_openpose_draws_hands():
+    m = _hands_motion()
     img = render_guidance(m, 300, 300, style="openpose")[0]
     for side in (0, 1):
         tips = m.hands_px[0, side, [4, 8, 12, 16, 20], :2]

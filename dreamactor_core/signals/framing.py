@@ -17,8 +17,7 @@ padding (letterbox) or cut (crop) is a whole number of pixels. That makes
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -33,9 +32,11 @@ ASPECT_MODES = ("letterbox", "crop", "stretch")
 _POINT_FIELDS = ("body_px", "hands_px", "face_px")
 
 
-@dataclass(frozen=True)
-class Transform:
-    """Axis-aligned map from source pixels to target pixels (pixel-centre convention)."""
+class Transform(NamedTuple):
+    """Axis-aligned map from source pixels to target pixels (pixel-centre convention).
+
+    A named tuple, so ``sx, sy, ox, oy = fit_transform(...)`` works too.
+    """
 
     scale_x: float
     scale_y: float

@@ -159,8 +159,8 @@ def _frame_items(m: Motion, i: int, pts: np.ndarray, depth: np.ndarray, conf_ok:
         if np.isfinite(hand).all(axis=1).sum() >= 2 and not (np.isfinite(hconf) and hconf < 0.3):
             for a, b in HAND_BONES:
                 if draw.usable(hand[a], hand[b]):
-                    items.append((z, lambda c, a=a, b=b, w=width, col=color, s=s:
-                                  _tube(c, hand[a], hand[b], col, w, s)))
+                    items.append((z, lambda c, p0=hand[a], p1=hand[b], w=width, col=color, s=s:
+                                  _tube(c, p0, p1, col, w, s)))
         else:
             for tip in tips:
                 bone(wrist, tip, color, HAND_WIDTH, rel=z)
