@@ -56,8 +56,12 @@ NECK_COLOR = (190, 190, 190)
 HAND_WIDTH = 0.45
 
 
-def _depth_source(motion: Motion) -> tuple[np.ndarray, np.ndarray]:
-    """Per-joint depth ``[T, 35]`` relative to each frame's body, in torso lengths, and the base width hint."""
+def _depth_source(motion: Motion) -> np.ndarray:
+    """Per-joint depth ``[T, 35]`` relative to each frame's body, in torso lengths (NaN: unknown).
+
+    Each frame takes the best source that has depth for it: ``body_cam``, then
+    ``body_world``, then the z column of ``body_px``.
+    """
     t = motion.num_frames
     sources = [motion.body_cam, motion.body_world, motion.body_px]
     depth = np.full((t, 35), np.nan)
@@ -133,7 +137,7 @@ def _mean_depth(values) -> float:
 
 
 def _frame_items(m: Motion, i: int, pts: np.ndarray, depth: np.ndarray, conf_ok: np.ndarray,
-                 base: float) -> list:
+                 base: float, conf_threshold: float) -> list:
     """Everything to draw in frame ``i`` as (depth, draw function) pairs."""
     items = []
     p, d = pts[i], depth[i]
@@ -156,7 +160,7 @@ def _frame_items(m: Motion, i: int, pts: np.ndarray, depth: np.ndarray, conf_ok:
         s, wf = _shade(z)
         width = base * HAND_WIDTH * wf
         color = HAND_COLORS[side]
-        if np.isfinite(hand).all(axis=1).sum() >= 2 and not (np.isfinite(hconf) and hconf < 0.3):
+        if np.isfinite(hand).all(axis=1).sum() >= 2 and not (np.isfinite(hconf) and hconf < conf_threshold):
             for a, b in HAND_BONES:
                 if draw.usable(hand[a], hand[b]):
                     items.append((z, lambda c, p0=hand[a], p1=hand[b], w=width, col=color, s=s:
@@ -201,7 +205,7 @@ def render_dreamactor(motion: Motion, width: int, height: int, *, aspect: str = 
     out = np.zeros((t, height, width, 3), np.uint8)
     for i in range(t):
         check_cancel(cancel)
-        items = _frame_items(m, i, pts, depth, conf_ok, base)
+        items = _frame_items(m, i, pts, depth, conf_ok, base, conf_threshold)
         # Far to near; the sort is stable, so equal depths keep the listed order.
         for _, paint in sorted(items, key=lambda it: -it[0]):
             paint(out[i])
