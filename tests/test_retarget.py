@@ -227,3 +227,17 @@ def test_reference_measured_by_mediapipe(synth_dir, driving, ref_clip):
         assert abs(ratio_got / ratio_true - 1) < 0.05, (k, ratio_got, ratio_true)
     arm_leg = (got["upper_arm"] + got["forearm"]) / (got["thigh"] + got["shin"])
     assert arm_leg / ((true["upper_arm"] + true["forearm"]) / (true["thigh"] + true["shin"])) == pytest.approx(1, abs=0.05)
+
+
+def test_unmeasured_groups_keep_the_driving_proportion(synth_dir, driving):
+    """A reference whose legs are not seen (e.g. a portrait) scales the legs with the rest of the body."""
+    ref_motion = gt_motion(synth_dir, SHORT, [0])
+    ref_motion.body_conf[0, 25:33] = 0.1  # knees, ankles, feet uncertain
+    ref = measure_proportions(ref_motion)
+    assert np.isnan(ref["lengths"]["shin"]) and np.isfinite(ref["lengths"]["upper_arm"])
+    out = retarget_motion(driving, ref)
+    info = out.meta["retarget"]
+    assert {"shin", "foot", "heel"} <= set(info["filled_from_driving"])
+    shin = seg_lengths(out.body_cam.astype(np.float64))["shin"]
+    np.testing.assert_allclose(shin, info["driving_lengths"]["shin"] * info["overall_scale"], rtol=1e-3)
+    assert np.isfinite(out.body_px).all()

@@ -10,6 +10,12 @@ focal length is shared by the whole clip and found by a 1D search over
 log(f) on the total pixel error, with a weak pull towards a common field of
 view because perspective cues on one body are weak.
 
+On MediaPipe input the focal found is the one that best explains MediaPipe's own
+pose, not the lens: its depths are flattened, so the search lands long (about 2x
+on the synthetic clips, at 6-8 px RMS). That is what reprojection needs, since
+retargeted poses are projected with the same camera; with exact 3D it recovers
+the true focal length within 1-2%.
+
 Axes follow OpenCV: x right, y down, z forward; the centre of the top-left
 pixel is (0, 0), so the principal point is ((W-1)/2, (H-1)/2).
 """

@@ -159,7 +159,10 @@ def _reference_lengths(reference) -> dict[str, float]:
         unknown = sorted(set(lengths) - set(GROUPS))
         if unknown:
             raise DreamActorError(f"reference proportions: unknown groups {unknown}; valid: {list(GROUPS)}")
-        out = {g: float(lengths.get(g, np.nan)) for g in GROUPS}
+        try:  # None (a group that was not measured, as JSON writes NaN) counts as missing
+            out = {g: np.nan if lengths.get(g) is None else float(lengths[g]) for g in GROUPS}
+        except (TypeError, ValueError) as exc:
+            raise DreamActorError(f"reference proportions: lengths must be numbers ({exc})") from exc
         if not any(np.isfinite(v) and v > 0 for v in out.values()):
             raise DreamActorError("reference proportions: no positive length given")
         return out

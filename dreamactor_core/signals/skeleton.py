@@ -354,20 +354,23 @@ def _forward_kinematics(skel: Skeleton, pose_local, lengths, root_pos) -> np.nda
     lengths = torch.as_tensor(lengths, dtype=torch.float64).expand(t, nj)
     rest = rest_joints(skel, lengths)
     par = skel.parents
+    # Node ids: root 0; bone j has a start node 2j-1 (at its parent joint, rotated by the
+    # bone's local rotation) and an end node 2j (at joint j, identity), whose children are
+    # the start nodes of the bones leaving joint j.
     nodes = 1 + 2 * (nj - 1)
-    start = lambda j: 2 * j - 1  # noqa: E731 - node ids of bone j
-    end = lambda j: 2 * j  # noqa: E731
+    starts = [2 * j - 1 for j in range(1, nj)]
+    ends = [2 * j for j in range(1, nj)]
     node_par = [-1] * nodes
-    src = [0] * nodes  # which rest joint each node sits on
+    src = [0] * nodes  # the rest joint each node sits on
     for j in range(1, nj):
-        node_par[start(j)] = 0 if par[j] == 0 else end(par[j])
-        node_par[end(j)] = start(j)
-        src[start(j)], src[end(j)] = par[j], j
+        node_par[2 * j - 1] = 0 if par[j] == 0 else 2 * par[j]
+        node_par[2 * j] = 2 * j - 1
+        src[2 * j - 1], src[2 * j] = par[j], j
     rots = torch.eye(3, dtype=torch.float64).repeat(t, nodes, 1, 1)
     rots[:, 0] = local[:, 0]
-    rots[:, [start(j) for j in range(1, nj)]] = local[:, 1:]
+    rots[:, starts] = local[:, 1:]
     posed, _ = batch_rigid_transform(rots, rest[:, src], torch.tensor(node_par), dtype=torch.float64)
-    out = posed[:, [0] + [end(j) for j in range(1, nj)]]
+    out = posed[:, [0] + ends]
     if root_pos is not None:
         out = out + torch.as_tensor(np.asarray(root_pos, dtype=np.float64))[:, None]
     return out.numpy()
