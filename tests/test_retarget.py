@@ -183,6 +183,8 @@ def test_bad_input_is_reported(synth_dir, driving):
         retarget_motion(driving, Motion.empty(1, 25, 512, 512))
     with pytest.raises(DreamActorError, match="unknown groups"):
         retarget_motion(driving, {"lengths": {"antenna": 1.0}})
+    with pytest.raises(DreamActorError, match="up"):
+        retarget_motion(driving, ref, up=[0, 0, 0])
     with pytest.raises(DreamActorError, match="frame 3"):
         measure_proportions(ref, frame=3)
     # Lost frames stay lost; the others are retargeted normally.

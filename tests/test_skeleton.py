@@ -100,3 +100,16 @@ def test_scaling_lengths_keeps_angles(synth_dir):
     knee = [BODY.index(n) for n in ("left_hip", "left_knee", "left_ankle")]
     np.testing.assert_allclose(segment_angle(y, *knee), segment_angle(x, *knee), atol=1e-4)
     np.testing.assert_allclose(bone_lengths(BODY, y), bone_lengths(BODY, x) * 1.3, atol=1e-6)
+
+
+def test_folded_and_zero_length_bones_stay_finite():
+    """A fully folded elbow (bone opposite its carried direction) and a zero-length bone."""
+    eye = torch.eye(3, dtype=torch.float64).repeat(1, BODY.num_joints, 1, 1)
+    lengths = torch.full((1, BODY.num_joints), 0.2, dtype=torch.float64)
+    x = forward_kinematics(BODY, eye, lengths)
+    x[0, BODY.index("left_wrist")] = x[0, BODY.index("left_shoulder")]  # forearm folded back
+    x[0, BODY.index("right_thumb")] = x[0, BODY.index("right_wrist")]  # zero length
+    pose = bone_rotations(BODY, x)
+    assert torch.isfinite(pose.global_rot).all()
+    y = forward_kinematics(BODY, pose.local_rot, pose.lengths)
+    assert np.abs(y - x).max() < 1e-6

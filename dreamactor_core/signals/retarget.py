@@ -195,6 +195,13 @@ def _estimate_up(cam_joints: np.ndarray) -> np.ndarray:
     return up / np.linalg.norm(up)
 
 
+def _check_up(up) -> np.ndarray:
+    v = np.asarray(up, dtype=np.float64)
+    if v.shape != (3,) or not np.isfinite(v).all() or np.linalg.norm(v) < 1e-9:
+        raise DreamActorError(f"up: expected a non-zero 3-vector in camera axes (e.g. [0, -1, 0]), got {up!r}")
+    return v / np.linalg.norm(v)
+
+
 def _pixel_model(points_cam: np.ndarray, anchor_depth: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Pixels plus relative depth in pixel units (MediaPipe's ``*_px`` layout) ``[T, N, 3]``."""
     uv = project(points_cam, K)
@@ -238,30 +245,15 @@ def retarget_motion(driving: Motion, reference, *, bone_scales: dict[str, float]
 
     # New lengths: rigid groups take the reference's length, scale groups scale the driving's.
     pose = bone_rotations(BODY, joints_d)
-    len_d = pose.lengths.numpy()
     measured = _measure(px_d[valid], driving.body_world[valid].astype(np.float64), conf[valid], cam)["blend"]
     drv = {g: float(np.nanmedian(v)) for g, v in measured.items()}
-    factors = {g: ref[g] / drv[g] for g in GROUPS if np.isfinite(ref[g]) and ref[g] > 0 and drv[g] > 0}
-    if not factors:
-        raise DreamActorError("reference proportions: no group could be compared with the driving motion")
-    overall = float(np.median([factors[g] for g in GROUPS if g in factors and g not in SCALE_GROUPS] or list(factors.values())))
-    filled = [g for g in GROUPS if g not in factors]
-    if "hand" not in factors and "forearm" in factors:
-        factors["hand"] = factors["forearm"]
-    new_len = np.zeros_like(len_d)
-    for j in range(1, BODY.num_joints):
-        g, name = BODY.groups[j], BODY.joints[j]
-        s = _bone_scale(scales, name, g) * factors.get(g, overall)
-        if g in SCALE_GROUPS:
-            new_len[:, j] = len_d[:, j] * s
-        else:  # one fixed length for the whole clip
-            new_len[:, j] = drv[g] * _FRACTION.get(g, 1.0) * s
+    new_len, factors, overall, filled = _new_lengths(pose.lengths.numpy(), drv, ref, scales)
     rel_r = forward_kinematics(BODY, pose.local_rot, new_len)  # root at the origin
 
     # Root trajectory scaled with leg length; feet kept on the ground.
-    up_v = _estimate_up(joints_d) if up is None else np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+    up_v = _estimate_up(joints_d) if up is None else _check_up(up)
     legs = [BODY.index(n) for n in ("left_knee", "right_knee", "left_ankle", "right_ankle")]
-    leg_d = float(np.median(len_d[:, legs].sum(1)))
+    leg_d = float(np.median(pose.lengths.numpy()[:, legs].sum(1)))
     k = float(new_len[:, legs].sum(1).mean() / leg_d)
     root_r, ground = _place_root(joints_d, rel_r, k, up_v, keep_feet_on_ground, 0.03 * leg_d)
     joints_r = rel_r + root_r[:, None]
@@ -272,6 +264,33 @@ def retarget_motion(driving: Motion, reference, *, bone_scales: dict[str, float]
         "root_scale": round(k, 5), "keep_feet_on_ground": bool(keep_feet_on_ground), "ground_height": round(ground, 5),
         "up": np.round(up_v, 5).tolist(), "camera": cam.to_dict(),
     })
+
+
+def _new_lengths(len_d: np.ndarray, drv: dict, ref: dict, scales: dict):
+    """Bone lengths ``[T, J]`` of the retargeted body, the per-group factors, the overall
+    factor and the groups the reference did not measure.
+
+    Rigid groups get one length for the whole clip: the reference's (times its bone scale).
+    Scale groups (face, hands) keep the driving's per-frame offsets times the factor. A group
+    the reference lacks takes the driving's length times the overall (median) factor.
+    """
+    factors = {g: ref[g] / drv[g] for g in GROUPS if np.isfinite(ref[g]) and ref[g] > 0 and drv[g] > 0}
+    if not factors:
+        raise DreamActorError("reference proportions: no group could be compared with the driving motion")
+    rigid = [factors[g] for g in GROUPS if g in factors and g not in SCALE_GROUPS]
+    overall = float(np.median(rigid or list(factors.values())))
+    filled = [g for g in GROUPS if g not in factors]
+    if "hand" not in factors and "forearm" in factors:
+        factors["hand"] = factors["forearm"]
+    new_len = np.zeros_like(len_d)
+    for j in range(1, BODY.num_joints):
+        g = BODY.groups[j]
+        s = _bone_scale(scales, BODY.joints[j], g) * factors.get(g, overall)
+        if g in SCALE_GROUPS:
+            new_len[:, j] = len_d[:, j] * s
+        else:
+            new_len[:, j] = drv[g] * _FRACTION.get(g, 1.0) * s
+    return new_len, factors, overall, filled
 
 
 def _place_root(joints_d, rel_r, k: float, up, feet_on_ground: bool, contact_width: float):
