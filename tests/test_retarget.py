@@ -90,7 +90,10 @@ def test_measure_proportions_matches_ground_truth(synth_dir):
 @pytest.mark.parametrize("ref_clip", [TALL, SHORT])
 def test_retargeted_bone_lengths_and_rotations(synth_dir, driving, ref_clip):
     ref = gt_motion(synth_dir, ref_clip, [0])
+    before = driving.body_px.copy()
     out = retarget_motion(driving, ref)
+    np.testing.assert_array_equal(driving.body_px, before)  # the input is not mutated
+    assert driving.body_cam is None
     gt_ref = np.array(_load(str(synth_dir / f"{ref_clip}.json"))["frames"][0]["mp33"]["xyz_cam"])[None]
     want = {k: v.mean() for k, v in seg_lengths(gt_ref).items()}
     got = seg_lengths(out.body_cam.astype(np.float64))

@@ -222,7 +222,8 @@ def retarget_motion(driving: Motion, reference, *, bone_scales: dict[str, float]
       trajectory is only scaled.
     - ``up``: the world up direction in camera axes; estimated from the body axis if None.
     - ``keep_2d_detail``: carry over the driving's 2D landmark residual against the fitted
-      camera, so retargeting onto the driving's own proportions returns its exact pixels.
+      camera, so retargeting onto the driving's own proportions returns its pixels (up to
+      the frame-to-frame bone-length jitter that the fixed lengths remove).
 
     Every bone rotation of the driving is kept; only lengths change. ``body_px``, ``body_world``,
     ``body_cam``, ``hands_px``, ``face_px``, the head sphere and ``person_box`` are rebuilt;
