@@ -211,3 +211,47 @@ class FaceTracker:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# A FaceMesh landmark box spans forehead to chin; the head box the tracker expects is ~1.5x that.
+_HEAD_BOX_PER_FACE_BOX = 1.5
+
+
+def track_faces(frames, body_px: np.ndarray | None = None, *, crop_scale: float = 2.2, crop_px: int = 256,
+                progress=None, cancel=None) -> tuple[np.ndarray, np.ndarray]:
+    """Face landmarks for a batch of RGB uint8 frames ``[T, H, W, 3]``.
+
+    The head box of each frame comes from the previous frame's face when it was found,
+    else from the body landmarks ``body_px`` ``[T, 33, 2+]`` (MediaPipe Pose order) when
+    given, else the whole frame is searched. Returns ``face_px [T, 478, 3]`` float32 (NaN
+    where no face) and ``face_conf [T]``.
+    """
+    from ..utils import check_cancel, report
+
+    arr = np.asarray(frames)
+    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+        raise DreamActorError(f"track_faces: frames must be uint8 RGB [T, H, W, 3], got {arr.shape} {arr.dtype}")
+    t = arr.shape[0]
+    if body_px is not None and len(body_px) != t:
+        raise DreamActorError(f"track_faces: body_px has {len(body_px)} frames but there are {t} images")
+    face_px = np.full((t, NUM_FACE_LANDMARKS, 3), np.nan, dtype=np.float32)
+    face_conf = np.zeros(t, dtype=np.float32)
+    previous = None
+    with FaceTracker(crop_scale=crop_scale, crop_px=crop_px) as tracker:
+        for i in range(t):
+            check_cancel(cancel)
+            box = None
+            if previous is not None:
+                cx, cy, side = square_around(previous, _HEAD_BOX_PER_FACE_BOX)
+                box = (cx - 0.5 * side, cy - 0.5 * side, cx + 0.5 * side, cy + 0.5 * side)
+            elif body_px is not None:
+                box = head_box_from_body(body_px[i])
+            lm, conf = tracker.process(arr[i], box)
+            if lm is None and previous is not None and body_px is not None:
+                # The face moved away from last frame's box: try again where the body says the head is.
+                lm, conf = tracker.process(arr[i], head_box_from_body(body_px[i]))
+            if lm is not None:
+                face_px[i], face_conf[i] = lm, conf
+            previous = face_box_from_landmarks(lm) if lm is not None else None
+            report(progress, i + 1, t)
+    return face_px, face_conf
