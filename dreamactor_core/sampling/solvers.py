@@ -56,7 +56,7 @@ def sample(
         raise DreamActorError("sigmas: need at least two values (one step)")
     x = x.to(torch.float32)
     prev_x0 = None
-    prev_h = None
+    prev_h = math.nan
     for i in range(steps):
         check_cancel(cancel)
         s, t = sig[i], sig[i + 1]
@@ -67,7 +67,7 @@ def sample(
             x0 = x - s * v
             h = _log_snr(t) - _log_snr(s)
             x0_eff = x0
-            if prev_x0 is not None and t > 0.0 and math.isfinite(h) and prev_h is not None and math.isfinite(prev_h):
+            if prev_x0 is not None and t > 0.0 and math.isfinite(h) and math.isfinite(prev_h):
                 # second-order multistep correction (linear extrapolation of x0 in lambda)
                 r = prev_h / h
                 x0_eff = (1.0 + 0.5 / r) * x0 - (0.5 / r) * prev_x0
