@@ -1,4 +1,4 @@
 """Thin ComfyUI nodes over ``dreamactor_core``. Every node id starts with ``DreamActor``."""
-from . import model, signals
+from . import model, sampling, signals
 
-NODE_CLASSES: list = [*signals.NODES, *model.NODES]
+NODE_CLASSES: list = [*signals.NODES, *model.NODES, *sampling.NODES]

@@ -110,6 +110,8 @@ class VAELoader(io.ComfyNode):
         return io.NodeOutput(vae)
 
 
+CHUNK_TOOLTIP = ("Latent frames per VAE call (1 = the official 4-frame chunks). Larger is faster and uses more "
+                 "memory; the result is the same.")
 TILE_TOOLTIP = ("Spatial tile size in pixels (0 = whole frame). Tiles overlap and are blended; use them when "
                 "a large frame does not fit in memory.")
 
@@ -126,19 +128,20 @@ class VAEEncode(io.ComfyNode):
             inputs=[
                 Vae.Input("vae", tooltip="From DreamActor VAE Loader."),
                 io.Image.Input("images", tooltip="Video frames; height and width must be multiples of 8."),
+                io.Int.Input("chunk", default=1, min=1, max=64, tooltip=CHUNK_TOOLTIP),
                 io.Int.Input("tile", default=0, min=0, max=4096, step=32, tooltip=TILE_TOOLTIP),
             ],
             outputs=[io.Latent.Output(display_name="latent")],
         )
 
     @classmethod
-    def execute(cls, vae, images, tile) -> io.NodeOutput:
+    def execute(cls, vae, images, chunk, tile) -> io.NodeOutput:
         node = "DreamActor VAE Encode"
         if images.ndim != 4 or images.shape[0] == 0:
             raise DreamActorError(f"{node}, input 'images': expected a non-empty IMAGE batch")
         video = image_to_video(images.float())
         with host.node_errors(node, "images"):
-            latent = vae.encode_raw(video, tile=int(tile) or None,
+            latent = vae.encode_raw(video, tile=int(tile) or None, chunk=int(chunk),
                                     progress=host.progress_callback(), cancel=host.cancel_callback())
         return io.NodeOutput({"samples": latent.float().cpu()})
 
@@ -155,24 +158,25 @@ class VAEDecode(io.ComfyNode):
             inputs=[
                 Vae.Input("vae", tooltip="From DreamActor VAE Loader."),
                 io.Latent.Input("latent", tooltip="A video latent [B,16,T,H,W], e.g. from DreamActor Sampler."),
+                io.Int.Input("chunk", default=1, min=1, max=64, tooltip=CHUNK_TOOLTIP),
                 io.Int.Input("tile", default=0, min=0, max=4096, step=32, tooltip=TILE_TOOLTIP),
             ],
             outputs=[io.Image.Output(display_name="images")],
         )
 
     @classmethod
-    def execute(cls, vae, latent, tile) -> io.NodeOutput:
-        return io.NodeOutput(decode_latent(vae, latent, tile, "DreamActor VAE Decode"))
+    def execute(cls, vae, latent, chunk, tile) -> io.NodeOutput:
+        return io.NodeOutput(decode_latent(vae, latent, tile, "DreamActor VAE Decode", chunk=chunk))
 
 
-def decode_latent(vae, latent: dict, tile: int, node: str) -> torch.Tensor:
+def decode_latent(vae, latent: dict, tile: int, node: str, chunk: int = 1) -> torch.Tensor:
     """Decode a LATENT dict with progress and cancel; returns IMAGE [B*T, H, W, 3]."""
     samples = latent.get("samples") if isinstance(latent, dict) else None
     if not isinstance(samples, torch.Tensor) or samples.ndim != 5 or samples.shape[1] != 16:
         shape = tuple(getattr(samples, "shape", ()))
         raise DreamActorError(f"{node}, input 'latent': expected a Wan video latent [B,16,T,H,W], got {shape}")
     with host.node_errors(node, "latent"):
-        video = vae.decode_raw(samples, tile=int(tile) or None,
+        video = vae.decode_raw(samples, tile=int(tile) or None, chunk=int(chunk),
                                progress=host.progress_callback(), cancel=host.cancel_callback())
     return video_to_image(video)
 

@@ -19,6 +19,7 @@ from .types import Motion, PoseKeypoint, image_to_uint8, motion_summary, to_imag
 
 CATEGORY = "DreamActor/signals"
 ASPECTS = ["letterbox", "crop", "stretch"]
+PERSONS = ["largest", "0", "1", "2", "3", "4", "5"]
 ASPECT_TOOLTIP = ("How the driving video's framing is fitted into width x height: letterbox keeps everything and pads, "
                   "crop fills the frame and cuts the overflow, stretch distorts. Use the same choice everywhere so "
                   "guidance and reference line up pixel for pixel.")
@@ -41,9 +42,10 @@ class ExtractMotion(io.ComfyNode):
                 io.Image.Input("images", tooltip="Driving video frames (an IMAGE batch, e.g. from Get Video Components)."),
                 io.Float.Input("fps", default=25.0, min=0.1, max=240.0, step=0.01,
                                tooltip="Frame rate of the driving video; carried along to the output video."),
-                io.Combo.Input("person", options=["largest", "center"], default="largest",
+                io.Combo.Input("person", options=PERSONS, default="largest",
                                tooltip="Which person to follow when several are visible: the largest one, or the "
-                                       "one nearest the image centre. The choice is shown under the node."),
+                                       "n-th from the left (0 = leftmost) where they first appear. The choice is "
+                                       "shown under the node."),
                 io.Float.Input("smoothing", default=0.5, min=0.0, max=1.0, step=0.05,
                                tooltip="Temporal smoothing strength (0 = raw landmarks). Higher removes more jitter; "
                                        "the filter adapts to speed so fast moves do not lag."),
@@ -57,8 +59,9 @@ class ExtractMotion(io.ComfyNode):
 
         frames = image_to_uint8(images, "images")
         with host.node_errors("DreamActor Extract Motion", "images"):
-            motion = extract_motion(frames, float(fps), person=person, smoothing=float(smoothing),
-                                    progress=host.progress_callback(), cancel=host.cancel_callback())
+            motion = extract_motion(frames, float(fps), person=person if person == "largest" else int(person),
+                                    smoothing=float(smoothing), progress=host.progress_callback(),
+                                    cancel=host.cancel_callback(), name="images")
         return io.NodeOutput(motion, ui=_motion_ui(motion))
 
 
@@ -154,7 +157,7 @@ class RetargetMotion(io.ComfyNode):
             scales = parse_bone_scales(bone_scales)
         ref_frames = image_to_uint8(reference[:1], "reference")
         with host.node_errors(node, "reference"):
-            ref_motion = extract_motion(ref_frames, motion.fps, cancel=host.cancel_callback())
+            ref_motion = extract_motion(ref_frames, motion.fps, cancel=host.cancel_callback(), name="reference")
         with host.node_errors(node, "motion"):
             out = retarget_motion(motion, ref_motion, bone_scales=scales or None)
         return io.NodeOutput(out, ui=_motion_ui(out))
@@ -186,7 +189,8 @@ class RenderGuidance(io.ComfyNode):
         from dreamactor_core.signals.render_dreamactor import render_guidance
 
         with host.node_errors("DreamActor Render Guidance", "motion"):
-            frames = render_guidance(motion, int(width), int(height), style=style, aspect=aspect)
+            frames = render_guidance(motion, int(width), int(height), style=style, aspect=aspect,
+                                     progress=host.progress_callback(), cancel=host.cancel_callback())
         return io.NodeOutput(to_image(frames))
 
 
@@ -214,7 +218,8 @@ class FaceCrops(io.ComfyNode):
 
         frames = image_to_uint8(images, "images")
         with host.node_errors("DreamActor Face Crops", "motion"):
-            crops = crop_faces(frames, motion, size=int(size))
+            crops = crop_faces(frames, motion, size=int(size), progress=host.progress_callback(),
+                               cancel=host.cancel_callback())
         return io.NodeOutput(to_image(crops))
 
 

@@ -166,4 +166,4 @@ def test_vae_decode_rejects_a_non_video_latent():
     from nodes.model import VAEDecode
 
     with pytest.raises(DreamActorError, match=r"input 'latent': expected a Wan video latent"):
-        VAEDecode.execute(vae=None, latent={"samples": torch.zeros(1, 4, 8, 8)}, tile=0)
+        VAEDecode.execute(vae=None, latent={"samples": torch.zeros(1, 4, 8, 8)}, chunk=1, tile=0)
