@@ -82,3 +82,34 @@ class OracleDiT(nn.Module):
         x0 = self.target(t, context, clip_fea, y, pose_latents, face_tokens) + self.keep * x
         sigma = (t / 1000.0).view(-1, 1, 1, 1, 1)
         return (x - x0) / sigma.clamp_min(1e-4)
+
+
+def tiny_checkpoints(folder, *, seed: int = 0):
+    """Write a tiny random Wan2.2-Animate DiT and Wan2.1 VAE in the official key layout.
+
+    dim 32, 2 heads, 5 layers (one face adapter; layers must be a multiple of 5), text_len 8,
+    VAE base width 8. The motion encoder keeps its fixed ~23M parameters, stored as bf16.
+    Returns ``(dit_path, vae_path)``.
+    """
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    from dreamactor_core.model.config import ModelConfig
+    from dreamactor_core.model.dit import AnimateDiT
+    from dreamactor_core.model.vae import VAEConfig, WanVAE
+
+    folder = Path(folder)
+    torch.manual_seed(seed)
+    dit = AnimateDiT(ModelConfig(dim=32, ffn_dim=64, num_heads=2, num_layers=5, text_len=8))
+    with torch.no_grad():  # the official init zeroes output layers; give every path a signal
+        for name, p in dit.named_parameters():
+            if p.dim() >= 2 and p.abs().sum() == 0:
+                p.normal_(0, 0.02)
+    vae = WanVAE(VAEConfig(dim=8))
+    dit_path, vae_path = folder / "tiny_animate_dit.safetensors", folder / "tiny_wan21_vae.safetensors"
+    sd = {k: (v.to(torch.bfloat16) if k.startswith("motion_encoder") and v.dim() > 1 else v).contiguous()
+          for k, v in dit.state_dict().items()}
+    save_file(sd, str(dit_path))
+    save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(vae_path))
+    return dit_path, vae_path
