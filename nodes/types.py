@@ -73,6 +73,9 @@ def motion_summary(motion) -> str:
         f"frames with a face: {face}",
     ]
     person = motion.meta.get("person")
-    if person is not None:
+    if isinstance(person, dict):
+        lines.append(f"person: {person.get('mode', '?')} -> #{person.get('chosen', '?')} "
+                     f"of {person.get('count', '?')} found (0 = leftmost)")
+    elif person is not None:
         lines.append(f"person: {person}")
     return "\n".join(lines)

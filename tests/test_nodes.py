@@ -119,7 +119,7 @@ def test_bone_scales_parse_and_reject_garbage():
 
 
 def _toy_motion(frames: int = 4) -> Motion:
-    motion = Motion.empty(frames, fps=25.0, width=64, height=48, person="largest (1 of 1)")
+    motion = Motion.empty(frames, fps=25.0, width=64, height=48, person={"mode": "largest", "count": 2, "chosen": 1})
     motion.body_px[:] = np.linspace(0, 40, frames * 33 * 3, dtype=np.float32).reshape(frames, 33, 3)
     motion.interpolated[1] = 1.0
     return motion
@@ -132,6 +132,7 @@ def test_save_and_load_motion_round_trip(tmp_path, monkeypatch):
     saved = tmp_path / "output" / "clips" / "walk_00001.json"
     assert saved.is_file(), "'..' must not escape the output folder"
     assert "saved clips/walk_00001.json" in out.ui.value and "4 frames at 25 fps" in out.ui.value
+    assert "person: largest -> #1 of 2 found" in out.ui.value
     signals.SaveMotion.execute(motion=motion, filename_prefix="clips/walk")
     assert (tmp_path / "output" / "clips" / "walk_00002.json").is_file()
 
@@ -141,7 +142,7 @@ def test_save_and_load_motion_round_trip(tmp_path, monkeypatch):
     options = signals.LoadMotion.GET_SCHEMA().inputs[0].options
     assert options == ["broken.json", "shared/walk.json"]
     loaded = signals.LoadMotion.execute(file="shared/walk.json")[0]
-    assert loaded.num_frames == 4 and loaded.meta["person"] == "largest (1 of 1)"
+    assert loaded.num_frames == 4 and loaded.meta["person"]["chosen"] == 1
     np.testing.assert_allclose(loaded.body_px, motion.body_px, atol=1e-5)
     assert signals.LoadMotion.fingerprint_inputs(file="shared/walk.json")
     with pytest.raises(DreamActorError, match="input 'file': broken.json is not a motion file"):
