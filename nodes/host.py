@@ -64,7 +64,10 @@ def node_errors(node: str, input_name: str) -> Iterator[None]:
     try:
         yield
     except DreamActorError as err:
-        raise DreamActorError(f"{node}, input '{input_name}': {err}") from err
+        message = str(err)
+        if message.startswith(f"{input_name}: "):  # the core already named the same input
+            message = message[len(input_name) + 2:]
+        raise DreamActorError(f"{node}, input '{input_name}': {message}") from err
     except Cancelled:
         mm = _host("comfy.model_management")
         if mm is not None:
