@@ -142,7 +142,9 @@ class RetargetMotion(io.ComfyNode):
                 io.Image.Input("reference", tooltip="The reference image of the person to animate (first image is used)."),
                 io.String.Input("bone_scales", default="", multiline=False, optional=True,
                                 tooltip="Optional extra scaling of single bones, e.g. 'thigh=1.2, shin=1.2' for "
-                                        "longer legs on a stylized character. Empty keeps the reference's lengths."),
+                                        "longer legs on a stylized character. Names: torso, neck, shoulder_width, "
+                                        "hip_width, head, upper_arm, forearm, thigh, shin, foot, heel, hand; prefix "
+                                        "left_ or right_ for one side. Empty keeps the reference's lengths."),
             ],
             outputs=[Motion.Output(display_name="motion")],
         )
