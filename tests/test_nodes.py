@@ -168,3 +168,32 @@ def test_vae_decode_rejects_a_non_video_latent():
 
     with pytest.raises(DreamActorError, match=r"input 'latent': expected a Wan video latent"):
         VAEDecode.execute(vae=None, latent={"samples": torch.zeros(1, 4, 8, 8)}, chunk=1, tile=0)
+
+
+def test_sampling_node_inputs_convert_from_comfy_values():
+    from types import SimpleNamespace
+
+    from nodes import sampling
+
+    cond = [[torch.ones(1, 7, 4096), {"pooled_output": None}]]
+    assert sampling.text_embeddings(cond, "positive").shape == (1, 7, 4096)
+    assert sampling.text_embeddings(None, "negative") is None
+    with pytest.raises(DreamActorError, match="positive: expected umT5 embeddings with 4096 features"):
+        sampling.text_embeddings([[torch.ones(1, 7, 768), {}]], "positive")
+    clip = SimpleNamespace(penultimate_hidden_states=torch.ones(1, 257, 1280))
+    assert sampling.clip_features(clip).shape == (1, 257, 1280)
+    with pytest.raises(DreamActorError, match="clip_vision_output: it has no penultimate_hidden_states"):
+        sampling.clip_features(SimpleNamespace())
+    assert sampling.parse_angles("-45, 45 90") == [-45.0, 45.0, 90.0]
+    with pytest.raises(DreamActorError, match="angles: cannot read"):
+        sampling.parse_angles("left")
+
+
+def test_decode_to_frames_passes_fps_and_uses_the_samplers_stitched_frames():
+    from nodes import sampling
+
+    frames = torch.randint(0, 256, (6, 16, 16, 3), dtype=torch.uint8)
+    latent = {"samples": torch.zeros(1, 16, 2, 2, 2), "dreamactor_frames": frames, "dreamactor_fps": 30.0}
+    images, fps = sampling.DecodeToFrames.execute(vae=None, latent=latent, fps=25.0, tile=0).args
+    assert fps == 30.0 and images.shape == (6, 16, 16, 3)
+    torch.testing.assert_close(images, frames.float() / 255.0)
