@@ -1,2 +1,4 @@
 """Thin ComfyUI nodes over ``dreamactor_core``. Every node id starts with ``DreamActor``."""
-NODE_CLASSES: list = []
+from . import model, sampling, signals
+
+NODE_CLASSES: list = [*signals.NODES, *model.NODES, *sampling.NODES]

@@ -1,0 +1,165 @@
+"""End-to-end pipeline figures: seconds per frame and the split between stages, and peak memory per window count.
+
+CPU (always): a tiny random Wan2.2-Animate-layout DiT (dim 32, 5 layers) and Wan2.1 VAE (base width 8)
+animate the bundled driving sample at 128x128. Peak resident memory is measured in fresh
+processes for 1, 2 and 4 windows of the same window size; it should stay flat.
+GPU (when torch.cuda.is_available()): one 77-frame window at 480x832 with the 14B shape (random bf16
+weights), 20 steps: seconds and peak GPU memory.
+
+Run: python benchmarks/pipeline.py [--frames 32] [--skip-gpu]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+
+def _models(folder):
+    from sampling_fakes import tiny_checkpoints
+
+    from dreamactor_core.model.loader import load_dit, load_vae
+
+    dit_path, vae_path = tiny_checkpoints(folder)
+    return load_dit(dit_path), load_vae(vae_path)
+
+
+def cpu_pipeline(frames: int, size: int, steps: int) -> None:
+    import numpy as np
+    import torch
+
+    from dreamactor_core.__main__ import SAMPLE_DRIVING, SAMPLE_REFERENCE
+    from dreamactor_core.sampling.pipeline import AnimateSettings, animate
+    from dreamactor_core.signals.video_io import load_image, read_video
+
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        dit, vae = _models(tmp)
+    driving, fps = read_video(SAMPLE_DRIVING, max_frames=frames)
+    ref = load_image(SAMPLE_REFERENCE)
+    settings = AnimateSettings(width=size, height=size, steps=steps, window=17, refert=1, seed=0)
+    t0 = time.perf_counter()
+    out = animate(ref, driving, fps, dit, vae, text=torch.randn(8, 4096), clip_fea=torch.randn(257, 1280),
+                  settings=settings)
+    total = time.perf_counter() - t0
+    n = out.num_frames
+    assert out.frames.shape[0] == n and np.isfinite(out.frames).all()
+    t = out.timings
+    print(f"CPU tiny model, {n} frames {size}x{size}, {steps} steps, window 17/refert 1: "
+          f"{total:.2f} s total, {total / n:.3f} s/frame")
+    for k in ("extraction", "guidance", "encode", "sampling", "decode"):
+        v = t.get(k, 0.0)
+        print(f"  {k:<10} {v:7.2f} s  {v / n:.3f} s/frame  {100 * v / total:5.1f} %")
+
+
+def _peak_child(windows: int, size: int) -> None:
+    """Run animate_guidance over `windows` windows and print the process's peak RSS (MiB) as JSON."""
+    import numpy as np
+    import torch
+
+    from dreamactor_core.sampling.pipeline import AnimateSettings, animate_guidance
+
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        dit, vae = _models(tmp)
+    window, refert = 9, 1
+    n = window + (window - refert) * (windows - 1)
+    rng = np.random.default_rng(0)
+    ref = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+    guide = rng.integers(0, 255, (n, size, size, 3), dtype=np.uint8)
+    faces = rng.integers(0, 255, (n, 512, 512, 3), dtype=np.uint8)
+    settings = AnimateSettings(steps=2, window=window, refert=refert)
+    written = []
+    t0 = time.perf_counter()
+    animate_guidance(ref, guide, faces, dit, vae, text=torch.randn(8, 4096), clip_fea=torch.randn(257, 1280),
+                     settings=settings, sink=lambda f: written.append(len(f)))
+    inputs_mib = (guide.nbytes + faces.nbytes) / 2**20
+    print(json.dumps({"windows": windows, "frames": sum(written), "seconds": time.perf_counter() - t0,
+                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "inputs_mib": inputs_mib}))
+
+
+def memory_flatness(size: int) -> None:
+    rows = []
+    for w in (1, 2, 4):
+        out = subprocess.run([sys.executable, __file__, "--child", str(w), "--size", str(size)],
+                             capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    base = rows[0]["peak_rss_mib"] - rows[0]["inputs_mib"]
+    print(f"peak RSS per window count ({size}x{size}, window 9, refert 1, 2 steps; inputs held in memory "
+          "by the caller are listed apart):")
+    for r in rows:
+        work = r["peak_rss_mib"] - r["inputs_mib"]
+        print(f"  {r['windows']} window(s), {r['frames']:3d} frames: peak {r['peak_rss_mib']:7.1f} MiB, "
+              f"minus inputs {work:7.1f} MiB (x{work / base:.3f} of 1 window), {r['seconds']:.1f} s")
+
+
+def gpu_14b(steps: int = 20, frames: int = 77, width: int = 832, height: int = 480) -> None:
+    import torch
+
+    from dreamactor_core.model.config import ModelConfig
+    from dreamactor_core.model.dit import AnimateDiT
+    from dreamactor_core.sampling.conditioning import LATENT_CHANNELS, WindowConditioning, latent_frames
+    from dreamactor_core.sampling.guidance import GuidanceSettings
+    from dreamactor_core.sampling.pipeline import AnimateSettings, sample_window
+
+    dev = torch.device("cuda")
+    with torch.device("meta"):
+        model = AnimateDiT(ModelConfig.wan22_animate_14b())
+    model = model.to_empty(device=dev).to(torch.bfloat16)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.01)
+    lat_t, h, w = latent_frames(frames), height // 8, width // 8
+    t = lat_t + 1
+    cond = WindowConditioning(
+        y=torch.randn(1, 20, t, h, w, device=dev), pose_latents=torch.randn(1, LATENT_CHANNELS, lat_t, h, w, device=dev),
+        pose_null=torch.zeros(1, LATENT_CHANNELS, lat_t, h, w, device=dev),
+        face_pixels=torch.rand(1, 3, frames, 512, 512, device=dev) * 2 - 1,
+        context=torch.randn(1, 64, 4096, device=dev), context_null=torch.zeros(1, 1, 4096, device=dev),
+        clip_fea=torch.randn(1, 257, 1280, device=dev), num_refs=1, frames=frames)
+    settings = AnimateSettings(steps=steps, guidance=GuidanceSettings(cfg=1.0))
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = sample_window(model, cond, settings, seed=0)
+    torch.cuda.synchronize()
+    sec = time.perf_counter() - t0
+    print(f"GPU {torch.cuda.get_device_name()}: 14B shape, {width}x{height}, {frames} frames, {steps} steps, cfg 1: "
+          f"{sec:.1f} s ({sec / steps:.2f} s/step, {sec / frames:.2f} s/frame), "
+          f"peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB, finite={bool(torch.isfinite(out).all())}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--frames", type=int, default=32)
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=4)
+    p.add_argument("--skip-gpu", action="store_true")
+    p.add_argument("--child", type=int, default=None)
+    args = p.parse_args()
+    if args.child:
+        _peak_child(args.child, args.size)
+        return
+    cpu_pipeline(args.frames, args.size, args.steps)
+    memory_flatness(args.size)
+    import torch
+
+    if torch.cuda.is_available() and not args.skip_gpu:
+        gpu_14b()
+    else:
+        print("GPU 14B-shape run skipped (no CUDA device)")
+
+
+if __name__ == "__main__":
+    main()

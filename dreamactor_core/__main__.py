@@ -1,0 +1,224 @@
+"""Command line: ``python -m dreamactor_core extract|animate``.
+
+``extract``: driving video -> guidance videos (skeleton + head sphere render,
+face crops) and the motion as JSON. With no arguments it runs on the sample in
+``dreamactor_core/assets``.
+
+``animate``: reference image + driving video + Wan2.2-Animate checkpoint + Wan2.1
+VAE -> animated mp4 at the driving fps, with the driving audio kept.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+SAMPLE_DRIVING = ASSETS / "driving_arm_wave.mp4"
+SAMPLE_REFERENCE = ASSETS / "reference.png"
+
+MODEL_HELP = """\
+animate needs model files that are not part of this package (nothing is downloaded):
+
+  --checkpoint  the Wan2.2-Animate-14B DiT as .safetensors, for example
+                  wan2.2_animate_14B_bf16.safetensors (or an fp8 "scaled" file)
+                ComfyUI users already keep it in  ComfyUI/models/diffusion_models/
+  --vae         the Wan2.1 VAE as .safetensors, e.g. wan_2.1_vae.safetensors
+                ComfyUI users keep it in  ComfyUI/models/vae/
+
+Optional conditioning (each a .safetensors file with one tensor):
+  --text-embeds      umT5-XXL encoder output of the prompt, [L, 4096]
+  --negative-embeds  the same for the negative prompt (default: zeros)
+  --clip-embeds      CLIP ViT-H/14 penultimate hidden states of the reference, [257, 1280]
+                     (Wan2.2-Animate has a CLIP branch; without it zeros are used and a warning is logged)
+
+Example:
+  python -m dreamactor_core animate --reference me.png --driving dance.mp4 \\
+      --checkpoint ComfyUI/models/diffusion_models/wan2.2_animate_14B_bf16.safetensors \\
+      --vae ComfyUI/models/vae/wan_2.1_vae.safetensors --out out.mp4
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m dreamactor_core", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("extract", help="driving video -> guidance render, face crops, motion JSON")
+    e.add_argument("--driving", type=Path, default=None, help="driving video (default: the bundled sample)")
+    e.add_argument("--reference", type=Path, default=None,
+                   help="retarget to this person's proportions and framing (default: the driving video's own)")
+    e.add_argument("--out-dir", type=Path, default=Path("dreamactor_extract"))
+    e.add_argument("--width", type=int, default=None)
+    e.add_argument("--height", type=int, default=None)
+    e.add_argument("--style", default="dreamactor", choices=["dreamactor", "openpose"])
+    e.add_argument("--aspect", default="letterbox", choices=["letterbox", "crop", "stretch"])
+    e.add_argument("--face-size", type=int, default=512)
+    e.add_argument("--max-frames", type=int, default=None)
+
+    a = sub.add_parser("animate", help="animate a reference image with a driving video",
+                       epilog=MODEL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a.add_argument("--reference", type=Path, required=True)
+    a.add_argument("--driving", type=Path, required=True)
+    a.add_argument("--checkpoint", type=Path, default=None)
+    a.add_argument("--vae", type=Path, default=None)
+    a.add_argument("--text-embeds", type=Path, default=None)
+    a.add_argument("--negative-embeds", type=Path, default=None)
+    a.add_argument("--clip-embeds", type=Path, default=None)
+    a.add_argument("--out", type=Path, required=True)
+    a.add_argument("--width", type=int, default=None)
+    a.add_argument("--height", type=int, default=None)
+    a.add_argument("--max-frames", type=int, default=None)
+    a.add_argument("--steps", type=int, default=20)
+    a.add_argument("--solver", default="dpmpp_2m", choices=["euler", "dpmpp_2m"])
+    a.add_argument("--shift", type=float, default=5.0)
+    a.add_argument("--cfg", type=float, default=1.0)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--pose-strength", type=float, nargs="+", default=[1.0], metavar="S [START END]")
+    a.add_argument("--face-strength", type=float, nargs="+", default=[1.0], metavar="S [START END]")
+    a.add_argument("--window", type=int, default=77)
+    a.add_argument("--refert", type=int, default=5)
+    a.add_argument("--color-match", type=float, default=0.0)
+    a.add_argument("--style", default="dreamactor", choices=["dreamactor", "openpose"])
+    a.add_argument("--aspect", default="letterbox", choices=["letterbox", "crop", "stretch"])
+    a.add_argument("--size-fix", default="crop", choices=["crop", "pad"])
+    a.add_argument("--pseudo-refs", type=float, nargs="*", default=[], metavar="YAW")
+    a.add_argument("--extra-ref", type=Path, nargs="*", default=[])
+    a.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    a.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
+    a.add_argument("--block-swap", type=int, default=0)
+    return p
+
+
+def _run_extract(args) -> int:
+    import numpy as np
+
+    from .signals.extract import extract_motion
+    from .signals.face_crops import crop_faces
+    from .signals.render_dreamactor import render_guidance
+    from .signals.video_io import load_image, read_video, write_video
+
+    driving_path = args.driving or SAMPLE_DRIVING
+    if args.driving is None:
+        print(f"no --driving given: using the bundled sample {driving_path.name}")
+    frames, fps = read_video(driving_path, max_frames=args.max_frames)
+    motion = extract_motion(frames, fps, name=str(driving_path))
+    target = motion
+    if args.reference is not None:
+        from .signals.retarget import retarget_motion
+
+        ref = load_image(args.reference)
+        target = retarget_motion(motion, extract_motion(ref, fps, name=str(args.reference)))
+    w = args.width or target.width
+    h = args.height or target.height
+    out = args.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    write_video(out / "guidance.mp4", render_guidance(target, w, h, style=args.style, aspect=args.aspect), fps,
+                audio_from=driving_path)
+    write_video(out / "faces.mp4", crop_faces(frames, motion, size=args.face_size), fps)
+    (out / "motion.json").write_text(target.to_json())
+    found = float(np.isfinite(motion.body_px[..., 0]).any(1).mean())
+    print(f"{len(frames)} frames at {fps:g} fps, person found in {found:.0%} of them")
+    print(f"wrote {out / 'guidance.mp4'} ({w}x{h}), {out / 'faces.mp4'}, {out / 'motion.json'}")
+    return 0
+
+
+def _load_tensor(path: Path | None, what: str):
+    if path is None:
+        return None
+    from safetensors.torch import load_file
+
+    from .utils import DreamActorError
+
+    if not path.is_file():
+        raise DreamActorError(f"{what}: file '{path}' not found")
+    tensors = load_file(str(path))
+    if len(tensors) != 1:
+        for key in ("context", "text", "clip_fea", "penultimate_hidden_states", "embeds"):
+            if key in tensors:
+                return tensors[key]
+        raise DreamActorError(f"{what}: '{path}' holds {len(tensors)} tensors ({', '.join(list(tensors)[:5])}); "
+                              "save exactly one tensor")
+    return next(iter(tensors.values()))
+
+
+def _strength(values, name: str):
+    from .sampling.guidance import StrengthWindow
+    from .utils import DreamActorError
+
+    if len(values) not in (1, 3):
+        raise DreamActorError(f"--{name}: give S or S START END (percent of the schedule in 0..1)")
+    return StrengthWindow(*values) if len(values) == 3 else StrengthWindow(values[0])
+
+
+def _missing_models(args) -> list[str]:
+    missing = []
+    for flag, path in (("--checkpoint", args.checkpoint), ("--vae", args.vae)):
+        if path is None:
+            missing.append(f"{flag} was not given")
+        elif not path.is_file():
+            missing.append(f"{flag} {path}: no such file")
+    return missing
+
+
+def _run_animate(args) -> int:
+    missing = _missing_models(args)
+    if missing:
+        print("cannot animate: " + "; ".join(missing) + "\n", file=sys.stderr)
+        print(MODEL_HELP, file=sys.stderr)
+        return 2
+    import torch
+
+    from .model.loader import load_dit, load_vae
+    from .sampling.guidance import GuidanceSettings
+    from .sampling.pipeline import AnimateSettings, animate
+    from .sampling.video_sink import Mp4Sink
+    from .signals.video_io import load_image, read_video
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = getattr(torch, args.dtype) if device != "cpu" else torch.float32
+    reference = load_image(args.reference)
+    frames, fps = read_video(args.driving, max_frames=args.max_frames)
+    dit = load_dit(args.checkpoint, compute_dtype=dtype, device=device, block_swap=args.block_swap)
+    vae = load_vae(args.vae, dtype=torch.float32, device=device)
+    settings = AnimateSettings(
+        width=args.width, height=args.height, steps=args.steps, solver=args.solver, shift=args.shift,
+        seed=args.seed, window=args.window, refert=args.refert, color_match=args.color_match, style=args.style,
+        aspect=args.aspect, size_fix=args.size_fix, pseudo_ref_angles=tuple(args.pseudo_refs),
+        guidance=GuidanceSettings(cfg=args.cfg, pose=_strength(args.pose_strength, "pose-strength"),
+                                  face=_strength(args.face_strength, "face-strength")))
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rsampling step {done}/{total}", end="" if done < total else "\n", flush=True)
+
+    with Mp4Sink(args.out, fps, audio_from=args.driving) as sink:
+        result = animate(reference, frames, fps, dit, vae, text=_load_tensor(args.text_embeds, "--text-embeds"),
+                         text_null=_load_tensor(args.negative_embeds, "--negative-embeds"),
+                         clip_fea=_load_tensor(args.clip_embeds, "--clip-embeds"), settings=settings,
+                         extra_references=[load_image(p) for p in args.extra_ref], sink=sink, progress=progress)
+    for note in result.notes:
+        print("note:", note)
+    t = result.timings
+    print(f"wrote {args.out}: {result.num_frames} frames at {fps:g} fps ({result.width}x{result.height}); "
+          + ", ".join(f"{k} {v:.1f}s" for k, v in t.items()))
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the process exit code."""
+    from .utils import DreamActorError
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        argv = ["extract"]
+    args = _parser().parse_args(argv)
+    try:
+        return _run_extract(args) if args.command == "extract" else _run_animate(args)
+    except DreamActorError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

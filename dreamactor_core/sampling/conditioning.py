@@ -1,0 +1,225 @@
+"""Model inputs for one window, laid out as Wan2.2-Animate expects them.
+
+For a window of ``F = 4n + 1`` video frames there are ``lat_t = n + 1`` video
+latent frames, and the DiT works on ``T = R + lat_t`` latent frames where the
+first ``R`` (1 for Wan2.2-Animate) hold reference images:
+
+* ``y`` [1, 20, T, h, w]: per reference slot 4 mask channels of ones and the
+  reference's VAE latent; per video latent frame 4 mask channels and the latent
+  of the "temporal guidance" video: the last ``refert`` generated frames of the
+  previous window followed by zeros (mid-grey), or all zeros in the first window.
+  The mask is built per pixel frame (first ``refert`` flags 1), the first flag
+  repeated 4 times, then grouped by 4 into the 4 channels of each latent frame.
+* ``pose_latents`` [1, 16, lat_t, h, w]: VAE latents of the rendered guidance
+  video (no reference slot); ``pose_null`` the latents of a black video.
+* ``face_pixels`` [1, 3, F, S, S] in [-1, 1]: one face crop per video frame.
+* ``context`` / ``context_null`` [1, L, 4096] umT5 embeddings; ``clip_fea``
+  [1, 257, 1280] CLIP vision tokens of the reference (or None when the
+  checkpoint has no CLIP branch).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..utils import DreamActorError
+
+log = logging.getLogger("dreamactor.sampling")
+LATENT_CHANNELS = 16
+
+
+def latent_frames(frames: int) -> int:
+    """Video latent frames for ``frames`` pixel frames (which must be 4n + 1)."""
+    if frames < 1 or (frames - 1) % 4:
+        lo = max(1, (frames - 1) // 4 * 4 + 1)
+        raise DreamActorError(f"frames per window: {frames} is not of the form 4n+1 (the VAE packs 4 frames "
+                              f"per latent after the first); use {lo} or {lo + 4}")
+    return (frames - 1) // 4 + 1
+
+
+def to_model_video(frames) -> torch.Tensor:
+    """uint8 [T,H,W,3] (numpy or torch) or float [T,H,W,3] in [0,1] -> float [1,3,T,H,W] in [-1,1]."""
+    t = torch.as_tensor(np.asarray(frames)) if isinstance(frames, np.ndarray) else frames
+    if t.dtype == torch.uint8:
+        t = t.float() / 127.5 - 1.0
+    else:
+        t = t.float() * 2.0 - 1.0
+    return t.permute(3, 0, 1, 2).unsqueeze(0).contiguous()
+
+
+def frame_mask(frames: int, mask_len: int, h: int, w: int) -> torch.Tensor:
+    """The 4 mask channels of the video latent frames: [1, 4, lat_t, h, w]."""
+    lat_t = latent_frames(frames)
+    flags = torch.zeros(frames)
+    flags[:mask_len] = 1.0
+    flags = torch.cat([flags[:1].repeat(4), flags[1:]])  # first frame stands for 4
+    groups = flags.view(lat_t, 4).t()  # [4, lat_t]: channel c of latent j = flag 4j + c
+    return groups[None, :, :, None, None].expand(1, 4, lat_t, h, w).contiguous()
+
+
+def module_device(module) -> torch.device:
+    """Device of a module's first parameter (CPU for parameter-free stand-ins)."""
+    try:
+        return next(module.parameters()).device
+    except (AttributeError, StopIteration):
+        return torch.device("cpu")
+
+
+@dataclass
+class TextInputs:
+    """Text and CLIP-vision conditioning shared by every window."""
+
+    context: torch.Tensor
+    context_null: torch.Tensor
+    clip_fea: torch.Tensor | None
+
+
+def _as_context(value, name: str) -> torch.Tensor:
+    t = torch.as_tensor(value).float()
+    if t.dim() == 2:
+        t = t.unsqueeze(0)
+    if t.dim() != 3 or t.shape[0] != 1 or t.shape[-1] != 4096:
+        raise DreamActorError(f"{name}: expected umT5 embeddings [L, 4096] (or [1, L, 4096]), got {tuple(t.shape)}")
+    return t
+
+
+def prepare_text(config, text=None, text_null=None, clip_fea=None, *, strict: bool = False) -> TextInputs:
+    """Check and shape text/CLIP inputs for a checkpoint ``config`` (a ModelConfig or None).
+
+    Missing text becomes zeros with a logged warning (zeros are what the model
+    sees for padding, so any zero length is equivalent). Missing CLIP features
+    where the checkpoint has a CLIP branch become zeros with a warning, or an
+    error when ``strict``.
+    """
+    if text is None:
+        log.warning("no text embeddings given: using zeros (give umT5 embeddings for the prompt to steer the result)")
+        context = torch.zeros(1, 1, 4096)
+    else:
+        context = _as_context(text, "text")
+    context_null = torch.zeros(1, 1, 4096) if text_null is None else _as_context(text_null, "negative text")
+    text_len = getattr(config, "text_len", 512)
+    for name, c in (("text", context), ("negative text", context_null)):
+        if c.shape[1] > text_len:
+            raise DreamActorError(f"{name}: {c.shape[1]} tokens, more than the checkpoint's text_len {text_len}")
+    has_clip = getattr(config, "has_clip", True)
+    if not has_clip:
+        clip = None
+    elif clip_fea is None:
+        msg = ("clip_fea: this checkpoint has a CLIP image branch but no CLIP vision features were given; "
+               "encode the reference with CLIP ViT-H/14 (penultimate hidden states, [257, 1280])")
+        if strict:
+            raise DreamActorError(msg)
+        log.warning(msg + "; using zeros")
+        clip = torch.zeros(1, 257, 1280)
+    else:
+        clip = torch.as_tensor(clip_fea).float()
+        if clip.dim() == 2:
+            clip = clip.unsqueeze(0)
+        if clip.shape[-2:] != (257, 1280):
+            raise DreamActorError(f"clip_fea: expected [257, 1280] CLIP vision tokens, got {tuple(clip.shape)}")
+    return TextInputs(context, context_null, clip)
+
+
+@dataclass
+class WindowConditioning:
+    """Everything the denoiser needs for one window (batch 1, on the model's device)."""
+
+    y: torch.Tensor
+    pose_latents: torch.Tensor | None
+    pose_null: torch.Tensor | None
+    face_pixels: torch.Tensor | None
+    context: torch.Tensor
+    context_null: torch.Tensor
+    clip_fea: torch.Tensor | None
+    num_refs: int
+    frames: int
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        _, _, t, h, w = self.y.shape
+        return (1, LATENT_CHANNELS, t, h, w)
+
+    def to(self, device) -> "WindowConditioning":
+        moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
+        return WindowConditioning(**moved)
+
+
+class Encoder:
+    """VAE encoding with a cache for the constant videos every window reuses."""
+
+    def __init__(self, vae):
+        self.vae = vae
+        self.device = module_device(vae)
+        self._cache: dict = {}
+
+    @torch.no_grad()
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        return self.vae.encode(video.to(self.device)).float()
+
+    def constant(self, value: float, frames: int, height: int, width: int) -> torch.Tensor:
+        """Latent of a constant video (-1 black, 0 grey), computed once per size."""
+        key = (value, frames, height, width)
+        if key not in self._cache:
+            self._cache[key] = self.encode(torch.full((1, 3, frames, height, width), value))
+        return self._cache[key]
+
+    def references(self, images) -> torch.Tensor:
+        """Each reference image [H,W,3] encoded alone as one latent frame -> [1, 16, R, h, w]."""
+        return torch.cat([self.encode(to_model_video(np.asarray(im)[None])) for im in images], dim=2)
+
+
+def face_pixels(crops, size: int = 512) -> torch.Tensor:
+    """Face crops uint8 [F,S,S,3] -> [1, 3, F, size, size] in [-1, 1] (resized when S != size)."""
+    video = to_model_video(crops)
+    if video.shape[-2:] != (size, size):
+        t = video[0].permute(1, 0, 2, 3)
+        t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        video = t.permute(1, 0, 2, 3).unsqueeze(0)
+    return video
+
+
+def build_window(encoder: Encoder, ref_latents: torch.Tensor, guidance, faces, text: TextInputs,
+                 refert=None, *, face_size: int = 512, pose: bool = True) -> WindowConditioning:
+    """Conditioning for one window.
+
+    ``guidance`` uint8 [F,H,W,3] rendered pose video (or None for no pose),
+    ``faces`` uint8 [F,S,S,3] face crops (or None), ``refert`` float [r,H,W,3]
+    in [-1,1] carried frames from the previous window (or None in the first one).
+    """
+    if guidance is None:
+        raise DreamActorError("guidance: a pose/guidance video is required for every window")
+    frames, height, width = int(guidance.shape[0]), int(guidance.shape[1]), int(guidance.shape[2])
+    lat_t = latent_frames(frames)
+    h, w = height // 8, width // 8
+    if ref_latents.shape[-2:] != (h, w):
+        raise DreamActorError(f"reference: latent size {tuple(ref_latents.shape[-2:])} does not match the "
+                              f"guidance's {h}x{w} (frame {width}x{height}); frame the reference at the same size")
+    if faces is not None and int(faces.shape[0]) != frames:
+        raise DreamActorError(f"face crops: {faces.shape[0]} frames but the pose guidance has {frames}; "
+                              "give one face crop per guidance frame")
+    r = ref_latents.shape[2]
+    mask_len = 0 if refert is None else int(refert.shape[0])
+    if mask_len == 0:
+        temporal = encoder.constant(0.0, frames, height, width)
+    else:
+        video = torch.zeros(1, 3, frames, height, width)
+        video[:, :, :mask_len] = refert[:frames].permute(3, 0, 1, 2).unsqueeze(0).float()
+        temporal = encoder.encode(video)
+    dev = temporal.device
+    ref_part = torch.cat([torch.ones(1, 4, r, h, w, device=dev), ref_latents.to(dev)], dim=1)
+    vid_part = torch.cat([frame_mask(frames, mask_len, h, w).to(dev), temporal], dim=1)
+    y = torch.cat([ref_part, vid_part], dim=2)
+    pose_lat = pose_null = None
+    if pose:
+        pose_lat = encoder.encode(to_model_video(guidance))
+        pose_null = encoder.constant(-1.0, frames, height, width)
+        assert pose_lat.shape[2] == lat_t
+    face = None if faces is None else face_pixels(faces, face_size).to(dev)
+    return WindowConditioning(
+        y=y, pose_latents=pose_lat, pose_null=pose_null, face_pixels=face,
+        context=text.context.to(dev), context_null=text.context_null.to(dev),
+        clip_fea=None if text.clip_fea is None else text.clip_fea.to(dev), num_refs=r, frames=frames)

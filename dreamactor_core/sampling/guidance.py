@@ -1,0 +1,121 @@
+"""Classifier-free guidance and per-signal strengths for one denoiser call per step.
+
+The negative branch is the one Wan2.2-Animate builds: the negative text and face
+crops that are all -1 (a black face, i.e. "no expression"), with the same pose,
+reference, mask and CLIP features as the positive branch.
+
+Pose and face strengths each act only inside a window ``[start, end]`` of the
+schedule (percent 0 = first step, 1 = end; see :mod:`.schedule`). A strength
+``s`` blends between the signal's "absent" value and its real value:
+``absent + s * (real - absent)``. Absent pose is the latent of a black pose video
+(what the pose branch sees when there is nobody to follow); absent face is the
+negative branch's face tokens. So ``s = 0`` switches a signal off without
+feeding the model anything it never saw in training, and ``s = 1`` is the
+official behaviour.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..utils import DreamActorError
+from .conditioning import WindowConditioning
+
+
+@dataclass
+class StrengthWindow:
+    """A signal strength applied from ``start`` to ``end`` percent of the schedule."""
+
+    strength: float = 1.0
+    start: float = 0.0
+    end: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.start <= self.end <= 1.0):
+            raise DreamActorError(
+                f"strength window: need 0 <= start <= end <= 1, got start={self.start}, end={self.end}")
+        if not -10.0 <= self.strength <= 10.0:
+            raise DreamActorError(f"strength: {self.strength} is out of range [-10, 10]")
+
+    def at(self, percent: float) -> float:
+        """Strength at schedule ``percent`` (0 outside the window)."""
+        return float(self.strength) if self.start <= percent <= self.end else 0.0
+
+
+@dataclass
+class GuidanceSettings:
+    """CFG scale plus pose and face strength windows (cfg 1 = one model call per step)."""
+
+    cfg: float = 1.0
+    pose: StrengthWindow = field(default_factory=StrengthWindow)
+    face: StrengthWindow = field(default_factory=StrengthWindow)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.cfg <= 30.0:
+            raise DreamActorError(f"cfg: {self.cfg} is out of range [0, 30]; Wan2.2-Animate uses 1.0")
+
+
+def _blend(absent: torch.Tensor, real: torch.Tensor, s: float) -> torch.Tensor:
+    if s == 1.0:
+        return real
+    if s == 0.0:
+        return absent
+    return absent + s * (real - absent)
+
+
+class GuidedDenoiser:
+    """Velocity function ``(x, sigma, step) -> v`` for :func:`.solvers.sample`.
+
+    Face tokens for both branches are computed once per window (the motion
+    encoder is large and its input does not change between steps).
+    """
+
+    def __init__(self, model, cond: WindowConditioning, settings: GuidanceSettings, steps: int):
+        self.model = model
+        self.cond = cond
+        self.settings = settings
+        self.steps = int(steps)
+        self.calls = 0
+        self.face_pos, self.face_neg = self._face_tokens()
+
+    @torch.no_grad()
+    def _face_tokens(self):
+        c = self.cond
+        if c.face_pixels is None:
+            return None, None
+        neg_pixels = torch.full_like(c.face_pixels, -1.0)
+        if hasattr(self.model, "encode_face"):
+            return self.model.encode_face(c.face_pixels), self.model.encode_face(neg_pixels)
+        return c.face_pixels, neg_pixels  # model takes pixels directly
+
+    def _face_kw(self, tokens):
+        if tokens is None:
+            return {}
+        key = "face_tokens" if hasattr(self.model, "encode_face") else "face_pixels"
+        return {key: tokens}
+
+    def _call(self, x, t, context, pose, face):
+        self.calls += 1
+        c = self.cond
+        return self.model(x, t, context, clip_fea=c.clip_fea, y=c.y, pose_latents=pose, **self._face_kw(face))
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, sigma: float, step: int) -> torch.Tensor:
+        c = self.cond
+        percent = step / self.steps
+        t = torch.full((x.shape[0],), sigma * 1000.0, dtype=torch.float32, device=x.device)
+        pose = None
+        if c.pose_latents is not None:
+            pose = _blend(c.pose_null, c.pose_latents, self.settings.pose.at(percent))
+        face_s = self.settings.face.at(percent)
+        face = None if self.face_pos is None else _blend(self.face_neg, self.face_pos, face_s)
+        v = self._call(x, t, c.context, pose, face).float()
+        cfg = self.settings.cfg
+        if cfg != 1.0:
+            v_neg = self._call(x, t, c.context_null, pose, self.face_neg).float()
+            v = v_neg + cfg * (v - v_neg)
+        if not torch.isfinite(v).all():
+            raise FloatingPointError(f"the model returned NaN/inf at step {step} (sigma {sigma:.4f}); "
+                                     "try compute dtype float32 or bfloat16 instead of float16")
+        return v

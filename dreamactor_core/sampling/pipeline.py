@@ -1,0 +1,360 @@
+"""End-to-end animation without ComfyUI (the paper's Figure 3).
+
+``animate``: driving video -> motion extraction -> retarget to the reference ->
+guidance render and face crops (per window, lazily) -> pseudo-references ->
+windows of flow-matching sampling -> VAE decode -> frames (or a streaming sink).
+``animate_guidance`` starts from ready guidance frames and face crops and needs
+no signal extraction at all; the nodes and ``animate`` both end up there.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..utils import Cancelled, CancelFn, DreamActorError, ProgressFn
+from . import schedule, solvers
+from .conditioning import Encoder, TextInputs, build_window, module_device, prepare_text
+from .guidance import GuidanceSettings, GuidedDenoiser
+from .windows import Window, plan_windows, run_windows, take
+
+log = logging.getLogger("dreamactor.sampling")
+ASPECTS = ("letterbox", "crop", "stretch")
+
+
+@dataclass
+class AnimateSettings:
+    """Sampling and windowing choices (defaults follow Wan2.2-Animate)."""
+
+    width: int | None = None
+    height: int | None = None
+    steps: int = 20
+    solver: str = "dpmpp_2m"
+    shift: float = 5.0
+    seed: int = 0
+    guidance: GuidanceSettings = field(default_factory=GuidanceSettings)
+    window: int = 77
+    refert: int = 5
+    color_match: float = 0.0
+    style: str = "dreamactor"
+    aspect: str = "letterbox"
+    size_fix: str = "crop"
+    pseudo_ref_angles: Sequence[float] = ()
+    pseudo_ref_frames: int = 17
+    max_area: int = 832 * 480
+    strict: bool = False
+
+
+@dataclass
+class AnimateResult:
+    """Output frames (None when a sink took them), fps, size, stage timings and notes."""
+
+    frames: np.ndarray | None
+    fps: float
+    width: int
+    height: int
+    num_frames: int
+    timings: dict = field(default_factory=dict)
+    pseudo_refs: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
+class _Timer(dict):
+    def add(self, stage: str, t0: float) -> None:
+        self[stage] = self.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def snap_size(width: int, height: int, mode: str = "crop") -> tuple[int, int, str | None]:
+    """Round a size to multiples of 16 (the VAE's 8x times the DiT's 2x patch) and say what was done."""
+    if width < 16 or height < 16:
+        raise DreamActorError(f"size: {width}x{height} is too small; width and height must be at least 16")
+    if mode not in ("crop", "pad"):
+        raise DreamActorError(f"size_fix: '{mode}' must be 'crop' or 'pad'")
+    if width % 16 == 0 and height % 16 == 0:
+        return width, height, None
+    f = (lambda v: v // 16 * 16) if mode == "crop" else (lambda v: -(-v // 16) * 16)
+    w, h = f(width), f(height)
+    verb = "cropping" if mode == "crop" else "padding"
+    note = (f"size {width}x{height} is not a multiple of 16: {verb} to {w}x{h} "
+            f"(size_fix='{'pad' if mode == 'crop' else 'crop'}' would {'pad' if mode == 'crop' else 'crop'} instead)")
+    log.warning(note)
+    return w, h, note
+
+
+def default_size(ref_w: int, ref_h: int, max_area: int) -> tuple[int, int]:
+    """The reference's aspect at about ``max_area`` pixels, in multiples of 16."""
+    scale = min(1.0, (max_area / float(ref_w * ref_h)) ** 0.5)
+    return max(16, int(ref_w * scale) // 16 * 16), max(16, int(ref_h * scale) // 16 * 16)
+
+
+def fit_frames(frames: np.ndarray, width: int, height: int, mode: str) -> np.ndarray:
+    """Resize uint8 frames [T,H,W,3] to ``width`` x ``height`` with the shared framing rule."""
+    frames = np.asarray(frames)
+    if frames.shape[1:3] == (height, width):
+        return frames
+    from ..signals.framing import resize_frames
+    return np.asarray(resize_frames(frames, width, height, mode))
+
+
+def check_frames(frames, name: str) -> np.ndarray:
+    """uint8 RGB [T,H,W,3] (float [0,1] accepted); clear errors for empty or odd inputs."""
+    if isinstance(frames, torch.Tensor):
+        frames = frames.detach().cpu().numpy()
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    if frames.ndim != 4 or frames.shape[0] == 0:
+        raise DreamActorError(f"{name}: it has zero frames (shape {frames.shape}); give at least one RGB frame")
+    if frames.shape[-1] == 4:
+        frames = frames[..., :3]
+    if frames.shape[-1] != 3:
+        raise DreamActorError(f"{name}: expected RGB frames [T,H,W,3], got shape {frames.shape}")
+    if frames.dtype != np.uint8:
+        frames = (np.clip(frames.astype(np.float32), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    return frames
+
+
+def check_aspect(ref_wh: tuple[int, int], guide_wh: tuple[int, int], aspect: str | None) -> None:
+    """Refuse a reference whose aspect differs from the guidance's unless a framing was chosen."""
+    ra, ga = ref_wh[0] / ref_wh[1], guide_wh[0] / guide_wh[1]
+    if aspect is None and abs(ra / ga - 1.0) > 0.02:
+        raise DreamActorError(
+            f"reference: its aspect {ref_wh[0]}x{ref_wh[1]} ({ra:.3f}) differs from the guidance's "
+            f"{guide_wh[0]}x{guide_wh[1]} ({ga:.3f}), so the pose would not line up with the person; render the "
+            f"guidance with the reference's framing, or choose aspect='letterbox', 'crop' or 'stretch'")
+
+
+def num_reference_slots(dit) -> int:
+    return int(getattr(getattr(dit, "config", None), "num_refs", 1))
+
+
+def sample_window(dit, cond, settings: AnimateSettings, seed: int, *, progress: ProgressFn = None,
+                  cancel: CancelFn = None) -> torch.Tensor:
+    """Denoise one window from seeded noise; returns the normalized latent incl. reference slots."""
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    # noise is drawn on the CPU so the same seed gives the same start on any device
+    noise = torch.randn(cond.latent_shape, generator=gen, dtype=torch.float32).to(cond.y.device)
+    sigmas = schedule.flow_sigmas(settings.steps, settings.shift)
+    denoiser = GuidedDenoiser(dit, cond, settings.guidance, settings.steps)
+    return solvers.sample(denoiser, noise, sigmas, settings.solver, progress=progress, cancel=cancel)
+
+
+@torch.no_grad()
+def decode_video(vae, latent: torch.Tensor, num_refs: int) -> torch.Tensor:
+    """Decode the video part of a latent -> float [F,H,W,3] in [-1,1] on the CPU."""
+    video = vae.decode(latent[:, :, num_refs:].to(module_device(vae)))
+    return video[0].float().clamp(-1, 1).permute(1, 2, 3, 0).cpu()
+
+
+class _Collect:
+    def __init__(self):
+        self.parts: list[np.ndarray] = []
+
+    def __call__(self, frames: np.ndarray) -> None:
+        self.parts.append(frames)
+
+    def result(self) -> np.ndarray:
+        return np.concatenate(self.parts) if self.parts else np.zeros((0, 1, 1, 3), np.uint8)
+
+
+def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0, text=None, text_null=None,
+                     clip_fea=None, settings: AnimateSettings | None = None, extra_references=(),
+                     aspect: str | None = None, sink: Callable[[np.ndarray], None] | None = None,
+                     progress: ProgressFn = None, cancel: CancelFn = None, _timer=None) -> AnimateResult:
+    """Animate ``reference`` [H,W,3] along ready ``guidance`` frames [N,H,W,3] and face crops [N,S,S,3].
+
+    ``guidance``/``faces`` may be arrays or lazy sequences (``len`` and slicing returning
+    uint8 arrays). The output size is the guidance size rounded to 16 (see ``settings.size_fix``).
+    ``aspect`` None refuses a reference whose aspect differs from the guidance's.
+    """
+    settings = settings or AnimateSettings()
+    timer = _timer if _timer is not None else _Timer()
+    reference = check_frames(reference, "reference")[0]
+    total = len(guidance)
+    if total == 0:
+        raise DreamActorError("guidance: it has zero frames; give at least one guidance frame")
+    if faces is not None and len(faces) != total:
+        raise DreamActorError(f"face crops: {len(faces)} frames but the pose guidance has {total}; "
+                              "give one face crop per guidance frame (same clip, same frame count)")
+    first = np.asarray(guidance[0:1])
+    gh, gw = int(first.shape[1]), int(first.shape[2])
+    check_aspect((reference.shape[1], reference.shape[0]), (gw, gh), aspect)
+    notes: list[str] = []
+    w, h, note = snap_size(gw, gh, settings.size_fix)
+    if note:
+        notes.append(note)
+    frame_mode = aspect or settings.aspect
+    slots = num_reference_slots(dit)
+    refs = [reference] + [check_frames(r, "extra reference")[0] for r in extra_references]
+    if len(refs) > slots:
+        notes.append(f"{len(refs) - slots} extra reference image(s) ignored: the checkpoint has {slots} reference slot(s)")
+        log.warning(notes[-1])
+        refs = refs[:slots]
+    text_in = prepare_text(getattr(dit, "config", None), text, text_null, clip_fea, strict=settings.strict)
+    encoder = Encoder(vae)
+    t0 = time.perf_counter()
+    ref_latents = encoder.references([fit_frames(r[None], w, h, frame_mode)[0] for r in refs])
+    timer.add("encode", t0)
+    windows = plan_windows(total, settings.window, settings.refert)
+    steps_total = len(windows) * settings.steps
+    face_size = int(getattr(getattr(dit, "config", None), "face_size", 512))
+    has_face = bool(getattr(getattr(dit, "config", None), "has_face", True))
+
+    def generate(win: Window, carried):
+        t0 = time.perf_counter()
+        g = _fix(np.asarray(take(guidance, win.start, win.length)), w, h, settings.size_fix)
+        f = None if (faces is None or not has_face) else np.asarray(take(faces, win.start, win.length))
+        timer.add("guidance", t0)
+        t0 = time.perf_counter()
+        cond = build_window(encoder, ref_latents, g, f, text_in, carried, face_size=face_size)
+        timer.add("encode", t0)
+        t0 = time.perf_counter()
+        done = win.index * settings.steps
+        latent = sample_window(dit, cond, settings, settings.seed + win.index, cancel=cancel,
+                               progress=None if progress is None else (lambda i, n: progress(done + i, steps_total)))
+        del cond
+        timer.add("sampling", t0)
+        t0 = time.perf_counter()
+        video = decode_video(vae, latent, ref_latents.shape[2])
+        timer.add("decode", t0)
+        return video
+
+    collect = _Collect() if sink is None else None
+    target = sink or collect
+
+    def out_sink(fr: np.ndarray) -> None:
+        target(_unfix(fr, gw, gh, settings.size_fix))
+
+    try:
+        n = run_windows(windows, total, generate, out_sink, color_match=settings.color_match, cancel=cancel)
+    except Cancelled:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        raise
+    frames = None if collect is None else collect.result()
+    return AnimateResult(frames, float(fps), w, h, n, dict(timer), notes=notes)
+
+
+def _fix(frames: np.ndarray, w: int, h: int, mode: str) -> np.ndarray:
+    """Centre-crop or edge-pad frames to ``w`` x ``h``."""
+    fh, fw = frames.shape[1:3]
+    if (fh, fw) == (h, w):
+        return frames
+    if mode == "crop":
+        y, x = (fh - h) // 2, (fw - w) // 2
+        return frames[:, y:y + h, x:x + w]
+    py, px = h - fh, w - fw
+    return np.pad(frames, ((0, 0), (py // 2, py - py // 2), (px // 2, px - px // 2), (0, 0)), mode="edge")
+
+
+def _unfix(frames: np.ndarray, w: int, h: int, mode: str) -> np.ndarray:
+    """Undo padding (crop back to the requested size); cropped output stays at its smaller size."""
+    if mode != "pad" or frames.shape[1:3] == (h, w):
+        return frames
+    fh, fw = frames.shape[1:3]
+    y, x = (fh - h) // 2, (fw - w) // 2
+    return frames[:, y:y + h, x:x + w]
+
+
+class LazyFrames:
+    """A frame sequence whose slices are made on demand (``fn(start, stop) -> uint8 [n,H,W,3]``)."""
+
+    def __init__(self, length: int, fn: Callable[[int, int], np.ndarray]):
+        self.length, self.fn = int(length), fn
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        start, stop, _ = index.indices(self.length)
+        return np.asarray(self.fn(start, stop))
+
+
+def extract_guidance(reference: np.ndarray, driving: np.ndarray, fps: float, width: int, height: int, *,
+                     style: str = "dreamactor", aspect: str = "letterbox", bone_scales=None, face_size: int = 512):
+    """Motion of the driving video retargeted to the reference, plus lazy guidance and face-crop sequences.
+
+    Returns ``(driving_motion, reference_motion, guidance, faces)``; guidance frames are
+    rendered at ``width`` x ``height`` with the reference's framing, face crops come from
+    the driving frames. Rendering happens per window, so memory stays flat.
+    """
+    from ..signals.extract import extract_motion
+    from ..signals.face_crops import crop_faces
+    from ..signals.render_dreamactor import render_guidance
+    from ..signals.retarget import retarget_motion
+
+    drive = extract_motion(driving, fps)
+    ref = extract_motion(reference[None], fps)
+    target = retarget_motion(drive, ref, bone_scales=bone_scales)
+    n = drive.num_frames
+    guidance = LazyFrames(n, lambda a, b: render_guidance(target.slice(a, b), width, height, style=style, aspect=aspect))
+    faces = LazyFrames(n, lambda a, b: crop_faces(driving[a:b], drive.slice(a, b), size=face_size))
+    return drive, ref, guidance, faces
+
+
+def animate(reference, driving, fps: float, dit, vae, *, text=None, text_null=None, clip_fea=None,
+            settings: AnimateSettings | None = None, extra_references=(), bone_scales=None,
+            sink: Callable[[np.ndarray], None] | None = None, progress: ProgressFn = None,
+            cancel: CancelFn = None) -> AnimateResult:
+    """Animate ``reference`` (uint8 [H,W,3]) with the motion of ``driving`` (uint8 [T,H,W,3]) at ``fps``.
+
+    Output: ``settings.width`` x ``settings.height`` (default: the reference's aspect at
+    about ``settings.max_area`` pixels), one frame per driving frame, at the driving fps.
+    Pseudo-references at ``settings.pseudo_ref_angles`` are made first when the checkpoint
+    has spare reference slots; ``extra_references`` are an artist's own extra images.
+    """
+    from dataclasses import replace
+
+    from .pseudo_refs import make_pseudo_references
+
+    settings = settings or AnimateSettings()
+    if settings.aspect not in ASPECTS:
+        raise DreamActorError(f"aspect: '{settings.aspect}' must be one of {', '.join(ASPECTS)}")
+    if not fps > 0:
+        raise DreamActorError(f"fps: must be positive, got {fps}")
+    timer = _Timer()
+    reference = check_frames(reference, "reference")[0]
+    driving = check_frames(driving, "driving video")
+    ref_h, ref_w = reference.shape[:2]
+    if settings.width and settings.height:
+        w, h = int(settings.width), int(settings.height)
+    else:
+        w, h = default_size(ref_w, ref_h, settings.max_area)
+    face_size = int(getattr(getattr(dit, "config", None), "face_size", 512))
+    t0 = time.perf_counter()
+    _, ref_motion, guidance, faces = extract_guidance(reference, driving, fps, w, h, style=settings.style,
+                                                      aspect=settings.aspect, face_size=face_size,
+                                                      bone_scales=bone_scales)
+    timer.add("extraction", t0)
+    extras = [check_frames(r, "extra reference")[0] for r in extra_references]
+    pseudo: list = []
+    notes: list[str] = []
+    common = dict(text=text, text_null=text_null, clip_fea=clip_fea, aspect=settings.aspect, fps=fps)
+    if settings.pseudo_ref_angles:
+        spare = num_reference_slots(dit) - 1 - len(extras)
+        if spare <= 0:
+            notes.append("pseudo-references skipped: the checkpoint has no spare reference slot")
+            log.warning(notes[-1])
+        else:
+            angles = list(settings.pseudo_ref_angles)[:spare]
+            sub = replace(settings, window=settings.pseudo_ref_frames, pseudo_ref_angles=())
+            fit_ref = fit_frames(reference[None], w, h, settings.aspect)[0]
+
+            def clip_fn(g, f):
+                return animate_guidance(fit_ref, g, f, dit, vae, settings=sub, cancel=cancel, _timer=timer,
+                                        **common).frames
+
+            pseudo = make_pseudo_references(reference, ref_motion, clip_fn, w, h, angles=angles,
+                                            frames=settings.pseudo_ref_frames, style=settings.style,
+                                            aspect=settings.aspect)
+            extras += [img for _, img in pseudo]
+    result = animate_guidance(reference, guidance, faces, dit, vae, settings=settings, extra_references=extras,
+                              sink=sink, progress=progress, cancel=cancel, _timer=timer, **common)
+    result.pseudo_refs = pseudo
+    result.notes = notes + result.notes
+    result.timings = dict(timer)
+    return result

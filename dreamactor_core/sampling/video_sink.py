@@ -1,0 +1,77 @@
+"""A streaming mp4 writer that frames are pushed into, window by window.
+
+The pipeline hands finished frames to a sink as each window completes; writing
+them straight to ffmpeg keeps memory flat however long the video is. The audio
+track of ``audio_from`` (the driving video) is muxed in and cut to the video.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..utils import DreamActorError
+
+
+def has_audio(path) -> bool:
+    """Whether a media file has an audio stream (False when it cannot be read)."""
+    try:
+        import av
+
+        with av.open(os.fspath(path)) as container:
+            return any(s.type == "audio" for s in container.streams)
+    except Exception:  # unreadable or not a media file: there is no audio to keep
+        return False
+
+
+class Mp4Sink:
+    """``sink(frames uint8 [n,H,W,3])`` appends to an H.264 mp4; use as a context manager."""
+
+    def __init__(self, path, fps: float, *, audio_from=None, crf: int = 18):
+        if not fps > 0:
+            raise DreamActorError(f"fps: must be positive, got {fps}")
+        self.path = Path(path)
+        self.fps = float(fps)
+        self.audio = os.fspath(audio_from) if audio_from is not None and has_audio(audio_from) else None
+        self.crf = int(crf)
+        self.count = 0
+        self._gen = None
+        self._size = None
+
+    def _start(self, width: int, height: int) -> None:
+        import imageio_ffmpeg
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        extra = ["-crf", str(self.crf)] + (["-shortest"] if self.audio else [])
+        self._gen = imageio_ffmpeg.write_frames(
+            str(self.path), (width, height), fps=self.fps, codec="libx264", macro_block_size=2, quality=None,
+            output_params=extra, ffmpeg_log_level="error", audio_path=self.audio,
+            audio_codec="aac" if self.audio else None)
+        self._gen.send(None)
+        self._size = (height, width)
+
+    def __call__(self, frames: np.ndarray) -> None:
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise DreamActorError(f"video sink: expected uint8 frames [n,H,W,3], got {frames.dtype} {frames.shape}")
+        if self._gen is None:
+            self._start(frames.shape[2], frames.shape[1])
+        if frames.shape[1:3] != self._size:
+            raise DreamActorError(f"video sink: frame size changed from {self._size} to {frames.shape[1:3]}")
+        for f in frames:
+            self._gen.send(np.ascontiguousarray(f))
+            self.count += 1
+
+    def close(self) -> None:
+        if self._gen is not None:
+            self._gen.close()
+            self._gen = None
+
+    def __enter__(self) -> "Mp4Sink":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
+        if exc_type is not None and self.count == 0 and self.path.exists():
+            self.path.unlink()

@@ -1,0 +1,95 @@
+"""Drawing primitives shared by the guidance renderers (OpenCV, sub-pixel exact).
+
+Points are float pixel coordinates with the centre of the top-left pixel at
+(0, 0) (OpenCV's convention too). OpenCV draws at integer coordinates, so we
+hand it fixed-point values with ``SHIFT`` fractional bits: a joint at x = 10.4
+is drawn at 10.4, not snapped to 10. Missing points (NaN) and absurdly far
+points are refused here once, so no renderer ever draws a joint at (0, 0).
+"""
+from __future__ import annotations
+
+import colorsys
+
+import cv2
+import numpy as np
+
+SHIFT = 4
+_ONE = 1 << SHIFT
+# Points further than this outside the frame are treated as missing: they cannot
+# touch the picture and would overflow OpenCV's fixed-point coordinates.
+_FAR = 1.0e5
+
+
+def usable(*points: np.ndarray) -> bool:
+    """True when every point has finite x, y within a sane range."""
+    for p in points:
+        x, y = float(p[0]), float(p[1])
+        if not (np.isfinite(x) and np.isfinite(y)) or abs(x) > _FAR or abs(y) > _FAR:
+            return False
+    return True
+
+
+def fixed(p: np.ndarray) -> tuple[int, int]:
+    """A float point as OpenCV fixed-point ints (use with ``shift=SHIFT``)."""
+    return int(round(float(p[0]) * _ONE)), int(round(float(p[1]) * _ONE))
+
+
+def as_color(color) -> tuple[int, int, int]:
+    r, g, b = (float(c) for c in color[:3])
+    return (min(max(int(round(r)), 0), 255), min(max(int(round(g)), 0), 255),
+            min(max(int(round(b)), 0), 255))
+
+
+def line(canvas: np.ndarray, p0, p1, color, width: float) -> None:
+    """An anti-aliased line of ``width`` pixels with round caps from ``p0`` to ``p1``."""
+    if not usable(p0, p1):
+        return
+    cv2.line(canvas, fixed(p0), fixed(p1), as_color(color), max(1, int(round(width))),
+             cv2.LINE_AA, SHIFT)
+
+
+def dot(canvas: np.ndarray, p, radius: float, color) -> None:
+    """A filled anti-aliased disc of ``radius`` pixels centred on ``p``."""
+    if not usable(p):
+        return
+    r = int(round(max(float(radius), 0.5) * _ONE))
+    cv2.circle(canvas, fixed(p), r, as_color(color), -1, cv2.LINE_AA, SHIFT)
+
+
+_UNIT = np.stack([np.cos(np.linspace(0, 2 * np.pi, 36, endpoint=False)),
+                  np.sin(np.linspace(0, 2 * np.pi, 36, endpoint=False))], 1)
+
+
+def ellipse_limb(canvas: np.ndarray, p0, p1, half_width: float, color) -> None:
+    """A filled ellipse spanning ``p0``-``p1`` with minor half-axis ``half_width``.
+
+    The OpenPose look: each limb is an elongated ellipse, not a line.
+    """
+    if not usable(p0, p1):
+        return
+    a = np.asarray(p0[:2], np.float64)
+    b = np.asarray(p1[:2], np.float64)
+    d = b - a
+    length = float(np.hypot(*d))
+    u = d / length if length > 1e-6 else np.array([1.0, 0.0])
+    v = np.array([-u[1], u[0]])
+    pts = (a + b) / 2 + np.outer(_UNIT[:, 0] * length / 2, u) + np.outer(_UNIT[:, 1] * half_width, v)
+    cv2.fillConvexPoly(canvas, np.round(pts * _ONE).astype(np.int32), as_color(color), cv2.LINE_8, SHIFT)
+
+
+def rainbow(n: int) -> np.ndarray:
+    """``n`` fully saturated RGB colours evenly spaced in hue, ``[n, 3]`` in 0..255."""
+    return np.array([colorsys.hsv_to_rgb(i / n, 1.0, 1.0) for i in range(n)]) * 255.0
+
+
+def check_canvas_size(width, height) -> tuple[int, int]:
+    """Validate a render size, raising :class:`DreamActorError` naming width/height."""
+    from ..utils import DreamActorError
+
+    try:
+        w, h = int(width), int(height)
+    except (TypeError, ValueError):
+        raise DreamActorError(f"width/height: must be integers, got {width!r} x {height!r}") from None
+    if w < 8 or h < 8 or w > 16384 or h > 16384:
+        raise DreamActorError(f"width/height: must be between 8 and 16384 pixels, got {w} x {h}")
+    return w, h

@@ -1,0 +1,244 @@
+"""Head pose for the 3D head sphere: rotation, centre, size and gaze per frame.
+
+The face landmarks (``Motion.face_px``) are fitted with OpenCV's solvePnP against the
+canonical head of :mod:`face_geometry` under a pinhole camera whose focal length is a
+guess from the image size (a ~40 degree field of view on the longer side). Because the
+canonical points are expressed around the head-sphere centre, the fitted translation
+IS the sphere centre in camera coordinates, and the fitted rotation has the head's
+(left, down, back) axes as columns, which is ``Motion.head_rotation``.
+
+When the face is lost the same fit runs on the MediaPipe Pose head points (nose, eyes,
+ears, mouth corners in ``Motion.body_px``); such frames are flagged ``"body"`` in
+``motion.meta["head_source"]``. The body fit also vets the face fit: near profile
+FaceMesh keeps returning a face whose landmarks are wrong, and a face fit far from the
+body fit is discarded for it. Gaze (eye yaw/pitch relative to the head) comes from
+the iris centres, only where the face mesh was found.
+
+Angles follow the synthetic data's convention, relative to the CAMERA axes:
+``R = Ry(-yaw) @ Rx(-pitch) @ Rz(roll)``; yaw > 0 turns to the subject's left,
+pitch > 0 looks up, roll > 0 tilts toward the subject's left shoulder.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from ..utils import DreamActorError
+from . import face_geometry as geo
+from .motion import Motion
+
+# Field of view assumed on the longer image side when no focal length is given.
+DEFAULT_FOV_DEG = 40.0
+# Fits whose RMS reprojection error exceeds this fraction of the projected head radius are rejected.
+MAX_RMS_FRACTION = 0.12
+# A face fit that disagrees with the body-landmark fit by more than this is discarded. On the
+# synthetic clips good face fits stay within ~16 degrees of the body fit; broken ones (profile
+# views) differ by 35-110 degrees.
+MAX_FACE_BODY_GAP_DEG = 30.0
+# Gaze is clamped to what eyes can physically do.
+MAX_GAZE_DEG = 45.0
+
+
+def default_focal_px(width: int, height: int, fov_deg: float = DEFAULT_FOV_DEG) -> float:
+    """Focal length in pixels for a field of view of ``fov_deg`` across the longer image side."""
+    return 0.5 * max(width, height) / math.tan(math.radians(fov_deg) / 2.0)
+
+
+def camera_matrix(width: int, height: int, focal_px: float) -> np.ndarray:
+    """Pinhole intrinsics with the principal point at the image centre (OpenCV pixel centres)."""
+    return np.array([[focal_px, 0.0, (width - 1) / 2.0], [0.0, focal_px, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
+
+
+def angles_from_rotation(r: np.ndarray) -> np.ndarray:
+    """(yaw, pitch, roll) degrees of a head rotation ``R = Ry(-yaw) Rx(-pitch) Rz(roll)``."""
+    r = np.asarray(r, dtype=np.float64)
+    f = -r[:, 2]  # the face looks along -back
+    yaw = math.atan2(f[0], -f[2])
+    pitch = math.atan2(-f[1], math.hypot(f[0], f[2]))
+    # Undo yaw and pitch; what is left is a rotation about the camera z axis.
+    rz = _rot_x(pitch) @ _rot_y(yaw) @ r
+    roll = math.atan2(rz[1, 0], rz[0, 0])
+    return np.degrees([yaw, pitch, roll])
+
+
+def rotation_from_angles(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
+    """Inverse of :func:`angles_from_rotation`."""
+    y, p, r = np.radians([yaw_deg, pitch_deg, roll_deg])
+    return _rot_y(-y) @ _rot_x(-p) @ _rot_z(r)
+
+
+def _rot_x(a: float) -> np.ndarray:
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def _rot_y(a: float) -> np.ndarray:
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def _rot_z(a: float) -> np.ndarray:
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _rotation_gap_deg(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle in degrees of the rotation between ``a`` and ``b``."""
+    return math.degrees(math.acos(float(np.clip((np.trace(a.T @ b) - 1.0) / 2.0, -1.0, 1.0))))
+
+
+def _project(k: np.ndarray, pts_cam: np.ndarray) -> np.ndarray:
+    uvw = pts_cam @ k.T
+    return uvw[..., :2] / uvw[..., 2:3]
+
+
+def fit_head(image_pts: np.ndarray, model_pts: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rotation ``[3,3]`` (head -> camera) and head-centre translation ``[3]`` (mm) by solvePnP.
+
+    ``image_pts`` ``[N, 2]`` pixels, ``model_pts`` ``[N, 3]`` head-frame mm. Non-finite
+    rows are dropped. Returns None when too few points remain, the fit fails, puts the
+    head behind the camera, or leaves a large reprojection error.
+    """
+    ok = np.isfinite(image_pts).all(axis=1)
+    if ok.sum() < 5:
+        return None
+    img = np.ascontiguousarray(image_pts[ok], dtype=np.float64)
+    obj = np.ascontiguousarray(model_pts[ok], dtype=np.float64)
+    try:
+        found, rvec, tvec = cv2.solvePnP(obj, img, k, None, flags=cv2.SOLVEPNP_SQPNP)
+        if not found:
+            return None
+        rvec, tvec = cv2.solvePnPRefineLM(obj, img, k, None, rvec, tvec)
+    except cv2.error:
+        return None
+    r, _ = cv2.Rodrigues(rvec)
+    t = tvec.reshape(3)
+    if not (np.isfinite(r).all() and np.isfinite(t).all()) or t[2] <= 0:
+        return None
+    rms = float(np.sqrt(np.mean(np.sum((_project(k, obj @ r.T + t) - img) ** 2, axis=1))))
+    radius_px = k[0, 0] * geo.HEAD_RADIUS_MM / t[2]
+    if rms > MAX_RMS_FRACTION * radius_px:
+        return None
+    return r, t
+
+
+def _gaze(face: np.ndarray, r: np.ndarray, t: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Eye (yaw, pitch) degrees relative to the head, from the iris centres; NaN if unusable.
+
+    For each eye the resting iris position is predicted from the detected eye corners plus
+    the canonical corner-to-pupil offset under the fitted pose; the eye rotation about the
+    eyeball centre that moves the projected pupil onto the detected iris is then solved by
+    a few Gauss-Newton steps. Eyes are weighted by their projected width (a foreshortened
+    eye in a turned head says little).
+    """
+    fidx, fpts = geo.face_model()
+    pos = {int(i): p for i, p in zip(fidx, fpts)}
+    pidx, ppts = geo.pupil_model()
+    estimates, weights = [], []
+    for iris, pupil in zip(pidx, ppts):
+        outer, inner = geo.EYE_CORNERS[int(iris)]
+        seen = face[[iris, outer, inner], :2].astype(np.float64)
+        if not np.isfinite(seen).all():
+            continue
+        corners_model = _project(k, np.stack([pos[outer], pos[inner]]) @ r.T + t)
+        target = seen[0] - (seen[1:].mean(axis=0) - corners_model.mean(axis=0))
+        centre = pupil + np.array([0.0, 0.0, geo.EYE_ROTATION_RADIUS_MM])
+
+        def pupil_px(a: np.ndarray) -> np.ndarray:
+            d = np.array([math.sin(a[0]) * math.cos(a[1]), -math.sin(a[1]), -math.cos(a[0]) * math.cos(a[1])])
+            return _project(k, (centre + geo.EYE_ROTATION_RADIUS_MM * d) @ r.T + t)
+
+        ang = np.zeros(2)
+        for _ in range(4):
+            base = pupil_px(ang)
+            eps = 1e-3
+            jac = np.stack([(pupil_px(ang + [eps, 0]) - base) / eps, (pupil_px(ang + [0, eps]) - base) / eps], axis=1)
+            step, *_ = np.linalg.lstsq(jac, target - base, rcond=None)
+            ang = np.clip(ang + step, -math.radians(60), math.radians(60))
+        width = float(np.linalg.norm(seen[1] - seen[2]))
+        if np.isfinite(ang).all() and width > 0:
+            estimates.append(np.degrees(ang))
+            weights.append(width**2)
+    if not estimates:
+        return np.full(2, np.nan)
+    out = np.average(np.stack(estimates), axis=0, weights=np.asarray(weights))
+    return np.clip(out, -MAX_GAZE_DEG, MAX_GAZE_DEG)
+
+
+def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
+    """A new :class:`Motion` with ``head_angles``, ``head_rotation``, ``head_center_px``,
+    ``head_radius_px`` and ``gaze`` filled from the face landmarks (body fallback).
+
+    ``focal_px`` overrides the focal-length guess. ``meta["head_source"]`` lists per
+    frame ``"face"``, ``"body"`` (fitted on the Pose head points: less accurate, no gaze)
+    or ``"none"``; ``meta["head_face_rejected"]`` lists frames whose face fit was discarded
+    because it disagreed with the body fit by more than ``MAX_FACE_BODY_GAP_DEG``
+    (FaceMesh in near-profile views); ``meta["head_focal_px"]`` records the focal length used.
+    """
+    if not isinstance(motion, Motion):
+        raise DreamActorError(f"estimate_head: expected a Motion, got {type(motion).__name__}")
+    f = float(focal_px) if focal_px is not None else default_focal_px(motion.width, motion.height)
+    if not f > 0:
+        raise DreamActorError(f"estimate_head: focal_px must be positive, got {focal_px}")
+    k = camera_matrix(motion.width, motion.height, f)
+    out = motion.copy()
+    fidx, fpts = geo.face_model()
+    bidx, bpts = geo.pose_head_model()
+    n = motion.num_frames
+    for name, shape in (("head_angles", (3,)), ("head_rotation", (3, 3)), ("head_center_px", (2,)),
+                        ("head_radius_px", ()), ("gaze", (2,))):
+        setattr(out, name, np.full((n, *shape), np.nan, dtype=np.float32))
+    sources: list[str] = []
+    rejected: list[int] = []
+    for i in range(n):
+        face = motion.face_px[i]
+        fit = fit_head(face[fidx, :2], fpts, k) if np.isfinite(face[fidx, :2]).all() else None
+        body_fit = fit_head(motion.body_px[i, bidx, :2], bpts, k)
+        source = "face"
+        if fit is not None and body_fit is not None and _rotation_gap_deg(fit[0], body_fit[0]) > MAX_FACE_BODY_GAP_DEG:
+            # Near profile FaceMesh still "tracks" but its landmarks collapse into a frontal-looking
+            # face; the coarse body fit is then far more trustworthy.
+            rejected.append(i)
+            fit = None
+        if fit is None:
+            fit = body_fit
+            source = "body"
+        if fit is None:
+            sources.append("none")
+            continue
+        r, t = fit
+        out.head_rotation[i] = r
+        out.head_angles[i] = angles_from_rotation(r)
+        out.head_center_px[i] = _project(k, t[None])[0]
+        out.head_radius_px[i] = f * geo.HEAD_RADIUS_MM / t[2]
+        if source == "face":
+            out.gaze[i] = _gaze(face, r, t, k)
+        sources.append(source)
+    out.meta["head_source"] = sources
+    out.meta["head_face_rejected"] = rejected
+    out.meta["head_focal_px"] = f
+    return out
+
+
+def head_sphere_params(motion: Motion, frame_index: int) -> dict | None:
+    """The head sphere of one frame for renderers, or None where the head is unknown.
+
+    Returns ``{"center_px": (x, y), "radius_px": r, "rotation": [3,3] head -> camera
+    (columns left, down, back), "angles": (yaw, pitch, roll), "gaze": (yaw, pitch) or NaN}``.
+    """
+    if not 0 <= frame_index < motion.num_frames:
+        raise DreamActorError(f"head_sphere_params: frame_index {frame_index} outside 0..{motion.num_frames - 1}")
+    c = motion.head_center_px[frame_index]
+    rad = float(motion.head_radius_px[frame_index])
+    rot = motion.head_rotation[frame_index]
+    if not (np.isfinite(c).all() and math.isfinite(rad) and np.isfinite(rot).all()):
+        return None
+    return {
+        "center_px": (float(c[0]), float(c[1])),
+        "radius_px": rad,
+        "rotation": rot.astype(np.float64),
+        "angles": tuple(float(a) for a in motion.head_angles[frame_index]),
+        "gaze": tuple(float(g) for g in motion.gaze[frame_index]),
+    }

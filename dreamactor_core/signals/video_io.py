@@ -1,0 +1,184 @@
+"""Reading and writing video and images, and normalising pixel arrays to RGB uint8.
+
+Everything goes through imageio with its bundled ffmpeg (imageio-ffmpeg), so no
+system ffmpeg is needed. Frames are ``uint8 [H, W, 3]`` RGB throughout.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from ..utils import DreamActorError
+
+
+# --- pixel normalisation ----------------------------------------------------
+def as_rgb_uint8(image, name: str = "image") -> np.ndarray:
+    """One image or a batch as uint8 RGB: ``[..., H, W, 3]``.
+
+    Accepts uint8, uint16 or float in [0, 1] (numpy or torch), grayscale ``[H, W]`` /
+    ``[..., H, W, 1]`` and RGBA ``[..., H, W, 4]`` (alpha is dropped, as ComfyUI's
+    image loader does).
+    """
+    if hasattr(image, "detach"):  # torch tensor, without importing torch
+        image = image.detach().cpu().numpy()
+    arr = np.asarray(image)
+    if arr.size == 0:
+        raise DreamActorError(f"{name}: empty image data; pass at least one frame")
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim < 3:
+        raise DreamActorError(f"{name}: expected an image [H, W, C], got shape {arr.shape}")
+    channels = arr.shape[-1]
+    if channels == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    elif channels == 4:
+        arr = arr[..., :3]
+    elif channels != 3:
+        raise DreamActorError(
+            f"{name}: expected 1, 3 or 4 colour channels last, got shape {arr.shape}; "
+            "pass images as [H, W, C] (ComfyUI IMAGE layout)"
+        )
+    if arr.dtype == np.uint8:
+        return np.ascontiguousarray(arr)
+    if arr.dtype == np.uint16:
+        return (arr >> 8).astype(np.uint8)
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    if np.issubdtype(arr.dtype, np.integer):
+        return np.clip(arr, 0, 255).astype(np.uint8)
+    arr = np.nan_to_num(arr.astype(np.float32), nan=0.0)
+    return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _check_readable(path, what: str) -> str:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DreamActorError(f"{what} '{path}': file not found")
+    return path
+
+
+# --- images -----------------------------------------------------------------
+def load_image(path) -> np.ndarray:
+    """Read an image file as uint8 RGB ``[H, W, 3]`` (grayscale and RGBA converted)."""
+    import imageio.v2 as iio
+
+    path = _check_readable(path, "image")
+    try:
+        img = iio.imread(path)
+    except Exception as exc:  # imageio raises many types for corrupt files
+        raise DreamActorError(f"image '{path}': cannot be read ({exc}); use a PNG or JPEG file") from exc
+    if img.ndim == 4:  # animated image: first frame
+        img = img[0]
+    return as_rgb_uint8(img, name=f"image '{path}'")
+
+
+# --- video reading ------------------------------------------------------------
+def _open_reader(path):
+    import imageio.v2 as iio
+
+    path = _check_readable(path, "video")
+    try:
+        reader = iio.get_reader(path, format="ffmpeg")
+        meta = reader.get_meta_data()
+    except Exception as exc:
+        raise DreamActorError(
+            f"video '{path}': cannot be read ({exc}); use a video ffmpeg can decode (e.g. mp4)"
+        ) from exc
+    fps = float(meta.get("fps") or 0.0)
+    if not fps > 0:
+        fps = 25.0  # some containers carry no rate; 25 is the common default
+    return reader, fps
+
+
+def iter_video(path, max_frames: int | None = None, start: int = 0) -> tuple[Iterator[np.ndarray], float]:
+    """Stream frames of a video: ``(iterator of uint8 [H, W, 3] RGB, fps)``.
+
+    Memory stays flat however long the video is; the reader closes when the
+    iterator is exhausted or garbage-collected.
+    """
+    if start < 0:
+        raise DreamActorError(f"video '{path}': start must be >= 0, got {start}")
+    reader, fps = _open_reader(path)
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            count = 0
+            for index, frame in enumerate(reader):
+                if index < start:
+                    continue
+                if max_frames is not None and count >= max_frames:
+                    break
+                count += 1
+                yield as_rgb_uint8(frame)
+        finally:
+            reader.close()
+
+    return frames(), fps
+
+
+def read_video(path, max_frames: int | None = None, start: int = 0) -> tuple[np.ndarray, float]:
+    """Read a video into memory: ``(frames uint8 [T, H, W, 3] RGB, fps)``."""
+    it, fps = iter_video(path, max_frames=max_frames, start=start)
+    frames = list(it)
+    if not frames:
+        raise DreamActorError(f"video '{path}': no frames (start={start}, max_frames={max_frames})")
+    return np.stack(frames), fps
+
+
+# --- video writing ------------------------------------------------------------
+def write_video(path, frames: Iterable[np.ndarray] | np.ndarray, fps: float, audio_from=None, crf: int = 18) -> str:
+    """Write frames to an mp4 (H.264, yuv420p) and return the path.
+
+    ``frames`` may be an array ``[T, H, W, 3]`` or any iterable of frames (streamed,
+    so memory stays flat). With ``audio_from`` (a video or audio file) its audio
+    track is copied in, cut to the video's length; a source without audio is fine.
+    """
+    import imageio.v2 as iio
+    import imageio_ffmpeg
+
+    if not fps > 0:
+        raise DreamActorError(f"write_video: fps must be positive, got {fps}")
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    target = path
+    if audio_from is not None:
+        audio_from = _check_readable(audio_from, "audio source")
+        fd, target = tempfile.mkstemp(suffix=".mp4")
+        os.close(fd)
+    # macro_block_size=2: yuv420p needs even sizes; larger blocks would rescale needlessly.
+    writer = iio.get_writer(
+        target, format="ffmpeg", fps=float(fps), codec="libx264", pixelformat="yuv420p",
+        macro_block_size=2, output_params=["-crf", str(int(crf))], ffmpeg_log_level="error",
+    )
+    count = 0
+    try:
+        for frame in frames:
+            writer.append_data(as_rgb_uint8(frame, name="write_video frame"))
+            count += 1
+    finally:
+        writer.close()
+    if count == 0:
+        os.remove(target)
+        raise DreamActorError("write_video: no frames to write")
+    if audio_from is None:
+        return path
+    try:
+        cmd = [
+            imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", target, "-i", audio_from,
+            "-map", "0:v:0", "-map", "1:a:0?", "-c:v", "copy", "-c:a", "aac", "-shortest", path,
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise DreamActorError(f"write_video: adding audio from '{audio_from}' failed: {done.stderr.strip()}")
+    finally:
+        if os.path.exists(target) and target != path:
+            if not os.path.exists(path):
+                shutil.move(target, path)
+            else:
+                os.remove(target)
+    return path

@@ -1,0 +1,293 @@
+"""Sampling nodes: the windowed DreamActor sampler, pseudo-references, and decode to frames."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+from comfy_api.latest import io, ui
+
+from dreamactor_core.utils import DreamActorError
+
+from . import host
+from .model import decode_latent
+from .types import Model, Vae, image_to_uint8, to_image
+
+CATEGORY = "DreamActor/sampling"
+SOLVERS = ["dpmpp_2m", "euler"]
+ASPECTS = ["letterbox", "crop", "stretch"]
+
+
+def text_embeddings(conditioning, name: str):
+    """CONDITIONING ``[[tensor [1, L, 4096], {...}], ...]`` -> the first entry's tensor (or None)."""
+    if conditioning is None:
+        return None
+    try:
+        tensor = conditioning[0][0]
+    except (IndexError, KeyError, TypeError):
+        raise DreamActorError(f"{name}: expected CONDITIONING from CLIP Text Encode (umT5)") from None
+    if not isinstance(tensor, torch.Tensor) or tensor.shape[-1] != 4096:
+        raise DreamActorError(f"{name}: expected umT5 embeddings with 4096 features (load umt5_xxl with "
+                              f"CLIPLoader type 'wan'), got shape {tuple(getattr(tensor, 'shape', ()))}")
+    return tensor.float().cpu()
+
+
+def clip_features(clip_vision_output):
+    """CLIP_VISION_OUTPUT -> its penultimate hidden states ``[1, 257, 1280]`` (or None)."""
+    if clip_vision_output is None:
+        return None
+    feats = getattr(clip_vision_output, "penultimate_hidden_states", None)
+    if feats is None and isinstance(clip_vision_output, dict):
+        feats = clip_vision_output.get("penultimate_hidden_states")
+    if feats is None:
+        raise DreamActorError("clip_vision_output: it has no penultimate_hidden_states; use CLIP Vision Encode "
+                              "with crop 'none' on the reference")
+    return feats.float().cpu()
+
+
+def _conditioning_inputs():
+    return [
+        io.Conditioning.Input("positive", optional=True,
+                              tooltip="Prompt embeddings from CLIP Text Encode with the umT5 text encoder."),
+        io.Conditioning.Input("negative", optional=True, tooltip="Negative prompt embeddings (used when cfg > 1)."),
+        io.ClipVisionOutput.Input("clip_vision_output", optional=True,
+                                  tooltip="CLIP Vision Encode of the reference (Wan image-to-video features)."),
+    ]
+
+
+def _settings(**kw):
+    from dreamactor_core.sampling.guidance import GuidanceSettings, StrengthWindow
+    from dreamactor_core.sampling.pipeline import AnimateSettings
+
+    guidance = GuidanceSettings(cfg=float(kw.pop("cfg")),
+                                pose=StrengthWindow(kw.pop("pose_strength"), kw.pop("pose_start"), kw.pop("pose_end")),
+                                face=StrengthWindow(kw.pop("face_strength"), kw.pop("face_start"), kw.pop("face_end")))
+    return AnimateSettings(guidance=guidance, **kw)
+
+
+class _RecordingVAE:
+    """Passes every call to the VAE and keeps the raw latent of each window it decodes."""
+
+    def __init__(self, vae):
+        self._vae = vae
+        self.latents: list[torch.Tensor] = []
+
+    def decode(self, latent, **kw):
+        self.latents.append(self._vae.denormalize(latent).float().cpu())
+        return self._vae.decode(latent, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self._vae, name)
+
+
+def _stitch(latents: list[torch.Tensor], total: int, window: int, refert: int) -> torch.Tensor:
+    """Window latents -> one latent; the carried-over frames each later window starts with are dropped."""
+    from dreamactor_core.sampling.conditioning import latent_frames
+    from dreamactor_core.sampling.windows import plan_windows
+
+    parts = []
+    for win, lat in zip(plan_windows(total, window, refert), latents):
+        skip = latent_frames(win.carry) if win.carry else 0
+        parts.append(lat[:, :, skip:])
+    return torch.cat(parts, dim=2)
+
+
+class Sampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="DreamActorSampler",
+            display_name="DreamActor Sampler",
+            category=CATEGORY,
+            description="Animates the reference along the guidance video with flow-matching sampling, window by "
+                        "window (each window continues from the last frames of the previous one), and returns "
+                        "the video LATENT. Decode it with DreamActor Decode to Frames.",
+            inputs=[
+                Model.Input("model", tooltip="From DreamActor Model Loader."),
+                Vae.Input("vae", tooltip="From DreamActor VAE Loader (encodes references and guidance, decodes windows)."),
+                io.Image.Input("reference", tooltip="The person to animate (first image)."),
+                io.Image.Input("guidance", tooltip="Guidance frames from DreamActor Render Guidance."),
+                io.Image.Input("face_crops", optional=True,
+                               tooltip="Face crops from DreamActor Face Crops, one per guidance frame."),
+                io.Image.Input("extra_references", optional=True,
+                               tooltip="More reference images (e.g. from DreamActor Pseudo References) for "
+                                       "checkpoints with several reference slots."),
+                *_conditioning_inputs(),
+                io.Float.Input("fps", default=25.0, min=0.1, max=240.0, step=0.01,
+                               tooltip="Frame rate of the driving video, passed on to Decode to Frames."),
+                io.Int.Input("width", default=0, min=0, max=4096, step=16,
+                             tooltip="Output width (0 = the guidance width). Rounded to a multiple of 16."),
+                io.Int.Input("height", default=0, min=0, max=4096, step=16,
+                             tooltip="Output height (0 = the guidance height). Rounded to a multiple of 16."),
+                io.Combo.Input("aspect", options=ASPECTS, default="letterbox",
+                               tooltip="How the reference is fitted to the output size; use the same as Render Guidance."),
+                io.Int.Input("frame_count", default=0, min=0, max=100000,
+                             tooltip="How many guidance frames to animate (0 = all)."),
+                io.Int.Input("window", default=77, min=5, max=257, step=4,
+                             tooltip="Frames per window (4n+1). Longer videos are made window by window."),
+                io.Int.Input("motion_frames", default=5, min=1, max=33, step=4,
+                             tooltip="Frames carried from one window into the next as motion context (4n+1)."),
+                io.Float.Input("color_match", default=0.0, min=0.0, max=1.0, step=0.05,
+                               tooltip="Pull each window's colours towards the previous one (0 = off)."),
+                io.Int.Input("steps", default=20, min=1, max=200, tooltip="Sampling steps."),
+                io.Combo.Input("solver", options=SOLVERS, default="dpmpp_2m",
+                               tooltip="dpmpp_2m: second order, good at 20 steps. euler: first order."),
+                io.Float.Input("shift", default=5.0, min=0.0, max=100.0, step=0.1,
+                               tooltip="Timestep shift of the flow-matching schedule (Wan uses 5)."),
+                io.Float.Input("cfg", default=1.0, min=0.0, max=30.0, step=0.1,
+                               tooltip="Classifier-free guidance scale; 1 runs one model call per step."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed: the same seed gives the same video on the same device."),
+                io.Float.Input("pose_strength", default=1.0, min=0.0, max=2.0, step=0.05,
+                               tooltip="How strongly the pose guidance steers the motion."),
+                io.Float.Input("pose_start", default=0.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Schedule fraction where pose guidance starts."),
+                io.Float.Input("pose_end", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Schedule fraction where pose guidance ends."),
+                io.Float.Input("face_strength", default=1.0, min=0.0, max=2.0, step=0.05,
+                               tooltip="How strongly the face motion steers expressions."),
+                io.Float.Input("face_start", default=0.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Schedule fraction where face guidance starts."),
+                io.Float.Input("face_end", default=1.0, min=0.0, max=1.0, step=0.01,
+                               tooltip="Schedule fraction where face guidance ends."),
+            ],
+            outputs=[io.Latent.Output(display_name="latent")],
+        )
+
+    @classmethod
+    def execute(cls, model, vae, reference, guidance, fps, width, height, aspect, frame_count, window,
+                motion_frames, color_match, steps, solver, shift, cfg, seed, pose_strength, pose_start,
+                pose_end, face_strength, face_start, face_end, face_crops=None, extra_references=None,
+                positive=None, negative=None, clip_vision_output=None) -> io.NodeOutput:
+        from dreamactor_core.sampling.pipeline import animate_guidance, fit_frames
+
+        node = "DreamActor Sampler"
+        guide = image_to_uint8(guidance, "guidance")
+        faces = None if face_crops is None else image_to_uint8(face_crops, "face_crops")
+        if frame_count:
+            guide = guide[:frame_count]
+            faces = None if faces is None else faces[:frame_count]
+        if width and height and (guide.shape[2], guide.shape[1]) != (width, height):
+            guide = fit_frames(guide, int(width), int(height), aspect)
+        ref = image_to_uint8(reference[:1], "reference")[0]
+        extras = [] if extra_references is None else list(image_to_uint8(extra_references, "extra_references"))
+        with host.node_errors(node, "cfg / strengths / window"):
+            settings = _settings(steps=int(steps), solver=solver, shift=float(shift), seed=int(seed),
+                                 window=int(window), refert=int(motion_frames), color_match=float(color_match),
+                                 aspect=aspect, cfg=cfg, pose_strength=pose_strength, pose_start=pose_start,
+                                 pose_end=pose_end, face_strength=face_strength, face_start=face_start,
+                                 face_end=face_end)
+        recorder = _RecordingVAE(vae)
+        with host.node_errors(node, "guidance"), torch.inference_mode():
+            result = animate_guidance(ref, guide, faces, model, recorder, fps=float(fps),
+                                      text=text_embeddings(positive, "positive"),
+                                      text_null=text_embeddings(negative, "negative"),
+                                      clip_fea=clip_features(clip_vision_output), settings=settings,
+                                      extra_references=extras, aspect=aspect,
+                                      progress=host.progress_callback(), cancel=host.cancel_callback())
+        samples = _stitch(recorder.latents, len(guide), settings.window, settings.refert)
+        latent = {"samples": samples, "dreamactor_frames": torch.from_numpy(result.frames),
+                  "dreamactor_fps": float(fps)}
+        notes = "\n".join([f"{result.num_frames} frames, {result.width}x{result.height}", *result.notes])
+        return io.NodeOutput(latent, ui=ui.PreviewText(notes))
+
+
+class DecodeToFrames(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="DreamActorDecodeToFrames",
+            display_name="DreamActor Decode to Frames",
+            category=CATEGORY,
+            description="Turns the sampler's LATENT into video frames plus their fps, ready for Create Video / "
+                        "Save Video. Windowed results use the sampler's own stitched decode.",
+            inputs=[
+                Vae.Input("vae", tooltip="From DreamActor VAE Loader."),
+                io.Latent.Input("latent", tooltip="From DreamActor Sampler (or any Wan video latent)."),
+                io.Float.Input("fps", default=25.0, min=0.1, max=240.0, step=0.01,
+                               tooltip="Used only when the latent does not carry the sampler's fps."),
+                io.Int.Input("tile", default=0, min=0, max=4096, step=32,
+                             tooltip="Spatial tile size in pixels for decoding (0 = whole frame)."),
+            ],
+            outputs=[io.Image.Output(display_name="images"), io.Float.Output(display_name="fps")],
+        )
+
+    @classmethod
+    def execute(cls, vae, latent, fps, tile) -> io.NodeOutput:
+        frames = latent.get("dreamactor_frames") if isinstance(latent, dict) else None
+        if frames is not None:
+            images = to_image(frames.numpy() if frames.dtype == torch.uint8 else frames)
+        else:
+            images = decode_latent(vae, latent, tile, "DreamActor Decode to Frames")
+        out_fps = float(latent.get("dreamactor_fps", fps)) if isinstance(latent, dict) else float(fps)
+        return io.NodeOutput(images, out_fps)
+
+
+def parse_angles(text: str) -> list[float]:
+    """``"-45, 45"`` -> ``[-45.0, 45.0]``; errors name the ``angles`` input."""
+    try:
+        return [float(v) for v in re.split(r"[,;\s]+", text.strip()) if v]
+    except ValueError:
+        raise DreamActorError(f"angles: cannot read '{text}'; write yaw angles in degrees such as '-45, 45'") from None
+
+
+class PseudoReferences(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="DreamActorPseudoReferences",
+            display_name="DreamActor Pseudo References",
+            category=CATEGORY,
+            description="Animates the reference through a short turn-around built from its own skeleton and head "
+                        "sphere, and picks frames at the chosen yaw angles as extra reference images (the paper's "
+                        "complementary appearance guidance). Check them in the preview, or replace them.",
+            inputs=[
+                Model.Input("model", tooltip="From DreamActor Model Loader."),
+                Vae.Input("vae", tooltip="From DreamActor VAE Loader."),
+                io.Image.Input("reference", tooltip="The person to animate (first image)."),
+                *_conditioning_inputs(),
+                io.Int.Input("width", default=512, min=16, max=4096, step=16, tooltip="Width of the turn-around."),
+                io.Int.Input("height", default=512, min=16, max=4096, step=16, tooltip="Height of the turn-around."),
+                io.Combo.Input("aspect", options=ASPECTS, default="letterbox",
+                               tooltip="How the reference is fitted to width x height."),
+                io.String.Input("angles", default="-45, 45", tooltip="Yaw angles (degrees) of the views to keep."),
+                io.Int.Input("frames", default=17, min=5, max=81, step=4,
+                             tooltip="Length of the turn-around clip (4n+1)."),
+                io.Int.Input("steps", default=20, min=1, max=200, tooltip="Sampling steps."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed."),
+            ],
+            outputs=[io.Image.Output(display_name="references")],
+        )
+
+    @classmethod
+    def execute(cls, model, vae, reference, width, height, aspect, angles, frames, steps, seed,
+                positive=None, negative=None, clip_vision_output=None) -> io.NodeOutput:
+        from dreamactor_core.sampling.pipeline import AnimateSettings, animate_guidance
+        from dreamactor_core.sampling.pseudo_refs import make_pseudo_references
+        from dreamactor_core.signals.extract import extract_motion
+
+        node = "DreamActor Pseudo References"
+        with host.node_errors(node, "angles"):
+            yaws = parse_angles(angles)
+        ref = image_to_uint8(reference[:1], "reference")[0]
+        with host.node_errors(node, "reference"):
+            ref_motion = extract_motion(ref[None], 25.0, name="reference")
+        settings = AnimateSettings(steps=int(steps), seed=int(seed), window=int(frames), aspect=aspect)
+        text, text_null = text_embeddings(positive, "positive"), text_embeddings(negative, "negative")
+        clip = clip_features(clip_vision_output)
+
+        def animate_clip(guidance: np.ndarray, faces: np.ndarray) -> np.ndarray:
+            return animate_guidance(ref, guidance, faces, model, vae, text=text, text_null=text_null, clip_fea=clip,
+                                    settings=settings, aspect=aspect, cancel=host.cancel_callback()).frames
+
+        with host.node_errors(node, "reference"), torch.inference_mode():
+            views = make_pseudo_references(ref, ref_motion, animate_clip, int(width), int(height), angles=yaws,
+                                           frames=int(frames), aspect=aspect)
+        if not views:
+            raise DreamActorError(f"{node}, input 'angles': give at least one yaw angle")
+        images = to_image(np.stack([img for _, img in views]))
+        return io.NodeOutput(images, ui=ui.PreviewImage(images, cls=cls))
+
+
+NODES = [Sampler, DecodeToFrames, PseudoReferences]

@@ -1,0 +1,71 @@
+"""``python -m dreamactor_core extract|animate``."""
+from __future__ import annotations
+
+import subprocess
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from dreamactor_core.__main__ import SAMPLE_DRIVING, SAMPLE_REFERENCE, main
+from dreamactor_core.sampling.video_sink import has_audio
+from dreamactor_core.signals.video_io import read_video
+
+
+def test_bundled_sample_is_small_and_readable():
+    assert SAMPLE_DRIVING.stat().st_size + SAMPLE_REFERENCE.stat().st_size < 300_000
+    frames, fps = read_video(SAMPLE_DRIVING)
+    assert frames.shape == (32, 256, 256, 3) and fps == 25
+
+
+def test_extract_without_arguments_uses_the_sample(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["extract", "--max-frames", "5", "--face-size", "128"]) == 0
+    out = tmp_path / "dreamactor_extract"
+    guide, fps = read_video(out / "guidance.mp4")
+    faces, _ = read_video(out / "faces.mp4")
+    assert guide.shape == (5, 256, 256, 3) and faces.shape == (5, 128, 128, 3) and fps == 25
+    assert guide.mean() > 2  # the skeleton was drawn on the black canvas
+    assert (out / "motion.json").stat().st_size > 1000
+    assert "bundled sample" in capsys.readouterr().out
+
+
+def test_animate_without_checkpoint_says_which_files(tmp_path, capsys):
+    code = main(["animate", "--reference", str(SAMPLE_REFERENCE), "--driving", str(SAMPLE_DRIVING),
+                 "--vae", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "o.mp4")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--checkpoint was not given" in err and "nope.safetensors: no such file" in err
+    assert "diffusion_models" in err and "models/vae" in err and "Wan2.2-Animate-14B" in err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def _driving_with_audio(tmp_path, frames=5):
+    src = tmp_path / "driving.mp4"
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    subprocess.run([exe, "-y", "-loglevel", "error", "-i", str(SAMPLE_DRIVING), "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=2", "-frames:v", str(frames), "-c:v", "libx264", "-pix_fmt",
+                    "yuv420p", "-c:a", "aac", "-shortest", str(src)], check=True)
+    return src
+
+
+def test_animate_tiny_checkpoint_keeps_audio(tmp_path):
+    pytest.importorskip("dreamactor_core.model.dit")
+    pytest.importorskip("dreamactor_core.signals.retarget")
+    from safetensors.torch import save_file
+    import torch
+    from sampling_fakes import tiny_checkpoints
+
+    dit, vae = tiny_checkpoints(tmp_path)
+    driving = _driving_with_audio(tmp_path)
+    assert has_audio(driving)
+    text = tmp_path / "text.safetensors"
+    save_file({"context": torch.randn(6, 4096)}, str(text))
+    out = tmp_path / "out.mp4"
+    code = main(["animate", "--reference", str(SAMPLE_REFERENCE), "--driving", str(driving), "--checkpoint",
+                 str(dit), "--vae", str(vae), "--text-embeds", str(text), "--out", str(out), "--width", "64",
+                 "--height", "64", "--steps", "2", "--window", "5", "--refert", "1", "--device", "cpu"])
+    assert code == 0
+    frames, fps = read_video(out)
+    assert frames.shape == (5, 64, 64, 3) and fps == 25 and np.isfinite(frames).all()
+    assert has_audio(out)

@@ -1,0 +1,113 @@
+"""The pipeline from guidance frames (fake models) and from a synthetic driving clip (tiny real models)."""
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+import torch
+
+from dreamactor_core.sampling.guidance import GuidanceSettings
+from dreamactor_core.sampling.pipeline import AnimateSettings, animate_guidance, snap_size
+from dreamactor_core.utils import Cancelled, DreamActorError
+from sampling_fakes import OracleDiT, PoolVAE
+
+
+def _inputs(n=13, h=32, w=48, seed=0):
+    rng = np.random.default_rng(seed)
+    ref = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    guide = rng.integers(0, 255, (n, h, w, 3), dtype=np.uint8)
+    faces = rng.integers(0, 255, (n, 64, 64, 3), dtype=np.uint8)
+    return ref, guide, faces
+
+
+def _settings(**kw):
+    base = dict(steps=3, window=9, refert=1, solver="euler", seed=7, guidance=GuidanceSettings(cfg=2.0))
+    base.update(kw)
+    return AnimateSettings(**base)
+
+
+def test_animate_guidance_frames_fps_and_progress():
+    ref, guide, faces = _inputs()
+    seen = []
+    dit = OracleDiT()
+    out = animate_guidance(ref, guide, faces, dit, PoolVAE(), fps=12.5, text=torch.randn(4, 4096),
+                           clip_fea=torch.randn(257, 1280), settings=_settings(),
+                           progress=lambda d, t: seen.append((d, t)))
+    assert out.frames.shape == (13, 32, 48, 3) and out.frames.dtype == np.uint8 and out.fps == 12.5
+    assert out.num_frames == 13
+    # 13 frames, window 9 carrying 1: two windows of 3 steps, two model calls per step (cfg 2)
+    assert seen == [(i, 6) for i in range(1, 7)] and len(dit.calls) == 12
+    assert set(out.timings) >= {"encode", "sampling", "decode", "guidance"}
+
+
+def test_same_seed_same_output_other_seed_differs():
+    ref, guide, faces = _inputs()
+    dit, vae = OracleDiT(), PoolVAE()
+    dit.keep = 0.3  # leave the noise visible in the result
+
+    def run(seed):
+        return animate_guidance(ref, guide, faces, dit, vae, settings=_settings(seed=seed, steps=2,
+                                                                                     solver="dpmpp_2m")).frames
+    a, b, c = run(1), run(1), run(2)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_cancel_mid_sampling_returns_within_one_step_and_frees_memory():
+    ref, guide, faces = _inputs()
+    dit = OracleDiT()
+    refs = []
+    state = {"cancel": False}
+
+    def on_call(model, x):
+        refs.append(weakref.ref(x))
+        if len(model.calls) == 4:  # second step of the first window
+            state["cancel"] = True
+    dit.on_call = on_call
+    with pytest.raises(Cancelled):
+        animate_guidance(ref, guide, faces, dit, PoolVAE(), settings=_settings(steps=10),
+                         cancel=lambda: state["cancel"])
+    assert len(dit.calls) == 4  # the step in flight finished, no further model call
+    gc.collect()
+    assert all(r() is None for r in refs)
+
+
+def test_bad_inputs_have_clear_messages():
+    ref, guide, faces = _inputs()
+    dit, vae = OracleDiT(), PoolVAE()
+    with pytest.raises(DreamActorError, match="face crops: 9 frames but the pose guidance has 13"):
+        animate_guidance(ref, guide, faces[:9], dit, vae, settings=_settings())
+    with pytest.raises(DreamActorError, match="zero frames"):
+        animate_guidance(ref, guide[:0], faces[:0], dit, vae, settings=_settings())
+    with pytest.raises(DreamActorError, match="reference: zero frames|reference: it has zero frames"):
+        animate_guidance(np.zeros((0, 8, 8, 3), np.uint8), guide, faces, dit, vae, settings=_settings())
+    tall = np.zeros((64, 32, 3), np.uint8)
+    with pytest.raises(DreamActorError, match="aspect"):
+        animate_guidance(tall, guide, faces, dit, vae, settings=_settings())
+    with pytest.raises(DreamActorError, match="CLIP vision"):
+        animate_guidance(ref, guide, faces, dit, vae, settings=_settings(strict=True))
+
+
+def test_sizes_not_multiple_of_16_crop_or_pad(caplog):
+    ref, guide, faces = _inputs(n=5, h=40, w=56)
+    dit, vae = OracleDiT(), PoolVAE()
+    with caplog.at_level("WARNING"):
+        cropped = animate_guidance(ref, guide, faces, dit, vae, settings=_settings(size_fix="crop"))
+    assert cropped.frames.shape[1:3] == (32, 48) and "cropping to 48x32" in cropped.notes[0]
+    assert "not a multiple of 16" in caplog.text
+    padded = animate_guidance(ref, guide, faces, dit, vae, settings=_settings(size_fix="pad"))
+    assert (padded.width, padded.height) == (64, 48) and padded.frames.shape[1:3] == (40, 56)
+    assert "padding to 64x48" in padded.notes[0]
+    assert snap_size(64, 32) == (64, 32, None)
+
+
+def test_extra_references_fill_reference_slots():
+    ref, guide, faces = _inputs(n=5)
+    extra = np.full((32, 48, 3), 30, np.uint8)
+    dit = OracleDiT(num_refs=2)
+    out = animate_guidance(ref, guide, faces, dit, PoolVAE(), settings=_settings(),
+                           extra_references=[extra, extra])
+    assert "1 extra reference image(s) ignored" in out.notes[0]
+    assert out.frames.shape == (5, 32, 48, 3)
