@@ -90,3 +90,30 @@ def test_torchrun_two_cpu_ranks_match_one_process(tmp_path):
     mine = one.model.state_dict()
     for k in r0:
         torch.testing.assert_close(r0[k], mine[k], rtol=1e-4, atol=1e-5)
+
+
+def test_variant_starts_from_an_animate_checkpoint(tmp_path):
+    """Concat pose + Face Attn everywhere, initialised from a Wan2.2-Animate-layout file: same output at start."""
+    from safetensors.torch import save_file
+
+    from dreamactor_core.training.init_weights import init_from_checkpoint
+
+    src_cfg = ModelConfig(dim=32, ffn_dim=64, num_heads=2, num_layers=5, text_len=8, has_clip=False,
+                          face_size=32, motion_channels_max=32, face_hidden=64)
+    torch.manual_seed(0)
+    src = AnimateDiT(src_cfg).eval()
+    with torch.no_grad():  # with no pose bias, additive pose == concatenated pose channels exactly
+        src.pose_patch_embedding.bias.zero_()
+    save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(tmp_path / "animate.safetensors"))
+    dst = AnimateDiT(ModelConfig.dreamactor_m1(dim=32, ffn_dim=64, num_heads=2, num_layers=5, text_len=8,
+                                               has_clip=False, face_size=32, motion_channels_max=32,
+                                               face_hidden=64, ref_attn=False, num_refs=1, face_every=5)).eval()
+    report = init_from_checkpoint(dst, str(tmp_path / "animate.safetensors"))
+    assert report["widened"] == 1 and report["kept_init"] == 0
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(1, 16, 3, 4, 4, generator=g), torch.randn(1, 20, 3, 4, 4, generator=g)
+    pose, ctx = torch.randn(1, 16, 2, 4, 4, generator=g), torch.randn(1, 8, 4096, generator=g)
+    with torch.no_grad():
+        a = src(x, torch.tensor([500.0]), ctx, y=y, pose_latents=pose)
+        b = dst(x, torch.tensor([500.0]), ctx, y=y, pose_latents=pose)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

@@ -23,6 +23,8 @@ def init_from_state_dict(model: torch.nn.Module, source: dict[str, torch.Tensor]
     face_every = getattr(getattr(model, "config", None), "face_every", 5) or 5
     new = {}
     for key, value in own.items():
+        if key in new:
+            continue
         src = source.get(key)
         if src is None and (m := _FUSER.match(key)):
             # our adapter after block i <- the source adapter after block 5 * (i // 5)
@@ -45,6 +47,10 @@ def init_from_state_dict(model: torch.nn.Module, source: dict[str, torch.Tensor]
             if pose is not None and src.shape[1] + pose.shape[1] == value.shape[1]:
                 # Wan2.2-Animate adds a pose patch embedding; concatenated pose channels are the same linear map
                 w[:, src.shape[1]:] = pose.to(value.dtype)
+                pose_bias = source.get("pose_patch_embedding.bias")
+                if pose_bias is not None and "patch_embedding.bias" in source:
+                    # concat has no separate pose bias: fold it in (it then also reaches the reference slot)
+                    new["patch_embedding.bias"] = (source["patch_embedding.bias"] + pose_bias).to(value.dtype)
             new[key] = w
             report["widened"] += 1
         else:
@@ -56,6 +62,15 @@ def init_from_state_dict(model: torch.nn.Module, source: dict[str, torch.Tensor]
 
 def init_from_checkpoint(model: torch.nn.Module, path: str) -> dict:
     """Read a safetensors checkpoint with the pack's loader and copy it into ``model``."""
-    from ..model.checkpoint import read_state_dict
+    from ..model.checkpoint import Checkpoint
 
-    return init_from_state_dict(model, read_state_dict(path, dtype=torch.float32))
+    with Checkpoint(path) as ck:
+        source = {name: ck.tensor(name, dtype=torch.float32) for name in ck.shapes}
+        every = _source_face_every(ck.shapes)
+    return init_from_state_dict(model, source, source_face_every=every)
+
+
+def _source_face_every(shapes: dict) -> int:
+    layers = {int(k.split(".")[1]) for k in shapes if k.startswith("blocks.")}
+    fusers = {int(k.split(".")[2]) for k in shapes if k.startswith("face_adapter.fuser_blocks.")}
+    return max(1, (max(layers) + 1) // (max(fusers) + 1)) if layers and fusers else 5
