@@ -220,9 +220,10 @@ class AnimateDiT(nn.Module):
                 sd[k] = sd[k].float().reshape(())
                 mod.scale_weight = torch.ones((), device=mod.weight.device)
         own = self.state_dict(keep_vars=True)
+        device = next(iter(sd.values())).device if sd else "cpu"
         for name in own:
             if name.endswith(".kernel") and name not in sd:
-                sd[name] = blur_kernel()
+                sd[name] = blur_kernel().to(device)
         if strict:
             _check_keys(own, sd)
         return super().load_state_dict(sd, strict=strict, assign=assign)
