@@ -125,7 +125,7 @@ class KeyMap:
 
 
 def _sample(names: Iterable[str], n: int = 5) -> str:
-    names = sorted(names)
+    names = sorted(names, key=lambda k: (k.count("."), k))  # top-level keys first: most telling
     more = f" ... and {len(names) - n} more" if len(names) > n else ""
     return ", ".join(names[:n]) + more
 

@@ -13,7 +13,10 @@ import torch
 from torch import nn
 
 from ..utils import DreamActorError
+from .block_swap import enable_block_swap
 from .checkpoint import FP8_DTYPES, KIND_NAMES, Checkpoint, CheckpointError
+from .config import ModelConfig
+from .dit import AnimateDiT
 from .vae import VAEConfig, WanVAE
 
 COMPUTE_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
@@ -47,10 +50,7 @@ def _require_kind(ck: Checkpoint, allowed: tuple, expected: dict, what: str) -> 
     """Wrong family -> error with the key difference against the model we wanted to build."""
     if ck.kind in allowed:
         return
-    try:
-        ck.check_against(expected, what)
-    except CheckpointError as e:
-        raise CheckpointError(f"{e} (expected a {what})") from None
+    ck.check_against(expected, what)
     raise CheckpointError(f"checkpoint {ck.describe()} is not a {what}")
 
 
@@ -84,7 +84,7 @@ def load_vae(path, *, dtype: torch.dtype = torch.float32, device="cpu") -> WanVA
 
 
 def load_dit(path, *, weight_dtype: Optional[torch.dtype] = None, compute_dtype: torch.dtype = torch.float32,
-             device="cpu", block_swap: int = 0, attention: str = "sdpa"):
+             device="cpu", block_swap: int = 0, attention: str = "sdpa") -> AnimateDiT:
     """Load a Wan2.2-Animate (or DreamActor) DiT from a ``.safetensors`` file.
 
     ``weight_dtype`` is how weights are kept in memory: ``None`` keeps the
@@ -93,14 +93,13 @@ def load_dit(path, *, weight_dtype: Optional[torch.dtype] = None, compute_dtype:
     scales); an fp8 dtype stores the linear layers of the blocks in fp8.
     ``compute_dtype`` is the activation dtype.
     """
-    from .config import ModelConfig
-    from .dit import AnimateDiT
 
     check_compute_dtype(compute_dtype, device)
     if weight_dtype is not None and not (weight_dtype in FP8_DTYPES or weight_dtype.is_floating_point):
         raise DreamActorError(f"weight dtype must be a float or fp8 torch dtype, got {weight_dtype!r}")
     if block_swap < 0:
         raise DreamActorError(f"block_swap must be >= 0, got {block_swap}")
+    final_device, device = device, ("cpu" if block_swap else device)  # swapped blocks stay in host memory
     with Checkpoint(path) as ck:
         what = KIND_NAMES["wan_animate_dit"]
         allowed = ("wan_animate_dit", "wan_dit", "unknown")
@@ -138,7 +137,5 @@ def load_dit(path, *, weight_dtype: Optional[torch.dtype] = None, compute_dtype:
     model = _assign(model, tensors)
     model.to_compute_dtype(compute_dtype)
     if block_swap:
-        from .block_swap import enable_block_swap  # written by the block-swap owner
-
-        enable_block_swap(model, block_swap, device=device)
+        enable_block_swap(model, block_swap, device=final_device)
     return model
