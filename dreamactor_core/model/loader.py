@@ -101,7 +101,6 @@ def load_dit(path, *, weight_dtype: Optional[torch.dtype] = None, compute_dtype:
     scales); an fp8 dtype stores the linear layers of the blocks in fp8.
     ``compute_dtype`` is the activation dtype.
     """
-
     check_compute_dtype(compute_dtype, device)
     if weight_dtype is not None and not (weight_dtype in FP8_DTYPES or weight_dtype.is_floating_point):
         raise DreamActorError(f"weight dtype must be a float or fp8 torch dtype, got {weight_dtype!r}")
@@ -127,17 +126,17 @@ def load_dit(path, *, weight_dtype: Optional[torch.dtype] = None, compute_dtype:
         linears = {n + ".weight" for n, m in model.named_modules() if isinstance(m, nn.Linear)}
         tensors = {}
         for k in ck.shapes:
-            keep_fp8 = k in linears and ck.dtypes[k] in FP8_DTYPES and (weight_dtype is None or weight_dtype
-                                                                        in FP8_DTYPES)
-            if keep_fp8:
+            keep_fp8 = k in linears and ck.dtypes[k] in FP8_DTYPES and (weight_dtype is None
+                                                                        or weight_dtype in FP8_DTYPES)
+            if keep_fp8:  # stays fp8 in memory; AnimateDiT's Linear upcasts it (times its scale) per call
                 tensors[k] = ck.raw_tensor(k, device)
                 scale = ck.scale_of(k)
                 if scale is not None:
                     tensors[k[: -len("weight")] + "scale_weight"] = scale.to(device)
                 continue
             store = weight_dtype if weight_dtype is not None and weight_dtype not in FP8_DTYPES else None
-            if store is None and (ck.dtypes[k] in FP8_DTYPES or not ck.dtypes[k].is_floating_point):
-                store = compute_dtype  # dequantised fp8 outside linear layers
+            if store is None and ck.dtypes[k] in FP8_DTYPES:
+                store = compute_dtype  # fp8 outside the linear layers is dequantised on load
             t = ck.tensor(k, store, device)
             if weight_dtype in FP8_DTYPES and k in linears and k.startswith("blocks."):
                 t = t.to(weight_dtype)
