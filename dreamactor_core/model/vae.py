@@ -276,7 +276,10 @@ class WanVAE(nn.Module):
                     res = self._step(piece, stream, encode).to(out.device, out.dtype)
                     n = res.shape[2]
                     region = out[:, :, t_out:t_out + n, oy:oy + oh, ox:ox + ow]
-                    region.add_(res * wmap.to(out.dtype)) if tiling else region.copy_(res)
+                    if tiling is not None:
+                        region.add_(res * wmap.to(out.dtype))
+                    else:
+                        region.copy_(res)
                     t_out += n
                     done += 1
                     report(progress, done, total)
