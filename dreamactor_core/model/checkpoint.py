@@ -125,7 +125,7 @@ class KeyMap:
 
 
 def _sample(names: Iterable[str], n: int = 5) -> str:
-    names = sorted(names)
+    names = sorted(names, key=lambda k: (k.count("."), k))  # top-level keys first: most telling
     more = f" ... and {len(names) - n} more" if len(names) > n else ""
     return ", ".join(names[:n]) + more
 
@@ -145,9 +145,10 @@ class Checkpoint:
     call :meth:`close`.
     """
 
-    def __init__(self, path) -> None:
+    def __init__(self, path, file=None) -> None:
         self.path = Path(path)
-        self._file = open_safetensors(self.path)
+        # ``file``: any object with safe_open's keys/get_slice/get_tensor (tests pass meta-device stand-ins).
+        self._file = open_safetensors(self.path) if file is None else file
         self.keymap = KeyMap.of(list(self._file.keys()))
         self._raw, self._scales, self.markers = self.keymap.model, self.keymap.scales, self.keymap.markers
         self.prefix = self.keymap.prefix
@@ -183,7 +184,7 @@ class Checkpoint:
 
     def tensor(self, name: str, dtype: Optional[torch.dtype] = None, device="cpu") -> torch.Tensor:
         """One tensor by model key, as ``dtype``; fp8 (scaled or not) is upcast through float32."""
-        t = self.raw_tensor(name)
+        t = self._read(self._raw.get(name), name)
         scale = self.scale_of(name)
         if scale is not None or t.dtype in FP8_DTYPES:
             t = t.float()

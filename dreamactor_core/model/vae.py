@@ -197,6 +197,7 @@ class WanVAE(nn.Module):
     def decode(self, latent: torch.Tensor, *, tile=None, chunk: int = 1,
                progress: ProgressFn = None, cancel: CancelFn = None) -> torch.Tensor:
         """Normalised latent ``[B,16,t,h,w]`` -> video ``[B,3,4(t-1)+1,8h,8w]`` clamped to [-1, 1]."""
+        _check_latent(latent, self.config)
         video = self.decode_raw(self.denormalize(latent), tile=tile, chunk=chunk, progress=progress, cancel=cancel)
         return video.clamp_(-1.0, 1.0)
 
@@ -226,9 +227,7 @@ class WanVAE(nn.Module):
         ``chunk`` is the number of latent frames per decoder call (1 = official).
         """
         c = self.config
-        if z.ndim != 5 or z.shape[1] != c.z_dim or z.shape[2] < 1:
-            raise DreamActorError(f"latent must be [B,{c.z_dim},T,H,W] with T >= 1, got {tuple(z.shape)}")
-        _check_finite(z, "latent")
+        _check_latent(z, c)
         b, _, t, h, w = z.shape
         sf = c.space_factor
         bounds = [(s, min(s + _chunk(chunk), t)) for s in range(0, t, _chunk(chunk))]
@@ -277,7 +276,10 @@ class WanVAE(nn.Module):
                     res = self._step(piece, stream, encode).to(out.device, out.dtype)
                     n = res.shape[2]
                     region = out[:, :, t_out:t_out + n, oy:oy + oh, ox:ox + ow]
-                    region.add_(res * wmap.to(out.dtype)) if tiling else region.copy_(res)
+                    if tiling is not None:
+                        region.add_(res * wmap.to(out.dtype))
+                    else:
+                        region.copy_(res)
                     t_out += n
                     done += 1
                     report(progress, done, total)
@@ -299,6 +301,12 @@ def _check_finite(x: torch.Tensor, name: str) -> None:
         raise DreamActorError(f"{name} must be a float tensor, got {x.dtype}")
     if not torch.isfinite(x).all():
         raise DreamActorError(f"{name} contains NaN or inf values; clean the input before the VAE")
+
+
+def _check_latent(z: torch.Tensor, c: VAEConfig) -> None:
+    if z.ndim != 5 or z.shape[1] != c.z_dim or z.shape[2] < 1:
+        raise DreamActorError(f"latent must be [B,{c.z_dim},T,H,W] with T >= 1, got {tuple(z.shape)}")
+    _check_finite(z, "latent")
 
 
 def _check_video(video: torch.Tensor, name: str, c: VAEConfig) -> None:

@@ -1,0 +1,90 @@
+"""VAE decode peak memory vs clip length: it must stay flat (chunked causal decoding).
+
+For each frame count (default 9, 33, 81 at 256x256) a fresh child process builds a
+random-weight Wan2.1 VAE, makes a latent, and measures
+* peak RSS during ``decode`` minus RSS just before it (CPU), or
+  ``torch.cuda.max_memory_allocated`` minus the allocation before it (CUDA);
+* the same minus the size of the decoded video itself (the working memory).
+The ratios 81/9 of both are printed from the same run.
+
+Usage: python benchmarks/model_vae.py [--dim 32] [--size 256] [--frames 9 33 81] [--device cpu]
+(--dim 96 is the real Wan2.1 width; on a 2-core CPU it takes many minutes, so the default is 32.)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def child(dim: int, size: int, frames: int, device: str, tile) -> dict:
+    import torch
+
+    sys.path.insert(0, str(REPO))
+    from dreamactor_core.model.vae import VAEConfig, WanVAE
+
+    torch.manual_seed(0)
+    vae = WanVAE(VAEConfig(dim=dim)).to(device).eval()
+    lat_t = (frames - 1) // 4 + 1
+    latent = torch.randn(1, 16, lat_t, size // 8, size // 8, device=device)
+    out_bytes = 3 * frames * size * size * 4
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+    else:
+        before = rss_bytes()
+    start = time.perf_counter()
+    video = vae.decode(latent, tile=tile)
+    if device == "cuda":
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - before
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    assert video.shape[2] == frames
+    return {"frames": frames, "peak": peak, "work": peak - out_bytes, "out": out_bytes,
+            "seconds": time.perf_counter() - start}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dim", type=int, default=32)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--frames", type=int, nargs="+", default=[9, 33, 81])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--tile", type=int, default=None, help="spatial tile size in pixels (default: no tiles)")
+    ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child is not None:
+        print(json.dumps(child(args.dim, args.size, args.child, args.device, args.tile)))
+        return
+    print(f"Wan2.1 VAE decode, random weights, base width {args.dim} (real: 96), {args.size}x{args.size}, "
+          f"device {args.device}, tile {args.tile}; one child process per clip length")
+    rows = []
+    for f in args.frames:
+        cmd = [sys.executable, __file__, "--child", str(f), "--dim", str(args.dim), "--size", str(args.size),
+               "--device", args.device] + (["--tile", str(args.tile)] if args.tile else [])
+        res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        row = json.loads(res.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"  {f:3d} frames: peak {row['peak'] / 2**20:8.1f} MiB  (output video {row['out'] / 2**20:6.1f} MiB, "
+              f"working {row['work'] / 2**20:8.1f} MiB)  {row['seconds']:6.1f} s", flush=True)
+    first, last = rows[0], rows[-1]
+    print(f"ratio {last['frames']}/{first['frames']} frames: peak {last['peak'] / first['peak']:.2f}x, "
+          f"working memory {last['work'] / first['work']:.2f}x, frames {last['frames'] / first['frames']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
