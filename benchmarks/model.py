@@ -2,6 +2,7 @@
 
     python benchmarks/model.py            # CPU sweep; plus the 14B GPU run when CUDA is available
     python benchmarks/model.py --frames 1 2 4 8
+    python benchmarks/model.py --skip-vae  # without the VAE decode memory run (benchmarks/model_vae.py)
 
 CPU: a small random-weight config, forward time and peak resident memory of the forward for
 several latent frame counts (each in a fresh process so peaks do not mix), with ratios to the
@@ -15,6 +16,7 @@ import argparse
 import math
 import multiprocessing as mp
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -153,9 +155,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, nargs="+", default=[1, 2, 4, 8], help="latent video frames (CPU sweep)")
     ap.add_argument("--skip-cpu", action="store_true")
+    ap.add_argument("--skip-vae", action="store_true", help="skip the VAE decode memory run (model_vae.py)")
     args = ap.parse_args()
     if not args.skip_cpu:
         bench_dit_cpu(tuple(args.frames))
+    if not args.skip_vae:
+        # VAE decode memory for 9, 33 and 81 frames at 256x256: it must stay flat
+        print(flush=True)
+        subprocess.run([sys.executable, str(Path(__file__).with_name("model_vae.py"))], check=True)
     if torch.cuda.is_available():
         bench_dit_gpu()
     else:
