@@ -111,3 +111,49 @@ def test_extra_references_fill_reference_slots():
                            extra_references=[extra, extra])
     assert "1 extra reference image(s) ignored" in out.notes[0]
     assert out.frames.shape == (5, 32, 48, 3)
+
+
+# --- pseudo-references -------------------------------------------------------------------------
+BODY = [0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
+
+
+@pytest.mark.parametrize("target", [30, 60, -45, 89])
+def test_turnaround_matches_ground_truth_turn(synth_dir, target):
+    """Turning the frontal frame of the turn clip by the GT yaw difference lands on the GT pose of that yaw."""
+    from dreamactor_core.sampling.pseudo_refs import turnaround_motion
+    from synth_motion import synth_motion
+
+    m = synth_motion(synth_dir, "pub04_turn_landscape")
+    yaw = m.head_angles[:, 0]
+    i0, j = int(np.argmin(abs(yaw))), int(np.argmin(abs(yaw - target)))
+    turned = turnaround_motion(m.slice(i0, i0 + 1), [float(yaw[j] - yaw[i0])])
+    box = m.person_box[j]
+    diag = np.hypot(box[2] - box[0], box[3] - box[1])
+    a = turned.body_px[0, BODY, :2] - turned.body_px[0, [23, 24], :2].mean(0)
+    b = m.body_px[j, BODY, :2] - m.body_px[j, [23, 24], :2].mean(0)
+    err = np.linalg.norm(a - b, axis=1) / diag
+    assert err.mean() < 0.035 and err.max() < 0.08
+    assert abs(turned.head_angles[0, 0] - yaw[j]) < 1.0
+
+
+def test_pseudo_references_pick_requested_yaws(synth_dir):
+    from dreamactor_core.sampling.pseudo_refs import make_pseudo_references, sweep_yaws, turnaround_motion
+    from dreamactor_core.signals.render_dreamactor import render_guidance
+    from synth_motion import synth_motion
+
+    ref_motion = synth_motion(synth_dir, "pub02_arm_wave", frames=[0])
+    image = np.zeros((512, 512, 3), np.uint8)
+    clips = []
+
+    def animate_clip(guidance, faces):
+        clips.append((guidance.shape, faces.shape))
+        return guidance  # a "model" that paints its pose input
+
+    refs = make_pseudo_references(image, ref_motion, animate_clip, 64, 64, angles=(-60.0, 60.0), frames=17,
+                                  crop=lambda fr, m: np.zeros((len(fr), 32, 32, 3), np.uint8))
+    assert clips == [((17, 64, 64, 3), (17, 32, 32, 3))]
+    yaws = sweep_yaws(17, 60.0)
+    assert [a for a, _ in refs] == [-60.0, 60.0]
+    expected = render_guidance(turnaround_motion(ref_motion, yaws), 64, 64)
+    assert np.array_equal(refs[0][1], expected[12]) and np.array_equal(refs[1][1], expected[4])
+    assert not np.array_equal(refs[0][1], refs[1][1])
