@@ -1,0 +1,181 @@
+"""A pinhole camera for a driving video, estimated from 2D landmarks and the 3D world pose.
+
+MediaPipe's world landmarks are hip-centred and axis-aligned with the camera
+(x right, y down, z away), so the camera pose reduces to one translation per
+frame: ``X_cam = X_world + t``. For a fixed focal length f each frame's
+translation is a small linear least-squares problem (the projection equation
+multiplied through by depth), solved for all frames at once; it is then
+reweighted by 1/depth so the residual it minimises is the pixel error. The
+focal length is shared by the whole clip and found by a 1D search over
+log(f) on the total pixel error, with a weak pull towards a common field of
+view because perspective cues on one body are weak.
+
+Axes follow OpenCV: x right, y down, z forward; the centre of the top-left
+pixel is (0, 0), so the principal point is ((W-1)/2, (H-1)/2).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..utils import DreamActorError
+
+# Focal length guess: max(W, H) * 1.2, a 45 deg field of view across the long side,
+# between phone main cameras (~65 deg) and the longer lenses of filmed footage.
+FOCAL_GUESS = 1.2
+# Pixels^2 of mean squared error that one unit of (log f / f_guess)^2 costs.
+FOCAL_PRIOR_PX2 = 0.5
+
+
+@dataclass
+class Camera:
+    """Intrinsics ``K`` [3,3] and per-frame translation [T,3] with ``X_cam = X_world + t``.
+
+    ``error_px`` [T] is the weighted RMS reprojection error per frame (NaN where
+    a frame had too few points).
+    """
+
+    K: np.ndarray
+    translation: np.ndarray
+    error_px: np.ndarray
+
+    @property
+    def focal(self) -> float:
+        return float(self.K[0, 0])
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (for ``Motion.meta``)."""
+        err = self.error_px[np.isfinite(self.error_px)]
+        return {
+            "K": np.round(self.K, 4).tolist(),
+            "focal_px": round(self.focal, 3),
+            "model": "pinhole; X_cam = X_world + t per frame (world axes = camera axes)",
+            "rms_error_px": round(float(np.sqrt(np.mean(err ** 2))), 3) if err.size else None,
+        }
+
+
+def intrinsics(focal: float, width: int, height: int) -> np.ndarray:
+    """``K`` for square pixels and a centred principal point."""
+    return np.array([[focal, 0.0, (width - 1) / 2.0], [0.0, focal, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
+
+
+def focal_guess(width: int, height: int) -> float:
+    """A focal length in pixels for footage of unknown lens."""
+    return FOCAL_GUESS * float(max(width, height))
+
+
+def project(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Pixel coordinates ``[..., 2]`` of camera-frame points ``[..., 3]`` (points behind the camera give NaN)."""
+    p = np.asarray(points_cam, dtype=np.float64)
+    z = p[..., 2]
+    z = np.where(z > 1e-6, z, np.nan)
+    u = K[0, 0] * p[..., 0] / z + K[0, 2]
+    v = K[1, 1] * p[..., 1] / z + K[1, 2]
+    return np.stack([u, v], axis=-1)
+
+
+def back_project(uv: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Camera-frame points ``[..., 3]`` of pixels ``[..., 2]`` at depths ``[...]``."""
+    uv = np.asarray(uv, dtype=np.float64)
+    z = np.asarray(depth, dtype=np.float64)
+    x = (uv[..., 0] - K[0, 2]) * z / K[0, 0]
+    y = (uv[..., 1] - K[1, 2]) * z / K[1, 1]
+    return np.stack([x, y, z], axis=-1)
+
+
+def solve_translation(uv: np.ndarray, world: np.ndarray, K: np.ndarray, weights=None, iters: int = 3):
+    """Per-frame translations ``[T, 3]`` and RMS pixel errors ``[T]`` for a known ``K``.
+
+    uv ``[T, N, 2]`` pixels, world ``[T, N, 3]``; NaN points and zero weights are ignored.
+    """
+    uv = np.asarray(uv, dtype=np.float64)
+    world = np.asarray(world, dtype=np.float64)
+    w = np.ones(uv.shape[:2]) if weights is None else np.nan_to_num(np.asarray(weights, dtype=np.float64))
+    valid = np.isfinite(uv).all(-1) & np.isfinite(world).all(-1) & (w > 0)
+    w = np.where(valid, w, 0.0)
+    uv = np.where(valid[..., None], uv, 0.0)
+    world = np.where(valid[..., None], world, 0.0)
+    f = K[0, 0]
+    du, dv = uv[..., 0] - K[0, 2], uv[..., 1] - K[1, 2]
+    X, Y, Z = world[..., 0], world[..., 1], world[..., 2]
+    # Per point: f*tx - du*tz = du*Z - f*X  and  f*ty - dv*tz = dv*Z - f*Y  (linear in t).
+    # The 3x3 normal equations are summed in closed form, which is much cheaper than building A.
+    bu, bv = du * Z - f * X, dv * Z - f * Y
+    enough = valid.sum(1) >= 2
+    t = np.full((uv.shape[0], 3), np.nan)
+    ww = w
+    for _ in range(iters):
+        sw = ww.sum(1)
+        swu, swv = (ww * du).sum(1), (ww * dv).sum(1)
+        ata = np.empty((uv.shape[0], 3, 3))
+        ata[:, 0, 0] = ata[:, 1, 1] = f * f * sw
+        ata[:, 0, 1] = ata[:, 1, 0] = 0.0
+        ata[:, 0, 2] = ata[:, 2, 0] = -f * swu
+        ata[:, 1, 2] = ata[:, 2, 1] = -f * swv
+        ata[:, 2, 2] = (ww * (du * du + dv * dv)).sum(1)
+        atb = np.stack([f * (ww * bu).sum(1), f * (ww * bv).sum(1), -(ww * (du * bu + dv * bv)).sum(1)], -1)
+        t = np.full((uv.shape[0], 3), np.nan)
+        t[enough] = np.linalg.solve(ata[enough] + np.eye(3) * 1e-9, atb[enough][..., None])[..., 0]
+        # Reweight by 1/depth^2: the algebraic residual is the pixel residual times depth.
+        depth = np.clip(np.nan_to_num(Z + t[:, 2:3], nan=1.0), 1e-3, None)
+        ww = w / depth ** 2
+    pred = project(world + t[:, None], K)
+    sq = ((pred - uv) ** 2).sum(-1)
+    err = np.sqrt((np.nan_to_num(sq) * w).sum(1) / np.clip(w.sum(1), 1e-12, None))
+    err[~enough] = np.nan
+    return t, err
+
+
+def estimate_camera(uv, world, width: int, height: int, weights=None, focal: float | None = None) -> Camera:
+    """Fit a pinhole camera: a shared focal length and a translation per frame.
+
+    uv ``[T, N, 2]`` pixels and world ``[T, N, 3]`` (hip-centred, camera-aligned axes).
+    Pass ``focal`` to skip the focal search (e.g. a single reference image, where the
+    search has too little perspective to go on and ``focal_guess`` is used).
+    """
+    uv = np.asarray(uv, dtype=np.float64)[..., :2]
+    world = np.asarray(world, dtype=np.float64)
+    if uv.ndim != 3 or world.shape != uv.shape[:2] + (3,):
+        raise DreamActorError(f"camera estimation: expected uv [T,N,2] and world [T,N,3], got {uv.shape} and {world.shape}")
+    if not (np.isfinite(uv).all(-1) & np.isfinite(world).all(-1)).any():
+        raise DreamActorError("camera estimation: no frame has both 2D and 3D body landmarks; extract motion first")
+    guess = focal_guess(width, height)
+    if focal is None and uv.shape[0] < 2:
+        focal = guess
+
+    # The focal search looks at up to 48 frames spread over the clip: plenty for one number.
+    pick = np.unique(np.linspace(0, uv.shape[0] - 1, min(uv.shape[0], 48)).round().astype(int))
+    w_pick = None if weights is None else np.asarray(weights)[pick]
+
+    def cost(log_f: float) -> float:
+        K = intrinsics(float(np.exp(log_f)), width, height)
+        _, err = solve_translation(uv[pick], world[pick], K, w_pick)
+        return float(np.nanmean(err ** 2)) + FOCAL_PRIOR_PX2 * (log_f - np.log(guess)) ** 2
+
+    if focal is None:
+        focal = float(np.exp(_minimise_1d(cost, np.log(guess * 0.3), np.log(guess * 4.0))))
+    K = intrinsics(float(focal), width, height)
+    t, err = solve_translation(uv, world, K, weights)
+    return Camera(K=K, translation=t, error_px=err)
+
+
+def _minimise_1d(fn, lo: float, hi: float, grid: int = 9, iters: int = 14) -> float:
+    """Coarse grid, then golden-section search around the best grid point."""
+    xs = np.linspace(lo, hi, grid)
+    vals = [fn(x) for x in xs]
+    i = int(np.nanargmin(vals))
+    a, b = xs[max(i - 1, 0)], xs[min(i + 1, grid - 1)]
+    g = (np.sqrt(5.0) - 1.0) / 2.0
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = fn(c), fn(d)
+    for _ in range(iters):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = fn(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = fn(d)
+    return 0.5 * (a + b)
