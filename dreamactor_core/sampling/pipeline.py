@@ -289,7 +289,9 @@ def extract_guidance(reference: np.ndarray, driving: np.ndarray, fps: float, wid
 
     drive = extract_motion(driving, fps)
     ref = extract_motion(reference[None], fps)
-    target = retarget_motion(drive, ref, bone_scales=bone_scales)
+    from .alignment import align_to_reference
+
+    target = align_to_reference(retarget_motion(drive, ref, bone_scales=bone_scales), ref)
     n = drive.num_frames
     guidance = LazyFrames(n, lambda a, b: render_guidance(target.slice(a, b), width, height, style=style, aspect=aspect))
     faces = LazyFrames(n, lambda a, b: crop_faces(driving[a:b], drive.slice(a, b), size=face_size))
