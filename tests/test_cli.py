@@ -52,10 +52,8 @@ def _driving_with_audio(tmp_path, clip, frames=5):
 
 def test_animate_tiny_checkpoint_from_synthetic_clip_keeps_audio(tmp_path, synth_dir):
     """A tiny random checkpoint in the official key layout runs the whole pipeline to an mp4 with audio."""
-    pytest.importorskip("dreamactor_core.model.dit")
-    pytest.importorskip("dreamactor_core.signals.retarget")
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
     from sampling_fakes import tiny_checkpoints
 
     dit, vae = tiny_checkpoints(tmp_path)
@@ -64,8 +62,8 @@ def test_animate_tiny_checkpoint_from_synthetic_clip_keeps_audio(tmp_path, synth
     text = tmp_path / "text.safetensors"
     save_file({"context": torch.randn(6, 4096)}, str(text))
     out = tmp_path / "out.mp4"
-    code = main(["animate", "--reference", str(synth_dir / "pub01_walk_in_place.png"), "--driving", str(driving), "--checkpoint",
-                 str(dit), "--vae", str(vae), "--text-embeds", str(text), "--out", str(out), "--width", "64",
+    code = main(["animate", "--reference", str(synth_dir / "pub01_walk_in_place.png"), "--driving", str(driving),
+                 "--checkpoint", str(dit), "--vae", str(vae), "--text-embeds", str(text), "--out", str(out), "--width", "64",
                  "--height", "64", "--steps", "2", "--window", "5", "--refert", "1", "--device", "cpu"])
     assert code == 0
     frames, fps = read_video(out)
