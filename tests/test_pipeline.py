@@ -182,12 +182,24 @@ def test_animate_from_synthetic_driving_clip_to_mp4(synth_dir, tmp_path):
     driving, fps = read_video(synth_dir / "pub02_arm_wave.mp4", max_frames=9)
     ref = load_image(synth_dir / "pub01_walk_in_place.png")
     out = tmp_path / "out.mp4"
-    dit = OracleDiT()
+    dit = OracleDiT(num_refs=3)  # the DreamActor-M1 variant: room for two pseudo-references
+    slots = []
+    dit.on_call = lambda model, x: slots.append(x.shape[2])
     seen = []
+    settings = _settings(width=64, height=64, window=5, pseudo_ref_angles=(-45.0, 45.0), pseudo_ref_frames=9)
     with Mp4Sink(out, fps, audio_from=synth_dir / "pub02_arm_wave.mp4") as sink:
-        res = animate(ref, driving, fps, dit, PoolVAE(), settings=_settings(width=64, height=64, window=5),
-                      sink=sink, progress=lambda d, t: seen.append(d))
+        res = animate(ref, driving, fps, dit, PoolVAE(), settings=settings, sink=sink,
+                      progress=lambda d, t: seen.append(d))
     frames, out_fps = read_video(out)
     assert frames.shape == (9, 64, 64, 3) and out_fps == fps and res.frames is None
     assert seen == list(range(1, 7))  # 9 frames = windows [0, 5) and [4, 9) (refert 1), 3 steps each
     assert res.timings["extraction"] > 0 and res.timings["sampling"] > 0
+    # the turn-around ran first (one 9-frame window, 3 steps, 2 calls each for cfg 2), then the
+    # two video windows; every call has 3 reference slots + 3 or 2 video latent frames
+    assert [a for a, _ in res.pseudo_refs] == [-45.0, 45.0]
+    assert all(img.shape == (64, 64, 3) for _, img in res.pseudo_refs)
+    assert slots == [6] * 6 + [5] * 12
+    turn, video = dit.ref_slots[0][0], dit.ref_slots[-1][0]
+    assert torch.equal(turn[:, 1], turn[:, 0]) and torch.equal(turn[:, 2], turn[:, 0])  # filled with the ref
+    assert torch.equal(video[:, 0], turn[:, 0]) and not torch.equal(video[:, 1], video[:, 0])
+    assert not torch.equal(video[:, 1], video[:, 2])  # two different views

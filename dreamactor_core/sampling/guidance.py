@@ -51,6 +51,12 @@ class GuidanceSettings:
     pose: StrengthWindow = field(default_factory=StrengthWindow)
     face: StrengthWindow = field(default_factory=StrengthWindow)
 
+    @property
+    def pose_always_full(self) -> bool:
+        """True when the pose strength is 1 over the whole schedule (no "absent pose" needed)."""
+        p = self.pose
+        return p.strength == 1.0 and p.start == 0.0 and p.end == 1.0
+
     def __post_init__(self) -> None:
         if not 0.0 <= self.cfg <= 30.0:
             raise DreamActorError(f"cfg: {self.cfg} is out of range [0, 30]; Wan2.2-Animate uses 1.0")
@@ -131,7 +137,10 @@ class GuidedDenoiser:
         t = torch.full((x.shape[0],), sigma * 1000.0, dtype=torch.float32, device=x.device)
         pose = None
         if c.pose_latents is not None:
-            pose = _blend(c.pose_null, c.pose_latents, self.settings.pose.at(percent))
+            s = self.settings.pose.at(percent)
+            if c.pose_null is None and s != 1.0:
+                raise DreamActorError("pose strength != 1 needs the black-video pose latents (pose_null)")
+            pose = _blend(c.pose_null, c.pose_latents, s)
         face_s = self.settings.face.at(percent)
         face = None if self.face_pos is None else _blend(self.face_neg, self.face_pos, face_s)
         v = self._call(x, t, c.context, pose, face).float()

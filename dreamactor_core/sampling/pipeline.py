@@ -194,6 +194,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         notes.append(f"{len(refs) - slots} extra reference image(s) ignored: the checkpoint has {slots} reference slot(s)")
         log.warning(notes[-1])
         refs = refs[:slots]
+    # every slot must hold an image: repeat the main reference in the ones left empty
+    refs += [reference] * (slots - len(refs))
     text_in = prepare_text(getattr(dit, "config", None), text, text_null, clip_fea, strict=settings.strict)
     encoder = Encoder(vae)
     cache: dict = {}
@@ -211,7 +213,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         f = None if (faces is None or not has_face) else np.asarray(take(faces, win.start, win.length))
         timer.add("guidance", t0)
         t0 = time.perf_counter()
-        cond = build_window(encoder, ref_latents, g, f, text_in, carried, face_size=face_size)
+        cond = build_window(encoder, ref_latents, g, f, text_in, carried, face_size=face_size,
+                            pose_null=not settings.guidance.pose_always_full)
         timer.add("encode", t0)
         t0 = time.perf_counter()
         done = win.index * settings.steps
