@@ -203,3 +203,23 @@ def test_animate_from_synthetic_driving_clip_to_mp4(synth_dir, tmp_path):
     assert torch.equal(turn[:, 1], turn[:, 0]) and torch.equal(turn[:, 2], turn[:, 0])  # filled with the ref
     assert torch.equal(video[:, 0], turn[:, 0]) and not torch.equal(video[:, 1], video[:, 0])
     assert not torch.equal(video[:, 1], video[:, 2])  # two different views
+
+
+def test_size_fix_treats_reference_like_guidance():
+    """With crop/pad the reference is cut/padded exactly like the guidance, so they stay aligned."""
+    from dreamactor_core.sampling.conditioning import Encoder
+
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)
+    guide = np.repeat(frame[None], 5, axis=0)
+    vae = PoolVAE()
+    for mode, (y0, x0, h, w) in {"crop": (4, 4, 32, 48), "pad": (None, None, 48, 64)}.items():
+        dit = OracleDiT(has_clip=False)
+        animate_guidance(frame, guide, None, dit, vae,
+                         settings=_settings(size_fix=mode, steps=1, guidance=GuidanceSettings()))
+        ref_in_y = dit.ref_slots[0]
+        if mode == "crop":
+            expected = frame[y0:y0 + h, x0:x0 + w]
+        else:
+            expected = np.pad(frame, ((4, 4), (4, 4), (0, 0)), mode="edge")
+        assert torch.allclose(ref_in_y, Encoder(vae).references([expected]), atol=1e-6)

@@ -200,7 +200,9 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     encoder = Encoder(vae)
     cache: dict = {}
     t0 = time.perf_counter()
-    ref_latents = encoder.references([fit_frames(r[None], w, h, frame_mode)[0] for r in refs])
+    # frame each reference like the guidance, then crop/pad it exactly as the guidance frames are
+    ref_latents = encoder.references([_fix(fit_frames(r[None], gw, gh, frame_mode), w, h, settings.size_fix)[0]
+                                      for r in refs])
     timer.add("encode", t0)
     windows = plan_windows(total, settings.window, settings.refert)
     steps_total = len(windows) * settings.steps
