@@ -123,7 +123,8 @@ def gpu_14b(steps: int = 20, frames: int = 77, width: int = 832, height: int = 4
     lat_t, h, w = latent_frames(frames), height // 8, width // 8
     t = lat_t + 1
     cond = WindowConditioning(
-        y=torch.randn(1, 20, t, h, w, device=dev), pose_latents=torch.randn(1, LATENT_CHANNELS, lat_t, h, w, device=dev),
+        y=torch.randn(1, 20, t, h, w, device=dev),
+        pose_latents=torch.randn(1, LATENT_CHANNELS, lat_t, h, w, device=dev),
         pose_null=torch.zeros(1, LATENT_CHANNELS, lat_t, h, w, device=dev),
         face_pixels=torch.rand(1, 3, frames, 512, 512, device=dev) * 2 - 1,
         context=torch.randn(1, 64, 4096, device=dev), context_null=torch.zeros(1, 1, 4096, device=dev),

@@ -63,8 +63,8 @@ def test_animate_tiny_checkpoint_from_synthetic_clip_keeps_audio(tmp_path, synth
     save_file({"context": torch.randn(6, 4096)}, str(text))
     out = tmp_path / "out.mp4"
     code = main(["animate", "--reference", str(synth_dir / "pub01_walk_in_place.png"), "--driving", str(driving),
-                 "--checkpoint", str(dit), "--vae", str(vae), "--text-embeds", str(text), "--out", str(out), "--width", "64",
-                 "--height", "64", "--steps", "2", "--window", "5", "--refert", "1", "--device", "cpu"])
+                 "--checkpoint", str(dit), "--vae", str(vae), "--text-embeds", str(text), "--out", str(out),
+                 "--width", "64", "--height", "64", "--steps", "2", "--window", "5", "--refert", "1", "--device", "cpu"])
     assert code == 0
     frames, fps = read_video(out)
     assert frames.shape == (5, 64, 64, 3) and fps == 25 and np.isfinite(frames).all()

@@ -191,7 +191,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     slots = num_reference_slots(dit)
     refs = [reference] + [check_frames(r, "extra reference")[0] for r in extra_references]
     if len(refs) > slots:
-        notes.append(f"{len(refs) - slots} extra reference image(s) ignored: the checkpoint has {slots} reference slot(s)")
+        notes.append(f"{len(refs) - slots} extra reference image(s) ignored: "
+                     f"the checkpoint has {slots} reference slot(s)")
         log.warning(notes[-1])
         refs = refs[:slots]
     # every slot must hold an image: repeat the main reference in the ones left empty
@@ -299,7 +300,8 @@ def extract_guidance(reference: np.ndarray, driving: np.ndarray, fps: float, wid
 
     target = align_to_reference(retarget_motion(drive, ref, bone_scales=bone_scales), ref)
     n = drive.num_frames
-    guidance = LazyFrames(n, lambda a, b: render_guidance(target.slice(a, b), width, height, style=style, aspect=aspect))
+    guidance = LazyFrames(n, lambda a, b: render_guidance(target.slice(a, b), width, height, style=style,
+                                                          aspect=aspect))
     faces = LazyFrames(n, lambda a, b: crop_faces(driving[a:b], drive.slice(a, b), size=face_size))
     return drive, ref, guidance, faces
 
