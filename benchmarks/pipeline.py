@@ -57,7 +57,7 @@ def cpu_pipeline(frames: int, size: int, steps: int) -> None:
     t = out.timings
     print(f"CPU tiny model, {n} frames {size}x{size}, {steps} steps, window 9/refert 1: "
           f"{total:.2f} s total, {total / n:.3f} s/frame")
-    for k in ("extraction", "guidance", "encode", "sampling", "decode"):
+    for k in ("extraction", "guidance", "encode", "face", "sampling", "decode"):
         v = t.get(k, 0.0)
         print(f"  {k:<10} {v:7.2f} s  {v / n:.3f} s/frame  {100 * v / total:5.1f} %")
 

@@ -39,7 +39,7 @@ def test_animate_guidance_frames_fps_and_progress():
     assert out.num_frames == 13
     # 13 frames, window 9 carrying 1: two windows of 3 steps, two model calls per step (cfg 2)
     assert seen == [(i, 6) for i in range(1, 7)] and len(dit.calls) == 12
-    assert set(out.timings) >= {"encode", "sampling", "decode", "guidance"}
+    assert set(out.timings) >= {"encode", "face", "sampling", "decode", "guidance"}
 
 
 def test_same_seed_same_output_other_seed_differs():

@@ -133,14 +133,23 @@ def num_reference_slots(dit) -> int:
 
 
 def sample_window(dit, cond, settings: AnimateSettings, seed: int, *, progress: ProgressFn = None,
-                  cancel: CancelFn = None, cache: dict | None = None) -> torch.Tensor:
-    """Denoise one window from seeded noise; returns the normalized latent incl. reference slots."""
+                  cancel: CancelFn = None, cache: dict | None = None, timer: dict | None = None) -> torch.Tensor:
+    """Denoise one window from seeded noise; returns the normalized latent incl. reference slots.
+
+    ``timer`` (a dict) gets the seconds spent on face tokens (``"face"``) and denoising (``"sampling"``).
+    """
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     # noise is drawn on the CPU so the same seed gives the same start on any device
     noise = torch.randn(cond.latent_shape, generator=gen, dtype=torch.float32).to(cond.y.device)
     sigmas = schedule.flow_sigmas(settings.steps, settings.shift)
+    t0 = time.perf_counter()
     denoiser = GuidedDenoiser(dit, cond, settings.guidance, settings.steps, cache)
-    return solvers.sample(denoiser, noise, sigmas, settings.solver, progress=progress, cancel=cancel)
+    t1 = time.perf_counter()
+    out = solvers.sample(denoiser, noise, sigmas, settings.solver, progress=progress, cancel=cancel)
+    if timer is not None:
+        timer["face"] = timer.get("face", 0.0) + t1 - t0
+        timer["sampling"] = timer.get("sampling", 0.0) + time.perf_counter() - t1
+    return out
 
 
 @torch.no_grad()
@@ -219,12 +228,11 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         cond = build_window(encoder, ref_latents, g, f, text_in, carried, face_size=face_size,
                             pose_null=not settings.guidance.pose_always_full)
         timer.add("encode", t0)
-        t0 = time.perf_counter()
         done = win.index * settings.steps
+        report = None if progress is None else (lambda i, n: progress(done + i, steps_total))
         latent = sample_window(dit, cond, settings, settings.seed + win.index, cancel=cancel, cache=cache,
-                               progress=None if progress is None else (lambda i, n: progress(done + i, steps_total)))
+                               timer=timer, progress=report)
         del cond
-        timer.add("sampling", t0)
         t0 = time.perf_counter()
         video = decode_video(vae, latent, ref_latents.shape[2])
         timer.add("decode", t0)
