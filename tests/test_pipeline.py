@@ -83,6 +83,9 @@ def test_bad_inputs_have_clear_messages():
         animate_guidance(ref, guide[:0], faces[:0], dit, vae, settings=_settings())
     with pytest.raises(DreamActorError, match="reference: zero frames|reference: it has zero frames"):
         animate_guidance(np.zeros((0, 8, 8, 3), np.uint8), guide, faces, dit, vae, settings=_settings())
+    from dreamactor_core.sampling.pipeline import animate
+    with pytest.raises(DreamActorError, match="driving video: it has zero frames"):
+        animate(ref, np.zeros((0, 32, 48, 3), np.uint8), 25.0, dit, vae)
     tall = np.zeros((64, 32, 3), np.uint8)
     with pytest.raises(DreamActorError, match="aspect"):
         animate_guidance(tall, guide, faces, dit, vae, settings=_settings())
