@@ -1,18 +1,18 @@
 """End-to-end pipeline figures: seconds per frame and the split between stages, and peak memory per window count.
 
 CPU (always): a tiny random Wan2.2-Animate-layout DiT (dim 32, 5 layers) and Wan2.1 VAE (base width 8)
-animate the bundled driving sample at 128x128. Peak resident memory is measured in fresh
-processes for 1, 2 and 4 windows of the same window size; it should stay flat.
+animate 17 frames of the bundled driving sample at 128x128 (two windows of 9 frames). The rise of resident
+memory while the windows run (polled every 5 ms) is measured in fresh processes for 1, 2 and 4 windows of
+5 frames; it should stay flat.
 GPU (when torch.cuda.is_available()): one 77-frame window at 480x832 with the 14B shape (random bf16
 weights), 20 steps: seconds and peak GPU memory.
 
-Run: python benchmarks/pipeline.py [--frames 32] [--skip-gpu]
+Run: python benchmarks/pipeline.py [--frames 17] [--steps 4] [--memory-only] [--skip-gpu]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -46,7 +46,7 @@ def cpu_pipeline(frames: int, size: int, steps: int) -> None:
         dit, vae = _models(tmp)
     driving, fps = read_video(SAMPLE_DRIVING, max_frames=frames)
     ref = load_image(SAMPLE_REFERENCE)
-    settings = AnimateSettings(width=size, height=size, steps=steps, window=17, refert=1, seed=0)
+    settings = AnimateSettings(width=size, height=size, steps=steps, window=9, refert=1, seed=0)
     t0 = time.perf_counter()
     out = animate(ref, driving, fps, dit, vae, text=torch.randn(8, 4096), clip_fea=torch.randn(257, 1280),
                   settings=settings)
@@ -54,24 +54,57 @@ def cpu_pipeline(frames: int, size: int, steps: int) -> None:
     n = out.num_frames
     assert out.frames.shape[0] == n and np.isfinite(out.frames).all()
     t = out.timings
-    print(f"CPU tiny model, {n} frames {size}x{size}, {steps} steps, window 17/refert 1: "
+    print(f"CPU tiny model, {n} frames {size}x{size}, {steps} steps, window 9/refert 1: "
           f"{total:.2f} s total, {total / n:.3f} s/frame")
-    for k in ("extraction", "guidance", "encode", "sampling", "decode"):
+    for k in ("extraction", "guidance", "encode", "face", "sampling", "decode"):
         v = t.get(k, 0.0)
         print(f"  {k:<10} {v:7.2f} s  {v / n:.3f} s/frame  {100 * v / total:5.1f} %")
 
 
-def _peak_child(windows: int, size: int) -> None:
-    """Run animate_guidance over `windows` windows and print the process's peak RSS (MiB) as JSON."""
+class _RssPeak:
+    """Highest resident set size seen by a 5 ms polling thread between start() and stop(), in MiB."""
+
+    def __init__(self):
+        import os
+        import threading
+
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self.peak = 0.0
+
+    def now(self) -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self._page / 2**20
+
+    def _poll(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.now())
+            self._stop.wait(0.005)
+
+    def start(self):
+        self.peak = self.now()
+        self._thread.start()
+        return self
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak, self.now())
+
+
+def _peak_child(windows: int, size: int, folder: str) -> None:
+    """Run animate_guidance over `windows` windows; print the RSS rise during the windows as JSON."""
     import numpy as np
     import torch
 
+    from dreamactor_core.model.loader import load_dit, load_vae
     from dreamactor_core.sampling.pipeline import AnimateSettings, animate_guidance
 
     torch.set_num_threads(2)
-    with tempfile.TemporaryDirectory() as tmp:
-        dit, vae = _models(tmp)
-    window, refert = 9, 1
+    dit = load_dit(Path(folder) / "tiny_animate_dit.safetensors")
+    vae = load_vae(Path(folder) / "tiny_wan21_vae.safetensors")
+    window, refert = 5, 1
     n = window + (window - refert) * (windows - 1)
     rng = np.random.default_rng(0)
     ref = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
@@ -79,28 +112,33 @@ def _peak_child(windows: int, size: int) -> None:
     faces = rng.integers(0, 255, (n, 512, 512, 3), dtype=np.uint8)
     settings = AnimateSettings(steps=2, window=window, refert=refert)
     written = []
+    rss = _RssPeak().start()
+    before = rss.peak
     t0 = time.perf_counter()
     animate_guidance(ref, guide, faces, dit, vae, text=torch.randn(8, 4096), clip_fea=torch.randn(257, 1280),
                      settings=settings, sink=lambda f: written.append(len(f)))
-    inputs_mib = (guide.nbytes + faces.nbytes) / 2**20
-    print(json.dumps({"windows": windows, "frames": sum(written), "seconds": time.perf_counter() - t0,
-                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "inputs_mib": inputs_mib}))
+    seconds = time.perf_counter() - t0
+    peak = rss.stop()
+    print(json.dumps({"windows": windows, "frames": sum(written), "seconds": seconds, "before_mib": before,
+                      "peak_mib": peak, "rise_mib": peak - before}))
 
 
 def memory_flatness(size: int) -> None:
+    from sampling_fakes import tiny_checkpoints
+
     rows = []
-    for w in (1, 2, 4):
-        out = subprocess.run([sys.executable, __file__, "--child", str(w), "--size", str(size)],
-                             capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    base = rows[0]["peak_rss_mib"] - rows[0]["inputs_mib"]
-    print(f"peak RSS per window count ({size}x{size}, window 9, refert 1, 2 steps; inputs held in memory "
-          "by the caller are listed apart):")
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny_checkpoints(tmp)
+        for w in (1, 2, 4):
+            out = subprocess.run([sys.executable, __file__, "--child", str(w), "--size", str(size), "--folder", tmp],
+                                 capture_output=True, text=True, check=True)
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"resident memory during the windows ({size}x{size}, window 5, refert 1, 2 steps, 512x512 face crops; "
+          "fresh process each, models loaded before):")
     for r in rows:
-        work = r["peak_rss_mib"] - r["inputs_mib"]
-        print(f"  {r['windows']} window(s), {r['frames']:3d} frames: peak {r['peak_rss_mib']:7.1f} MiB, "
-              f"minus inputs {work:7.1f} MiB (x{work / base:.3f} of 1 window), {r['seconds']:.1f} s")
+        print(f"  {r['windows']} window(s), {r['frames']:3d} frames: rise {r['rise_mib']:7.1f} MiB over "
+              f"{r['before_mib']:.0f} MiB (x{r['rise_mib'] / rows[0]['rise_mib']:.2f} of 1 window), "
+              f"{r['seconds']:.1f} s")
 
 
 def gpu_14b(steps: int = 20, frames: int = 77, width: int = 832, height: int = 480) -> None:
@@ -122,7 +160,8 @@ def gpu_14b(steps: int = 20, frames: int = 77, width: int = 832, height: int = 4
     lat_t, h, w = latent_frames(frames), height // 8, width // 8
     t = lat_t + 1
     cond = WindowConditioning(
-        y=torch.randn(1, 20, t, h, w, device=dev), pose_latents=torch.randn(1, LATENT_CHANNELS, lat_t, h, w, device=dev),
+        y=torch.randn(1, 20, t, h, w, device=dev),
+        pose_latents=torch.randn(1, LATENT_CHANNELS, lat_t, h, w, device=dev),
         pose_null=torch.zeros(1, LATENT_CHANNELS, lat_t, h, w, device=dev),
         face_pixels=torch.rand(1, 3, frames, 512, 512, device=dev) * 2 - 1,
         context=torch.randn(1, 64, 4096, device=dev), context_null=torch.zeros(1, 1, 4096, device=dev),
@@ -142,16 +181,19 @@ def gpu_14b(steps: int = 20, frames: int = 77, width: int = 832, height: int = 4
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--frames", type=int, default=32)
+    p.add_argument("--frames", type=int, default=17)
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--skip-gpu", action="store_true")
+    p.add_argument("--memory-only", action="store_true")
     p.add_argument("--child", type=int, default=None)
+    p.add_argument("--folder", default=None)
     args = p.parse_args()
     if args.child:
-        _peak_child(args.child, args.size)
+        _peak_child(args.child, args.size, args.folder)
         return
-    cpu_pipeline(args.frames, args.size, args.steps)
+    if not args.memory_only:
+        cpu_pipeline(args.frames, args.size, args.steps)
     memory_flatness(args.size)
     import torch
 

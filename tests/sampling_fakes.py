@@ -51,6 +51,7 @@ class OracleDiT(nn.Module):
         self.calls = []
         self.on_call = None
         self.keep = 0.0  # > 0 lets the initial noise show in the result
+        self.ref_slots = []  # reference latents seen in y, per call
 
     def encode_face(self, face_pixels):
         b, c, f, s, _ = face_pixels.shape
@@ -77,6 +78,7 @@ class OracleDiT(nn.Module):
 
     def forward(self, x, t, context, clip_fea=None, y=None, pose_latents=None, face_pixels=None, face_tokens=None):
         self.calls.append(float(t[0]))
+        self.ref_slots.append(y[:, 4:, :self.config.num_refs].clone())
         if self.on_call is not None:
             self.on_call(self, x)
         x0 = self.target(t, context, clip_fea, y, pose_latents, face_tokens) + self.keep * x

@@ -183,12 +183,13 @@ def face_pixels(crops, size: int = 512) -> torch.Tensor:
 
 
 def build_window(encoder: Encoder, ref_latents: torch.Tensor, guidance, faces, text: TextInputs,
-                 refert=None, *, face_size: int = 512, pose: bool = True) -> WindowConditioning:
+                 refert=None, *, face_size: int = 512, pose: bool = True, pose_null: bool = True) -> WindowConditioning:
     """Conditioning for one window.
 
-    ``guidance`` uint8 [F,H,W,3] rendered pose video (or None for no pose),
-    ``faces`` uint8 [F,S,S,3] face crops (or None), ``refert`` float [r,H,W,3]
-    in [-1,1] carried frames from the previous window (or None in the first one).
+    ``guidance`` uint8 [F,H,W,3] rendered pose video, ``faces`` uint8 [F,S,S,3] face
+    crops (or None), ``refert`` float [r,H,W,3] in [-1,1] carried frames from the
+    previous window (or None in the first one). ``pose`` False leaves the pose out;
+    ``pose_null`` False skips the black-video latents (only needed for pose strength != 1).
     """
     if guidance is None:
         raise DreamActorError("guidance: a pose/guidance video is required for every window")
@@ -203,23 +204,25 @@ def build_window(encoder: Encoder, ref_latents: torch.Tensor, guidance, faces, t
                               "give one face crop per guidance frame")
     r = ref_latents.shape[2]
     mask_len = 0 if refert is None else int(refert.shape[0])
-    if mask_len == 0:
-        temporal = encoder.constant(0.0, frames, height, width)
-    else:
-        video = torch.zeros(1, 3, frames, height, width)
-        video[:, :, :mask_len] = refert[:frames].permute(3, 0, 1, 2).unsqueeze(0).float()
-        temporal = encoder.encode(video)
+    videos = []
+    if mask_len:
+        known = torch.zeros(1, 3, frames, height, width)
+        known[:, :, :mask_len] = refert[:frames].permute(3, 0, 1, 2).unsqueeze(0).float()
+        videos.append(known)
+    if pose:
+        videos.append(to_model_video(guidance))
+    # one batched VAE call for the known-frames video and the pose video
+    encoded = list(encoder.encode(torch.cat(videos)).split(1)) if videos else []
+    temporal = encoded.pop(0) if mask_len else encoder.constant(0.0, frames, height, width)
+    pose_lat = encoded.pop(0) if pose else None
     dev = temporal.device
     ref_part = torch.cat([torch.ones(1, 4, r, h, w, device=dev), ref_latents.to(dev)], dim=1)
     vid_part = torch.cat([frame_mask(frames, mask_len, h, w).to(dev), temporal], dim=1)
     y = torch.cat([ref_part, vid_part], dim=2)
-    pose_lat = pose_null = None
-    if pose:
-        pose_lat = encoder.encode(to_model_video(guidance))
-        pose_null = encoder.constant(-1.0, frames, height, width)
-        assert pose_lat.shape[2] == lat_t
+    null = encoder.constant(-1.0, frames, height, width) if (pose and pose_null) else None
+    assert pose_lat is None or pose_lat.shape[2] == lat_t
     face = None if faces is None else face_pixels(faces, face_size).to(dev)
     return WindowConditioning(
-        y=y, pose_latents=pose_lat, pose_null=pose_null, face_pixels=face,
+        y=y, pose_latents=pose_lat, pose_null=null, face_pixels=face,
         context=text.context.to(dev), context_null=text.context_null.to(dev),
         clip_fea=None if text.clip_fea is None else text.clip_fea.to(dev), num_refs=r, frames=frames)

@@ -133,14 +133,23 @@ def num_reference_slots(dit) -> int:
 
 
 def sample_window(dit, cond, settings: AnimateSettings, seed: int, *, progress: ProgressFn = None,
-                  cancel: CancelFn = None) -> torch.Tensor:
-    """Denoise one window from seeded noise; returns the normalized latent incl. reference slots."""
+                  cancel: CancelFn = None, cache: dict | None = None, timer: dict | None = None) -> torch.Tensor:
+    """Denoise one window from seeded noise; returns the normalized latent incl. reference slots.
+
+    ``timer`` (a dict) gets the seconds spent on face tokens (``"face"``) and denoising (``"sampling"``).
+    """
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     # noise is drawn on the CPU so the same seed gives the same start on any device
     noise = torch.randn(cond.latent_shape, generator=gen, dtype=torch.float32).to(cond.y.device)
     sigmas = schedule.flow_sigmas(settings.steps, settings.shift)
-    denoiser = GuidedDenoiser(dit, cond, settings.guidance, settings.steps)
-    return solvers.sample(denoiser, noise, sigmas, settings.solver, progress=progress, cancel=cancel)
+    t0 = time.perf_counter()
+    denoiser = GuidedDenoiser(dit, cond, settings.guidance, settings.steps, cache)
+    t1 = time.perf_counter()
+    out = solvers.sample(denoiser, noise, sigmas, settings.solver, progress=progress, cancel=cancel)
+    if timer is not None:
+        timer["face"] = timer.get("face", 0.0) + t1 - t0
+        timer["sampling"] = timer.get("sampling", 0.0) + time.perf_counter() - t1
+    return out
 
 
 @torch.no_grad()
@@ -191,13 +200,19 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     slots = num_reference_slots(dit)
     refs = [reference] + [check_frames(r, "extra reference")[0] for r in extra_references]
     if len(refs) > slots:
-        notes.append(f"{len(refs) - slots} extra reference image(s) ignored: the checkpoint has {slots} reference slot(s)")
+        notes.append(f"{len(refs) - slots} extra reference image(s) ignored: "
+                     f"the checkpoint has {slots} reference slot(s)")
         log.warning(notes[-1])
         refs = refs[:slots]
+    # every slot must hold an image: repeat the main reference in the ones left empty
+    refs += [reference] * (slots - len(refs))
     text_in = prepare_text(getattr(dit, "config", None), text, text_null, clip_fea, strict=settings.strict)
     encoder = Encoder(vae)
+    cache: dict = {}
     t0 = time.perf_counter()
-    ref_latents = encoder.references([fit_frames(r[None], w, h, frame_mode)[0] for r in refs])
+    # frame each reference like the guidance, then crop/pad it exactly as the guidance frames are
+    ref_latents = encoder.references([_fix(fit_frames(r[None], gw, gh, frame_mode), w, h, settings.size_fix)[0]
+                                      for r in refs])
     timer.add("encode", t0)
     windows = plan_windows(total, settings.window, settings.refert)
     steps_total = len(windows) * settings.steps
@@ -210,14 +225,14 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         f = None if (faces is None or not has_face) else np.asarray(take(faces, win.start, win.length))
         timer.add("guidance", t0)
         t0 = time.perf_counter()
-        cond = build_window(encoder, ref_latents, g, f, text_in, carried, face_size=face_size)
+        cond = build_window(encoder, ref_latents, g, f, text_in, carried, face_size=face_size,
+                            pose_null=not settings.guidance.pose_always_full)
         timer.add("encode", t0)
-        t0 = time.perf_counter()
         done = win.index * settings.steps
-        latent = sample_window(dit, cond, settings, settings.seed + win.index, cancel=cancel,
-                               progress=None if progress is None else (lambda i, n: progress(done + i, steps_total)))
+        report = None if progress is None else (lambda i, n: progress(done + i, steps_total))
+        latent = sample_window(dit, cond, settings, settings.seed + win.index, cancel=cancel, cache=cache,
+                               timer=timer, progress=report)
         del cond
-        timer.add("sampling", t0)
         t0 = time.perf_counter()
         video = decode_video(vae, latent, ref_latents.shape[2])
         timer.add("decode", t0)
@@ -289,9 +304,12 @@ def extract_guidance(reference: np.ndarray, driving: np.ndarray, fps: float, wid
 
     drive = extract_motion(driving, fps)
     ref = extract_motion(reference[None], fps)
-    target = retarget_motion(drive, ref, bone_scales=bone_scales)
+    from .alignment import align_to_reference
+
+    target = align_to_reference(retarget_motion(drive, ref, bone_scales=bone_scales), ref)
     n = drive.num_frames
-    guidance = LazyFrames(n, lambda a, b: render_guidance(target.slice(a, b), width, height, style=style, aspect=aspect))
+    guidance = LazyFrames(n, lambda a, b: render_guidance(target.slice(a, b), width, height, style=style,
+                                                          aspect=aspect))
     faces = LazyFrames(n, lambda a, b: crop_faces(driving[a:b], drive.slice(a, b), size=face_size))
     return drive, ref, guidance, faces
 
