@@ -97,16 +97,18 @@ def test_conditional_output_and_every_intermediate(fixture):
         assert_close(name, taps[name], want)
 
 
-def test_unconditional_branch(fixture):
+def unconditional(model, fixture) -> torch.Tensor:
     """context_null and every face pixel -1. Frames are encoded independently, so one
     all -1 frame encoded once and repeated is the same motion sequence the model would build."""
-    model, inp = fixture["model"], fixture["inputs"]
-    frames = fixture["face"].shape[2]
+    inp, frames = fixture["inputs"], fixture["face"].shape[2]
     with torch.no_grad():
         motion = model.motion_encoder(-torch.ones(1, 3, 512, 512)).expand(frames, -1)
         face_tokens = model.face_encoder(motion[None])
-        out = call(model, inp, inp["context_null"], face_tokens=face_tokens)
-    assert_close("out_uncond", out[0], fixture["expected"]["out_uncond"])
+        return call(model, inp, inp["context_null"], face_tokens=face_tokens)[0]
+
+
+def test_unconditional_branch(fixture):
+    assert_close("out_uncond", unconditional(fixture["model"], fixture), fixture["expected"]["out_uncond"])
 
 
 def test_blur_kernel_buffers_are_optional(fixture):
@@ -138,3 +140,5 @@ def test_public_loader_reads_the_fixture(fixture, tmp_path):
     got = model.state_dict()
     for k, v in fixture["sd"].items():
         assert torch.equal(got[k].float(), v), k
+    model.config.text_len = 16  # text_len has no weights; the fixture was made with 16
+    assert_close("out_uncond via load_dit", unconditional(model, fixture), fixture["expected"]["out_uncond"])

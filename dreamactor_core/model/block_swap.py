@@ -78,14 +78,20 @@ class BlockSwap:
         self.handles, self.ready = [], {}
         for block in self.blocks:
             block.to(self.device)
+        self.blocks = []
 
 
-def apply_block_swap(model: nn.Module, num_blocks: int, device="cuda") -> BlockSwap | None:
+def enable_block_swap(model: nn.Module, num_blocks: int, device="cuda") -> BlockSwap | None:
     """Put ``model`` on ``device`` except its first ``num_blocks`` blocks (``model.blocks``),
-    which are streamed in per forward. Returns the handle, or None when ``num_blocks`` is 0.
+    which are streamed in per forward. Returns the handle (also kept as ``model.block_swap``),
+    or None when ``num_blocks`` is 0. Load the model on the CPU first so the full model never
+    has to fit the device.
 
     On a CPU device this is a no-op that still installs (harmless) hooks.
     """
+    old = getattr(model, "block_swap", None)
+    if old is not None:
+        old.remove()
     device = torch.device(device)
     n = max(0, min(int(num_blocks), len(model.blocks)))
     swapped = set(id(b) for b in list(model.blocks)[:n])
@@ -98,5 +104,9 @@ def apply_block_swap(model: nn.Module, num_blocks: int, device="cuda") -> BlockS
             child.to(device)
     for t in chain(model.parameters(recurse=False), model.buffers(recurse=False)):
         t.data = t.data.to(device)
-    return BlockSwap(model.blocks, n, device) if n else None
+    model.block_swap = BlockSwap(model.blocks, n, device) if n else None
+    return model.block_swap
+
+
+apply_block_swap = enable_block_swap
 

@@ -71,6 +71,9 @@ class RefAttention(nn.Module):
         self.num_heads, self.eps = num_heads, eps
         self.q, self.k, self.v, self.o = (Linear(dim, dim) for _ in range(4))
         self.norm_q, self.norm_k = RMSNorm(dim, eps), RMSNorm(dim, eps)
+        # a new layer on a pretrained backbone starts as a no-op (the trainer fine-tunes it)
+        nn.init.zeros_(self.o.weight)
+        nn.init.zeros_(self.o.bias)
 
     def forward(self, x_video, x_ref, attn: AttentionFn) -> torch.Tensor:
         n = self.num_heads

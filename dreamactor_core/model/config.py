@@ -121,7 +121,8 @@ class ModelConfig:
         """Read the configuration from a checkpoint's key -> shape table (prefixes already stripped).
 
         ``text_len`` and ``num_refs`` carry no weights; pass them in ``overrides`` if they
-        differ from the defaults (512, 1).
+        differ from the defaults (512, 1). The head count is read from the face adapter's
+        per-head norms; models without a face path are assumed to have head_dim 128.
         """
         shapes = {k: tuple(int(s) for s in v) for k, v in shapes.items()}
         _require(shapes, "patch_embedding.weight", "head.head.weight", "blocks.0.ffn.0.weight",
@@ -133,7 +134,7 @@ class ModelConfig:
         num_layers = max(layers) + 1
         fusers = {int(m.group(1)) for k in shapes if (m := re.match(r"face_adapter\.fuser_blocks\.(\d+)\.", k))}
         qn = shapes.get("face_adapter.fuser_blocks.0.q_norm.weight")  # per-head norm: [head_dim]
-        head_dim = qn[0] if qn else 128
+        head_dim = qn[0] if qn else min(128, dim)  # Wan models use head_dim 128
         has_pose_embed = "pose_patch_embedding.weight" in shapes
         if has_pose_embed:
             pose_mode = "add"

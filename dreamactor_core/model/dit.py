@@ -117,7 +117,10 @@ class AnimateDiT(nn.Module):
         grid = tuple(h.shape[2:])
         tokens = h.flatten(2).transpose(1, 2).float()
 
-        t = torch.as_tensor(t, device=x.device).reshape(-1).expand(b)
+        t = torch.as_tensor(t, device=x.device).reshape(-1)
+        if t.numel() not in (1, b):
+            raise DreamActorError(f"t must hold one timestep per batch item ({b}), got {t.numel()}")
+        t = t.expand(b)
         e = self.time_embedding(sinusoidal_embedding(t, cfg.freq_dim).to(cdt))
         e0 = self.time_projection(e).unflatten(1, (6, -1))
         text = self.text_embedding(pad_text(context, cfg.text_len).to(device=x.device, dtype=cdt))
@@ -217,9 +220,10 @@ class AnimateDiT(nn.Module):
                 sd[k] = sd[k].float().reshape(())
                 mod.scale_weight = torch.ones((), device=mod.weight.device)
         own = self.state_dict(keep_vars=True)
+        device = next(iter(sd.values())).device if sd else "cpu"
         for name in own:
             if name.endswith(".kernel") and name not in sd:
-                sd[name] = blur_kernel()
+                sd[name] = blur_kernel().to(device)
         if strict:
             _check_keys(own, sd)
         return super().load_state_dict(sd, strict=strict, assign=assign)
