@@ -207,6 +207,11 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         notes.append(f"{len(refs) - slots} extra reference image(s) ignored: the checkpoint has {slots} reference slot(s)")
         log.warning(notes[-1])
         refs = refs[:slots]
+    elif len(refs) < slots:  # a multi-reference checkpoint always sees all its slots filled, as in training
+        notes.append(f"{slots - len(refs)} reference slot(s) filled with the first reference; give extra reference "
+                     "images (e.g. pseudo-references) for other views")
+        log.info(notes[-1])
+        refs = refs + [refs[0]] * (slots - len(refs))
     text_in = prepare_text(getattr(dit, "config", None), text, text_null, clip_fea, strict=settings.strict)
     encoder = Encoder(vae)
     cache: dict = {}
