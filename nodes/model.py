@@ -119,6 +119,17 @@ class VAELoader(io.ComfyNode):
         return io.NodeOutput(vae)
 
 
+def pad_frames(images: torch.Tensor) -> torch.Tensor:
+    """Repeat the last frame up to 4n+1 frames (the VAE's and face encoder's time packing).
+
+    VAE Encode and Face Motion Encode pad alike, so the latents and tokens of one clip
+    keep the same length and a sampler fed by both gives one frame per input frame
+    (plus the padding).
+    """
+    extra = -(images.shape[0] - 1) % 4
+    return torch.cat([images, images[-1:].expand(extra, *images.shape[1:])]) if extra else images
+
+
 CHUNK_TOOLTIP = ("Latent frames per VAE call (1 = the official 4-frame chunks). Larger is faster and uses more "
                  "memory; the result is the same.")
 TILE_TOOLTIP = ("Spatial tile size in pixels (0 = whole frame). Tiles overlap and are blended; use them when "
@@ -136,7 +147,8 @@ class VAEEncode(io.ComfyNode):
                         "as ComfyUI's own Wan VAE does. Time is encoded first frame alone, then 4 frames per chunk.",
             inputs=[
                 Vae.Input("vae", tooltip="From DreamActor VAE Loader."),
-                io.Image.Input("images", tooltip="Video frames; height and width must be multiples of 8."),
+                io.Image.Input("images", tooltip="Video frames; height and width must be multiples of 8. Any count: "
+                                                 "the last frame is repeated up to 4n+1 frames."),
                 io.Int.Input("chunk", default=1, min=1, max=64, tooltip=CHUNK_TOOLTIP),
                 io.Int.Input("tile", default=0, min=0, max=4096, step=32, tooltip=TILE_TOOLTIP),
             ],
@@ -148,7 +160,7 @@ class VAEEncode(io.ComfyNode):
         node = "DreamActor VAE Encode"
         if images.ndim != 4 or images.shape[0] == 0:
             raise DreamActorError(f"{node}, input 'images': expected a non-empty IMAGE batch")
-        video = image_to_video(images.float())
+        video = image_to_video(pad_frames(images.float()))
         with host.node_errors(node, "images"):
             latent = vae.encode_raw(video, tile=int(tile) or None, chunk=int(chunk),
                                     progress=host.progress_callback(), cancel=host.cancel_callback())
@@ -202,7 +214,8 @@ class FaceMotionEncode(io.ComfyNode):
                         "or swapped and given to DreamActor Sampler's face_tokens input.",
             inputs=[
                 Model.Input("model", tooltip="From DreamActor Model Loader (its face encoder is used)."),
-                io.Image.Input("face_crops", tooltip="Face crops from DreamActor Face Crops, one per video frame."),
+                io.Image.Input("face_crops", tooltip="Face crops from DreamActor Face Crops, one per video frame "
+                                                     "(padded to 4n+1 like DreamActor VAE Encode pads frames)."),
             ],
             outputs=[FaceTokens.Output(display_name="face_tokens")],
         )
@@ -215,7 +228,7 @@ class FaceMotionEncode(io.ComfyNode):
         from dreamactor_core.sampling.conditioning import face_pixels
 
         size = int(getattr(model.config, "face_size", 512))
-        crops = image_to_uint8(face_crops, "face_crops")
+        crops = image_to_uint8(pad_frames(face_crops), "face_crops")
         with host.node_errors(node, "face_crops"), torch.inference_mode():
             tokens = model.encode_face(face_pixels(crops, size).to(host.torch_device()))
         return io.NodeOutput(tokens)

@@ -336,7 +336,8 @@ class PseudoReferences(io.ComfyNode):
         ref = image_to_uint8(reference[:1], "reference")[0]
         with host.node_errors(node, "reference"):
             ref_motion = extract_motion(ref[None], 25.0, name="reference")
-        settings = AnimateSettings(steps=int(steps), seed=int(seed), window=int(frames), aspect=aspect)
+        settings = AnimateSettings(steps=int(steps), seed=int(seed), window=int(frames), refert=1,  # one window
+                                   aspect=aspect)
         text, text_null = text_embeddings(positive, "positive"), text_embeddings(negative, "negative")
         clip = clip_features(clip_vision_output)
 

@@ -114,3 +114,18 @@ def test_sampler_input_errors_name_the_inputs():
         _sample(vae, reference=ref, guidance=guide, face_tokens=tokens[0])
     with pytest.raises(DreamActorError, match="face tokens: 2 token frames but the pose guidance has 9"):
         _sample(vae, reference=ref, guidance=guide, face_tokens=tokens[:, :2])
+
+
+def test_multi_reference_checkpoint_fills_empty_slots_with_the_reference():
+    from sampling_fakes import OracleDiT as Oracle
+
+    vae = RawPoolVAE()
+    ref, guide, faces = _images(5)
+    args = dict(SAMPLER_DEFAULTS)
+    latent = sampling.Sampler.execute(model=Oracle(num_refs=3), vae=vae, reference=ref, guidance=guide,
+                                      face_crops=faces, **args)
+    out = latent.args[0]["dreamactor_frames"]
+    assert out.shape == (5, 32, 48, 3)
+    assert "2 reference slot(s) filled with the first reference" in latent.ui.value
+    one = _sample(vae, reference=ref, guidance=guide, face_crops=faces)[0]
+    _same(out.numpy(), one)  # the oracle ignores reference slots: same video as a one-slot model
