@@ -7,7 +7,7 @@ from comfy_api.latest import io
 from dreamactor_core.utils import DreamActorError
 
 from . import host
-from .types import FaceTokens, Model, Vae, image_to_video, video_to_image
+from .types import FaceTokens, Model, Vae, image_to_uint8, image_to_video, video_to_image
 
 CATEGORY = "DreamActor/model"
 DIT_FOLDERS = [host.DREAMACTOR_FOLDER, "diffusion_models"]
@@ -64,12 +64,19 @@ class ModelLoader(io.ComfyNode):
                 io.Combo.Input("attention", options=ATTENTION, default="sdpa",
                                tooltip="Attention kernel: torch sdpa always works; sageattention and flash_attn "
                                        "are used only when installed."),
+                io.Int.Input("reference_slots", default=1, min=1, max=8,
+                             tooltip="Reference frames the checkpoint was trained with (the weights do not record "
+                                     "it): 1 for Wan2.2-Animate, 3 for the DreamActor-M1 variant. Extra reference "
+                                     "images beyond the first fill the other slots."),
             ],
             outputs=[Model.Output(display_name="model")],
         )
 
     @classmethod
-    def execute(cls, model_name, weight_dtype, compute_dtype, block_swap, attention) -> io.NodeOutput:
+    def execute(cls, model_name, weight_dtype, compute_dtype, block_swap, attention,
+                reference_slots=1) -> io.NodeOutput:
+        import dataclasses
+
         from dreamactor_core.model.loader import load_dit
 
         node = "DreamActor Model Loader"
@@ -80,6 +87,8 @@ class ModelLoader(io.ComfyNode):
             model = load_dit(path, weight_dtype=WEIGHT_DTYPES[weight_dtype],
                              compute_dtype=pick_compute_dtype(compute_dtype, device),
                              device=device, block_swap=int(block_swap), attention=attention)
+        if int(reference_slots) != model.config.num_refs:  # slot count is a run-time choice, not a weight
+            model.config = dataclasses.replace(model.config, num_refs=int(reference_slots))
         return io.NodeOutput(model)
 
 
@@ -110,6 +119,17 @@ class VAELoader(io.ComfyNode):
         return io.NodeOutput(vae)
 
 
+def pad_frames(images: torch.Tensor) -> torch.Tensor:
+    """Repeat the last frame up to 4n+1 frames (the VAE's and face encoder's time packing).
+
+    VAE Encode and Face Motion Encode pad alike, so the latents and tokens of one clip
+    keep the same length and a sampler fed by both gives one frame per input frame
+    (plus the padding).
+    """
+    extra = -(images.shape[0] - 1) % 4
+    return torch.cat([images, images[-1:].expand(extra, *images.shape[1:])]) if extra else images
+
+
 CHUNK_TOOLTIP = ("Latent frames per VAE call (1 = the official 4-frame chunks). Larger is faster and uses more "
                  "memory; the result is the same.")
 TILE_TOOLTIP = ("Spatial tile size in pixels (0 = whole frame). Tiles overlap and are blended; use them when "
@@ -127,7 +147,8 @@ class VAEEncode(io.ComfyNode):
                         "as ComfyUI's own Wan VAE does. Time is encoded first frame alone, then 4 frames per chunk.",
             inputs=[
                 Vae.Input("vae", tooltip="From DreamActor VAE Loader."),
-                io.Image.Input("images", tooltip="Video frames; height and width must be multiples of 8."),
+                io.Image.Input("images", tooltip="Video frames; height and width must be multiples of 8. Any count: "
+                                                 "the last frame is repeated up to 4n+1 frames."),
                 io.Int.Input("chunk", default=1, min=1, max=64, tooltip=CHUNK_TOOLTIP),
                 io.Int.Input("tile", default=0, min=0, max=4096, step=32, tooltip=TILE_TOOLTIP),
             ],
@@ -139,7 +160,7 @@ class VAEEncode(io.ComfyNode):
         node = "DreamActor VAE Encode"
         if images.ndim != 4 or images.shape[0] == 0:
             raise DreamActorError(f"{node}, input 'images': expected a non-empty IMAGE batch")
-        video = image_to_video(images.float())
+        video = image_to_video(pad_frames(images.float()))
         with host.node_errors(node, "images"):
             latent = vae.encode_raw(video, tile=int(tile) or None, chunk=int(chunk),
                                     progress=host.progress_callback(), cancel=host.cancel_callback())
@@ -188,11 +209,13 @@ class FaceMotionEncode(io.ComfyNode):
             node_id="DreamActorFaceMotionEncode",
             display_name="DreamActor Face Motion Encode",
             category=CATEGORY,
-            description="Runs the model's face motion encoder on face crops and returns the face motion tokens, "
-                        "so they can be saved, edited or swapped before sampling.",
+            description="Runs the model's face motion encoder on face crops (resized to the model's face size) and "
+                        "returns the face motion tokens, one token frame per 4 video frames, so they can be edited "
+                        "or swapped and given to DreamActor Sampler's face_tokens input.",
             inputs=[
                 Model.Input("model", tooltip="From DreamActor Model Loader (its face encoder is used)."),
-                io.Image.Input("face_crops", tooltip="Face crops from DreamActor Face Crops, one per video frame."),
+                io.Image.Input("face_crops", tooltip="Face crops from DreamActor Face Crops, one per video frame "
+                                                     "(padded to 4n+1 like DreamActor VAE Encode pads frames)."),
             ],
             outputs=[FaceTokens.Output(display_name="face_tokens")],
         )
@@ -202,9 +225,12 @@ class FaceMotionEncode(io.ComfyNode):
         node = "DreamActor Face Motion Encode"
         if face_crops.ndim != 4 or face_crops.shape[0] == 0:
             raise DreamActorError(f"{node}, input 'face_crops': expected a non-empty IMAGE batch")
-        pixels = image_to_video(face_crops.float())
+        from dreamactor_core.sampling.conditioning import face_pixels
+
+        size = int(getattr(model.config, "face_size", 512))
+        crops = image_to_uint8(pad_frames(face_crops), "face_crops")
         with host.node_errors(node, "face_crops"), torch.inference_mode():
-            tokens = model.encode_face(pixels)
+            tokens = model.encode_face(face_pixels(crops, size).to(host.torch_device()))
         return io.NodeOutput(tokens)
 
 

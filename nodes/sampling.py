@@ -11,11 +11,12 @@ from dreamactor_core.utils import DreamActorError
 
 from . import host
 from .model import decode_latent
-from .types import Model, Vae, image_to_uint8, to_image
+from .types import FaceTokens, Model, Vae, image_to_uint8, to_image
 
 CATEGORY = "DreamActor/sampling"
 SOLVERS = ["dpmpp_2m", "euler"]
 ASPECTS = ["letterbox", "crop", "stretch"]
+STYLES = ["dreamactor", "openpose"]
 
 
 def text_embeddings(conditioning, name: str):
@@ -101,14 +102,23 @@ class Sampler(io.ComfyNode):
             category=CATEGORY,
             description="Animates the reference along the guidance video with flow-matching sampling, window by "
                         "window (each window continues from the last frames of the previous one), and returns "
-                        "the video LATENT. Decode it with DreamActor Decode to Frames.",
+                        "the video LATENT. Decode it with DreamActor Decode to Frames. Pose comes from guidance "
+                        "frames or from pose latents, face motion from face crops or from face tokens.",
             inputs=[
                 Model.Input("model", tooltip="From DreamActor Model Loader."),
                 Vae.Input("vae", tooltip="From DreamActor VAE Loader (encodes references and guidance, decodes windows)."),
                 io.Image.Input("reference", tooltip="The person to animate (first image)."),
-                io.Image.Input("guidance", tooltip="Guidance frames from DreamActor Render Guidance."),
+                io.Image.Input("guidance", optional=True,
+                               tooltip="Guidance frames from DreamActor Render Guidance. Connect this or pose_latents."),
+                io.Latent.Input("pose_latents", optional=True,
+                                tooltip="Instead of guidance: a video LATENT of a pose video (e.g. DreamActor VAE "
+                                        "Encode of guidance frames, or any other video node's Wan latent). Output "
+                                        "size and length follow it (4 frames per latent frame after the first)."),
                 io.Image.Input("face_crops", optional=True,
                                tooltip="Face crops from DreamActor Face Crops, one per guidance frame."),
+                FaceTokens.Input("face_tokens", optional=True,
+                                 tooltip="Instead of face_crops: face motion tokens from DreamActor Face Motion "
+                                         "Encode (edited or swapped), one token frame per 4 video frames."),
                 io.Image.Input("extra_references", optional=True,
                                tooltip="More reference images (e.g. from DreamActor Pseudo References) for "
                                        "checkpoints with several reference slots."),
@@ -122,7 +132,8 @@ class Sampler(io.ComfyNode):
                 io.Combo.Input("aspect", options=ASPECTS, default="letterbox",
                                tooltip="How the reference is fitted to the output size; use the same as Render Guidance."),
                 io.Int.Input("frame_count", default=0, min=0, max=100000,
-                             tooltip="How many guidance frames to animate (0 = all)."),
+                             tooltip="How many guidance frames to animate (0 = all). With pose_latents it is "
+                                     "rounded down to 4n+1."),
                 io.Int.Input("window", default=77, min=5, max=257, step=4,
                              tooltip="Frames per window (4n+1). Longer videos are made window by window."),
                 io.Int.Input("motion_frames", default=5, min=1, max=33, step=4,
@@ -155,20 +166,16 @@ class Sampler(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, vae, reference, guidance, fps, width, height, aspect, frame_count, window,
+    def execute(cls, model, vae, reference, fps, width, height, aspect, frame_count, window,
                 motion_frames, color_match, steps, solver, shift, cfg, seed, pose_strength, pose_start,
-                pose_end, face_strength, face_start, face_end, face_crops=None, extra_references=None,
-                positive=None, negative=None, clip_vision_output=None) -> io.NodeOutput:
-        from dreamactor_core.sampling.pipeline import animate_guidance, fit_frames
+                pose_end, face_strength, face_start, face_end, guidance=None, pose_latents=None, face_crops=None,
+                face_tokens=None, extra_references=None, positive=None, negative=None,
+                clip_vision_output=None) -> io.NodeOutput:
+        from dreamactor_core.sampling.pipeline import animate_guidance
 
         node = "DreamActor Sampler"
-        guide = image_to_uint8(guidance, "guidance")
-        faces = None if face_crops is None else image_to_uint8(face_crops, "face_crops")
-        if frame_count:
-            guide = guide[:frame_count]
-            faces = None if faces is None else faces[:frame_count]
-        if width and height and (guide.shape[2], guide.shape[1]) != (width, height):
-            guide = fit_frames(guide, int(width), int(height), aspect)
+        guide, latents = _pose_source(node, vae, guidance, pose_latents, frame_count, width, height, aspect)
+        faces, tokens = _face_source(node, face_crops, face_tokens, frame_count, latents is not None)
         ref = image_to_uint8(reference[:1], "reference")[0]
         extras = [] if extra_references is None else list(image_to_uint8(extra_references, "extra_references"))
         with host.node_errors(node, "cfg / strengths / window"):
@@ -183,13 +190,65 @@ class Sampler(io.ComfyNode):
                                       text=text_embeddings(positive, "positive"),
                                       text_null=text_embeddings(negative, "negative"),
                                       clip_fea=clip_features(clip_vision_output), settings=settings,
-                                      extra_references=extras, aspect=aspect,
-                                      progress=host.progress_callback(), cancel=host.cancel_callback())
-        samples = _stitch(recorder.latents, len(guide), settings.window, settings.refert)
+                                      extra_references=extras, aspect=aspect, pose_latents=latents,
+                                      face_tokens=tokens, progress=host.progress_callback(),
+                                      cancel=host.cancel_callback())
+        samples = _stitch(recorder.latents, result.num_frames, settings.window, settings.refert)
         latent = {"samples": samples, "dreamactor_frames": torch.from_numpy(result.frames),
                   "dreamactor_fps": float(fps)}
         notes = "\n".join([f"{result.num_frames} frames, {result.width}x{result.height}", *result.notes])
         return io.NodeOutput(latent, ui=ui.PreviewText(notes))
+
+
+def _pose_source(node: str, vae, guidance, pose_latents, frame_count: int, width: int, height: int, aspect: str):
+    """(uint8 guidance frames or None, normalized pose latents or None) from the sampler's inputs."""
+    from dreamactor_core.sampling.pipeline import fit_frames
+
+    if (guidance is None) == (pose_latents is None):
+        raise DreamActorError(f"{node}: connect exactly one of 'guidance' (frames) and 'pose_latents' (a LATENT)")
+    if guidance is not None:
+        guide = image_to_uint8(guidance, "guidance")
+        if frame_count:
+            guide = guide[:frame_count]
+        if width and height and (guide.shape[2], guide.shape[1]) != (width, height):
+            guide = fit_frames(guide, int(width), int(height), aspect)
+        return guide, None
+    samples = pose_latents.get("samples") if isinstance(pose_latents, dict) else None
+    if not isinstance(samples, torch.Tensor) or samples.ndim != 5 or samples.shape[:2] != (1, 16):
+        shape = tuple(getattr(samples, "shape", ()))
+        raise DreamActorError(f"{node}, input 'pose_latents': expected one Wan video latent [1,16,T,H,W] "
+                              f"(e.g. from DreamActor VAE Encode), got {shape}")
+    lat_h, lat_w = int(samples.shape[3]) * 8, int(samples.shape[4]) * 8
+    if width and height and (width, height) != (lat_w, lat_h):
+        raise DreamActorError(f"{node}, input 'width'/'height': pose_latents fix the size at {lat_w}x{lat_h}; "
+                              "set width and height to 0 (or encode guidance rendered at the size you want)")
+    if frame_count:
+        samples = samples[:, :, : (int(frame_count) - 1) // 4 + 1]
+    from dreamactor_core.sampling.conditioning import module_device
+
+    with host.node_errors(node, "pose_latents"):
+        latents = vae.normalize(samples.to(module_device(vae)).float())  # LATENT holds raw means
+    return None, latents
+
+
+def _face_source(node: str, face_crops, face_tokens, frame_count: int, from_latents: bool):
+    """(uint8 face crops or None, face tokens or None) from the sampler's inputs."""
+    if face_crops is not None and face_tokens is not None:
+        raise DreamActorError(f"{node}: connect 'face_crops' or 'face_tokens', not both")
+    if face_tokens is not None:
+        if not isinstance(face_tokens, torch.Tensor) or face_tokens.ndim != 4 or face_tokens.shape[0] != 1:
+            shape = tuple(getattr(face_tokens, "shape", ()))
+            raise DreamActorError(f"{node}, input 'face_tokens': expected tokens [1, T, K, D] from DreamActor Face "
+                                  f"Motion Encode, got {shape}")
+        if frame_count:
+            face_tokens = face_tokens[:, : (int(frame_count) - 1) // 4 + 1]
+        return None, face_tokens
+    if face_crops is None:
+        return None, None
+    faces = image_to_uint8(face_crops, "face_crops")
+    if frame_count:
+        faces = faces[: (int(frame_count) - 1) // 4 * 4 + 1 if from_latents else int(frame_count)]
+    return faces, None
 
 
 class DecodeToFrames(io.ComfyNode):
@@ -250,6 +309,10 @@ class PseudoReferences(io.ComfyNode):
                 io.Int.Input("height", default=512, min=16, max=4096, step=16, tooltip="Height of the turn-around."),
                 io.Combo.Input("aspect", options=ASPECTS, default="letterbox",
                                tooltip="How the reference is fitted to width x height."),
+                io.Combo.Input("style", options=STYLES, default="dreamactor",
+                               tooltip="Guidance drawing of the turn-around; use the style your checkpoint was "
+                                       "trained on (openpose for Wan2.2-Animate, dreamactor for the DreamActor-M1 "
+                                       "variant)."),
                 io.String.Input("angles", default="-45, 45", tooltip="Yaw angles (degrees) of the views to keep."),
                 io.Int.Input("frames", default=17, min=5, max=81, step=4,
                              tooltip="Length of the turn-around clip (4n+1)."),
@@ -261,7 +324,7 @@ class PseudoReferences(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, vae, reference, width, height, aspect, angles, frames, steps, seed,
+    def execute(cls, model, vae, reference, width, height, aspect, style, angles, frames, steps, seed,
                 positive=None, negative=None, clip_vision_output=None) -> io.NodeOutput:
         from dreamactor_core.sampling.pipeline import AnimateSettings, animate_guidance
         from dreamactor_core.sampling.pseudo_refs import make_pseudo_references
@@ -273,7 +336,8 @@ class PseudoReferences(io.ComfyNode):
         ref = image_to_uint8(reference[:1], "reference")[0]
         with host.node_errors(node, "reference"):
             ref_motion = extract_motion(ref[None], 25.0, name="reference")
-        settings = AnimateSettings(steps=int(steps), seed=int(seed), window=int(frames), aspect=aspect)
+        settings = AnimateSettings(steps=int(steps), seed=int(seed), window=int(frames), refert=1,  # one window
+                                   aspect=aspect)
         text, text_null = text_embeddings(positive, "positive"), text_embeddings(negative, "negative")
         clip = clip_features(clip_vision_output)
 
@@ -283,7 +347,7 @@ class PseudoReferences(io.ComfyNode):
 
         with host.node_errors(node, "reference"), torch.inference_mode():
             views = make_pseudo_references(ref, ref_motion, animate_clip, int(width), int(height), angles=yaws,
-                                           frames=int(frames), aspect=aspect)
+                                           frames=int(frames), aspect=aspect, style=style)
         if not views:
             raise DreamActorError(f"{node}, input 'angles': give at least one yaw angle")
         images = to_image(np.stack([img for _, img in views]))

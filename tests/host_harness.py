@@ -51,8 +51,10 @@ class HostError(RuntimeError):
 class ComfyHost:
     """A ComfyUI server process with this pack; use as a context manager."""
 
-    def __init__(self, comfy_path: str | os.PathLike, startup_timeout: float = 240.0):
+    def __init__(self, comfy_path: str | os.PathLike, startup_timeout: float = 240.0,
+                 extra_nodes: tuple[Path, ...] = ()):
         self.source = Path(comfy_path)
+        self.extra_nodes = tuple(Path(p) for p in extra_nodes)  # more custom node folders (test stand-ins)
         self.startup_timeout = startup_timeout
         self.tmp = Path(tempfile.mkdtemp(prefix="dreamactor_host_"))
         self.base = self.tmp / "base"
@@ -89,6 +91,8 @@ class ComfyHost:
         for sub in ("diffusion_models", "vae", "dreamactor", "text_encoders", "clip_vision"):
             (self.models / sub).mkdir(parents=True, exist_ok=True)
         (self.base / "custom_nodes" / PACK_NAME).symlink_to(REPO, target_is_directory=True)
+        for folder in self.extra_nodes:
+            (self.base / "custom_nodes" / folder.name).symlink_to(folder.resolve(), target_is_directory=True)
         (self.tmp / "frontend").mkdir()
         paths = []
         if importlib.util.find_spec("torchvision") is None:

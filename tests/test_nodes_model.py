@@ -66,7 +66,15 @@ def test_loader_errors_name_the_input(vae):
     with pytest.raises(DreamActorError, match="input 'vae_name': 'gone.safetensors' was not found"):
         model.VAELoader.execute(vae_name="gone.safetensors", dtype="fp32")
     with pytest.raises(DreamActorError, match="DreamActor VAE Encode, input 'images'"):
-        model.VAEEncode.execute(vae=vae, images=torch.rand(4, 32, 48, 3), chunk=1, tile=0)  # not 4n+1 frames
+        model.VAEEncode.execute(vae=vae, images=torch.rand(5, 30, 48, 3), chunk=1, tile=0)  # not a multiple of 8
+
+
+def test_vae_encode_pads_to_4n_plus_1_frames(vae):
+    images = torch.rand(7, 32, 48, 3)
+    latent = model.VAEEncode.execute(vae=vae, images=images, chunk=1, tile=0)[0]["samples"]
+    padded = torch.cat([images, images[-1:], images[-1:]])  # 7 frames -> 9, the last one repeated
+    torch.testing.assert_close(latent, vae.encode_raw(padded.movedim(-1, 0).unsqueeze(0) * 2 - 1))
+    assert latent.shape[2] == 3
 
 
 def test_model_loader_lists_both_folders(tmp_path, monkeypatch):

@@ -2,7 +2,16 @@
 
 Skipped unless COMFYUI_PATH points to a ComfyUI checkout (v0.3.64 or newer), e.g.
 ``COMFYUI_PATH=/path/to/ComfyUI python -m pytest tests/test_real_host.py``.
-The server runs headless on CPU from a temporary copy (see ``host_harness``).
+The server runs headless on CPU from a temporary copy (see ``host_harness``) with
+tiny random model files in its own models folder (see ``host_models``).
+
+What differs from an artist's run, and why:
+- ``CLIPLoader`` and ``CLIPVisionLoader`` are swapped for the test-only subclasses in
+  ``tests/host_standins`` (same inputs, outputs and files), because the stock loaders
+  build umT5-XXL and ViT-H/14 at full size from bundled configs whatever the file's
+  shapes. CLIPTextEncode and CLIPVisionEncode, and everything else, are the stock nodes.
+- Sizes, steps and frame counts are cut down (``RUN_OVERRIDES``) and the driving clips
+  are the first 9 frames of the synthetic clips, so the whole module runs in a few minutes.
 """
 from __future__ import annotations
 
@@ -19,35 +28,63 @@ from host_harness import ComfyHost, ui_to_api
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = REPO / "workflows"
 API_TWINS = sorted(WORKFLOWS.glob("*.api.json"))
+STANDINS = Path(__file__).resolve().parent / "host_standins"
 
 pytestmark = pytest.mark.skipif(not os.environ.get("COMFYUI_PATH"),
                                 reason="set COMFYUI_PATH to a ComfyUI checkout to run the real-host test")
 
-# Media the workflows load from ComfyUI's input folder, and where the test takes them from.
+# Media the workflows load from ComfyUI's input folder: (synthetic source, frames kept; None for an image).
 INPUT_MEDIA = {
-    "dreamactor_driving.mp4": "pub02_arm_wave.mp4",
-    "dreamactor_reference.png": "pub01_walk_in_place.png",
+    "dreamactor_driving.mp4": ("pub02_arm_wave.mp4", 9),
+    "dreamactor_portrait_driving.mp4": ("pub06_portrait_head.mp4", 9),
+    "dreamactor_reference.png": ("pub01_walk_in_place.png", None),
+    "dreamactor_portrait.png": ("astronaut.png", None),
 }
-# The checkpoint names the animation workflows use; the test puts tiny random checkpoints there.
-CHECKPOINTS = {"dit": "diffusion_models/wan2.2_animate_14B_bf16.safetensors", "vae": "vae/wan_2.1_vae.safetensors"}
-# Values the workflows keep for artists but that would take too long with the CPU test host.
+# The stock loaders the test swaps for its stand-ins (see the module docstring).
+REPLACED = {"CLIPLoader": "TestTinyCLIPLoader", "CLIPVisionLoader": "TestTinyCLIPVisionLoader"}
+# Values the workflows keep for artists but that would take too long on the CPU test host.
 RUN_OVERRIDES = {
-    "DreamActorSampler": {"steps": 2, "frame_count": 9},
-    "DreamActorRenderGuidance": {"width": 256, "height": 256},
+    "DreamActorSampler": {"steps": 2, "frame_count": 5},
+    "DreamActorRenderGuidance": {"width": 64, "height": 64},
+    "DreamActorFaceCrops": {"size": 224},
+    "DreamActorPseudoReferences": {"width": 64, "height": 64, "frames": 5, "steps": 2},
 }
+# Per workflow: the long-video one runs 9 frames in two windows of 5 (1 carried over).
+WORKFLOW_OVERRIDES = {
+    "dreamactor_long_video_windows.api.json": {"DreamActorSampler": {"frame_count": 0, "window": 5,
+                                                                     "motion_frames": 1}},
+}
+# Output frames each workflow's saved video must have (None: no check).
+EXPECTED_FRAMES = {"dreamactor_long_video_windows.api.json": 9, "dreamactor_guidance_preview.api.json": 9}
+ANIMATION_FRAMES = 5
+
+
+def _write_inputs(folder: Path, synth_dir: Path) -> None:
+    import imageio.v3 as iio
+
+    for name, (source, frames) in INPUT_MEDIA.items():
+        if frames is None:
+            shutil.copy(synth_dir / source, folder / name)
+            continue
+        clip = iio.imread(synth_dir / source, plugin="pyav")[:frames]
+        iio.imwrite(folder / name, clip, plugin="pyav", fps=25, codec="libx264")
+
+
+def _write_models(models: Path) -> None:
+    from host_models import tiny_clip_vision, tiny_dit, tiny_umt5, tiny_vae
+
+    tiny_dit(models / "diffusion_models" / "wan2.2_animate_14B_bf16.safetensors")
+    tiny_dit(models / "dreamactor" / "dreamactor_m1.safetensors", variant="dreamactor")
+    tiny_vae(models / "vae" / "wan_2.1_vae.safetensors")
+    tiny_umt5(models / "text_encoders" / "umt5_xxl_fp8_e4m3fn_scaled.safetensors")
+    tiny_clip_vision(models / "clip_vision" / "clip_vision_h.safetensors")
 
 
 @pytest.fixture(scope="module")
 def host(synth_dir):
-    with ComfyHost(os.environ["COMFYUI_PATH"]) as server:
-        for name, source in INPUT_MEDIA.items():
-            shutil.copy(synth_dir / source, server.input / name)
-        if any("DreamActorModelLoader" in p.read_text() for p in API_TWINS):
-            from sampling_fakes import tiny_checkpoints
-
-            dit, vae = tiny_checkpoints(server.tmp)
-            shutil.move(dit, server.models / CHECKPOINTS["dit"])
-            shutil.move(vae, server.models / CHECKPOINTS["vae"])
+    with ComfyHost(os.environ["COMFYUI_PATH"], extra_nodes=(STANDINS,)) as server:
+        _write_inputs(server.input, synth_dir)
+        _write_models(server.models)
         yield server
 
 
@@ -68,6 +105,12 @@ def test_every_node_is_registered(host, object_info):
     assert "Looks in:" in loader["input"]["required"]["model_name"][1]["tooltip"]
     # The dreamactor model folder is registered with the host's folder registry.
     assert str(host.models / "dreamactor") in loader["input"]["required"]["model_name"][1]["tooltip"]
+    sampler = object_info["DreamActorSampler"]["input"]["optional"]
+    assert sampler["pose_latents"][0] == "LATENT" and sampler["face_tokens"][0] == "DREAMACTOR_FACE_TOKENS"
+    # the stand-ins take exactly the stock loaders' inputs
+    for stock, standin in REPLACED.items():
+        assert object_info[standin]["input"] == object_info[stock]["input"]
+        assert object_info[standin]["output"] == object_info[stock]["output"]
 
 
 def test_frontend_extension_is_served(host):
@@ -87,11 +130,23 @@ def test_ui_workflow_matches_its_api_twin(api_path, object_info):
     assert converted == json.loads(api_path.read_text())
 
 
+def _prompt(api_path: Path) -> dict:
+    prompt = json.loads(api_path.read_text())
+    per_workflow = WORKFLOW_OVERRIDES.get(api_path.name, {})
+    for node in prompt.values():
+        kind = node["class_type"]
+        node["inputs"].update(RUN_OVERRIDES.get(kind, {}))
+        node["inputs"].update(per_workflow.get(kind, {}))
+        node["class_type"] = REPLACED.get(kind, kind)
+    return prompt
+
+
 @pytest.mark.parametrize("api_path", API_TWINS, ids=[p.name for p in API_TWINS])
 def test_api_workflow_runs(api_path, host):
-    prompt = json.loads(api_path.read_text())
-    for node in prompt.values():
-        node["inputs"].update(RUN_OVERRIDES.get(node["class_type"], {}))
+    import imageio.v3 as iio
+
+    prompt = _prompt(api_path)
+    log_start = len(host.log_tail(10 ** 9))
     entry = host.run(prompt, timeout=400)
     outputs = entry["outputs"]
     saved = [item for out in outputs.values() for key in ("images", "gifs", "videos") for item in out.get(key, [])]
@@ -100,3 +155,11 @@ def test_api_workflow_runs(api_path, host):
         folder = {"output": host.output, "temp": host.base / "temp"}[item["type"]]
         path = folder / item.get("subfolder", "") / item["filename"]
         assert path.is_file() and path.stat().st_size > 1000, path
+        if path.suffix == ".mp4":
+            frames = iio.imread(path, plugin="pyav")
+            want = EXPECTED_FRAMES.get(api_path.name, ANIMATION_FRAMES)
+            assert frames.shape[0] == want, (path, frames.shape)
+    log = host.log_tail(10 ** 9)[log_start:]
+    if any(n["class_type"] == "DreamActorSampler" for n in prompt.values()):
+        # the prompt and CLIP vision features from the stock encode nodes reached the sampler
+        assert "no text embeddings given" not in log and "no CLIP vision features were given" not in log, log[-3000:]

@@ -12,7 +12,9 @@ first ``R`` (1 for Wan2.2-Animate) hold reference images:
   repeated 4 times, then grouped by 4 into the 4 channels of each latent frame.
 * ``pose_latents`` [1, 16, lat_t, h, w]: VAE latents of the rendered guidance
   video (no reference slot); ``pose_null`` the latents of a black video.
-* ``face_pixels`` [1, 3, F, S, S] in [-1, 1]: one face crop per video frame.
+* ``face_pixels`` [1, 3, F, S, S] in [-1, 1]: one face crop per video frame, or
+  ``face_tokens`` [1, lat_t, K, D]: face motion tokens the caller already made
+  (e.g. an artist's edited tokens); at most one of the two is set.
 * ``context`` / ``context_null`` [1, L, 4096] umT5 embeddings; ``clip_fea``
   [1, 257, 1280] CLIP vision tokens of the reference (or None when the
   checkpoint has no CLIP branch).
@@ -137,6 +139,7 @@ class WindowConditioning:
     clip_fea: torch.Tensor | None
     num_refs: int
     frames: int
+    face_tokens: torch.Tensor | None = None
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
@@ -183,25 +186,41 @@ def face_pixels(crops, size: int = 512) -> torch.Tensor:
 
 
 def build_window(encoder: Encoder, ref_latents: torch.Tensor, guidance, faces, text: TextInputs,
-                 refert=None, *, face_size: int = 512, pose: bool = True, pose_null: bool = True) -> WindowConditioning:
+                 refert=None, *, face_size: int = 512, pose: bool = True, pose_null: bool = True,
+                 pose_latents=None, face_tokens=None) -> WindowConditioning:
     """Conditioning for one window.
 
-    ``guidance`` uint8 [F,H,W,3] rendered pose video, ``faces`` uint8 [F,S,S,3] face
-    crops (or None), ``refert`` float [r,H,W,3] in [-1,1] carried frames from the
-    previous window (or None in the first one). ``pose`` False leaves the pose out;
-    ``pose_null`` False skips the black-video latents (only needed for pose strength != 1).
+    ``guidance`` uint8 [F,H,W,3] rendered pose video, ``faces`` uint8 [F,S,S,3]
+    face crops (or None), ``refert`` float [r,H,W,3] in [-1,1] carried frames
+    from the previous window (or None in the first one). ``pose`` False leaves
+    the pose out; ``pose_null`` False skips the black-video latents (only needed
+    for pose strength != 1). Precomputed signals replace their source:
+    ``pose_latents`` (normalized [1,16,lat_t,h,w]) stands for ``guidance``
+    (which may then be None; F = 4 (lat_t - 1) + 1), and ``face_tokens``
+    [1,lat_t,K,D] for ``faces``.
     """
-    if guidance is None:
-        raise DreamActorError("guidance: a pose/guidance video is required for every window")
-    frames, height, width = int(guidance.shape[0]), int(guidance.shape[1]), int(guidance.shape[2])
-    lat_t = latent_frames(frames)
-    h, w = height // 8, width // 8
+    if pose_latents is not None:
+        if guidance is not None:
+            raise DreamActorError("pose: give guidance frames or pose latents, not both")
+        lat_t, h, w = (int(v) for v in pose_latents.shape[2:])
+        frames, height, width = 4 * (lat_t - 1) + 1, h * 8, w * 8
+    elif guidance is None:
+        raise DreamActorError("guidance: a pose/guidance video (or its pose latents) is required for every window")
+    else:
+        frames, height, width = int(guidance.shape[0]), int(guidance.shape[1]), int(guidance.shape[2])
+        lat_t = latent_frames(frames)
+        h, w = height // 8, width // 8
     if ref_latents.shape[-2:] != (h, w):
         raise DreamActorError(f"reference: latent size {tuple(ref_latents.shape[-2:])} does not match the "
                               f"guidance's {h}x{w} (frame {width}x{height}); frame the reference at the same size")
+    if faces is not None and face_tokens is not None:
+        raise DreamActorError("face: give face crops or face tokens, not both")
     if faces is not None and int(faces.shape[0]) != frames:
         raise DreamActorError(f"face crops: {faces.shape[0]} frames but the pose guidance has {frames}; "
                               "give one face crop per guidance frame")
+    if face_tokens is not None and int(face_tokens.shape[1]) != lat_t:
+        raise DreamActorError(f"face tokens: {face_tokens.shape[1]} token frames but the pose has {lat_t} latent "
+                              "frames; make both from the same clip")
     r = ref_latents.shape[2]
     mask_len = 0 if refert is None else int(refert.shape[0])
     videos = []
@@ -209,13 +228,16 @@ def build_window(encoder: Encoder, ref_latents: torch.Tensor, guidance, faces, t
         known = torch.zeros(1, 3, frames, height, width)
         known[:, :, :mask_len] = refert[:frames].permute(3, 0, 1, 2).unsqueeze(0).float()
         videos.append(known)
-    if pose:
+    encode_pose = pose and pose_latents is None
+    if encode_pose:
         videos.append(to_model_video(guidance))
     # one batched VAE call for the known-frames video and the pose video
     encoded = list(encoder.encode(torch.cat(videos)).split(1)) if videos else []
     temporal = encoded.pop(0) if mask_len else encoder.constant(0.0, frames, height, width)
-    pose_lat = encoded.pop(0) if pose else None
     dev = temporal.device
+    pose_lat = None
+    if pose:
+        pose_lat = encoded.pop(0) if encode_pose else pose_latents.to(dev).float()
     ref_part = torch.cat([torch.ones(1, 4, r, h, w, device=dev), ref_latents.to(dev)], dim=1)
     vid_part = torch.cat([frame_mask(frames, mask_len, h, w).to(dev), temporal], dim=1)
     y = torch.cat([ref_part, vid_part], dim=2)
@@ -225,4 +247,28 @@ def build_window(encoder: Encoder, ref_latents: torch.Tensor, guidance, faces, t
     return WindowConditioning(
         y=y, pose_latents=pose_lat, pose_null=null, face_pixels=face,
         context=text.context.to(dev), context_null=text.context_null.to(dev),
-        clip_fea=None if text.clip_fea is None else text.clip_fea.to(dev), num_refs=r, frames=frames)
+        clip_fea=None if text.clip_fea is None else text.clip_fea.to(dev), num_refs=r, frames=frames,
+        face_tokens=None if face_tokens is None else face_tokens.to(dev))
+
+
+def check_precomputed(pose_latents, face_tokens, guidance, faces) -> tuple[int | None, int | None, int | None]:
+    """Check precomputed pose latents / face tokens; returns (total frames, width, height) from the latents."""
+    total = gw = gh = None
+    if pose_latents is not None:
+        if guidance is not None:
+            raise DreamActorError("pose latents: give guidance frames or pose latents, not both")
+        if pose_latents.ndim != 5 or pose_latents.shape[:2] != (1, 16) or pose_latents.shape[2] == 0:
+            raise DreamActorError(f"pose latents: expected a normalized video latent [1, 16, T, h, w], got "
+                                  f"{tuple(pose_latents.shape)}")
+        lat_t, lh, lw = (int(v) for v in pose_latents.shape[2:])
+        if lh % 2 or lw % 2:
+            raise DreamActorError(f"pose latents: latent size {lh}x{lw} must be even (frames a multiple of 16 "
+                                  "pixels); encode guidance rendered at such a size")
+        total, gw, gh = 4 * (lat_t - 1) + 1, lw * 8, lh * 8
+    if face_tokens is not None:
+        if faces is not None:
+            raise DreamActorError("face tokens: give face crops or face tokens, not both")
+        if face_tokens.ndim != 4 or face_tokens.shape[0] != 1:
+            raise DreamActorError(f"face tokens: expected [1, T, K, D] from Face Motion Encode, got "
+                                  f"{tuple(face_tokens.shape)}")
+    return total, gw, gh

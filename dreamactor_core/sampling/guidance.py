@@ -71,20 +71,20 @@ def _blend(absent: torch.Tensor, real: torch.Tensor, s: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def negative_face_tokens(model, face_pixels: torch.Tensor) -> torch.Tensor:
-    """Face tokens of the negative branch (every face pixel -1) for crops shaped like ``face_pixels``.
+def negative_face_tokens(model, shape: tuple[int, ...], device) -> torch.Tensor:
+    """Face tokens of the negative branch (every face pixel -1) for face crops of ``shape`` [B,3,F,S,S].
 
     The motion encoder sees each frame on its own, so for a constant black clip one
     frame is encoded and repeated before the (temporal) face encoder; that saves
     F - 1 passes of the ~23M-parameter encoder at 512x512 per window.
     """
-    b, _, f, s, _ = face_pixels.shape
+    b, _, f, s, _ = shape
     if hasattr(model, "motion_encoder") and hasattr(model, "face_encoder"):
-        dtype = getattr(model, "compute_dtype", face_pixels.dtype)
-        one = torch.full((1, 3, s, s), -1.0, device=face_pixels.device, dtype=dtype)
+        dtype = getattr(model, "compute_dtype", torch.float32)
+        one = torch.full((1, 3, s, s), -1.0, device=device, dtype=dtype)
         motion = model.motion_encoder(one)
         return model.face_encoder(motion.reshape(1, 1, -1).expand(b, f, -1))
-    return model.encode_face(torch.full_like(face_pixels, -1.0))
+    return model.encode_face(torch.full(tuple(shape), -1.0, device=device))
 
 
 class GuidedDenoiser:
@@ -106,14 +106,22 @@ class GuidedDenoiser:
     @torch.no_grad()
     def _face_tokens(self, cache: dict):
         c = self.cond
-        if c.face_pixels is None:
+        if c.face_pixels is None and c.face_tokens is None:
             return None, None
         if not hasattr(self.model, "encode_face"):
+            if c.face_tokens is not None:
+                raise DreamActorError("face tokens: this model takes face crops, not precomputed tokens")
             return c.face_pixels, torch.full_like(c.face_pixels, -1.0)  # model takes pixels directly
-        key = ("negative_face", tuple(c.face_pixels.shape), str(c.face_pixels.device))
+        if c.face_pixels is not None:
+            shape, device = tuple(c.face_pixels.shape), c.face_pixels.device
+        else:  # the negative branch still needs black crops of the window's length
+            size = int(getattr(getattr(self.model, "config", None), "face_size", 512))
+            shape, device = (c.face_tokens.shape[0], 3, c.frames, size, size), c.face_tokens.device
+        key = ("negative_face", shape, str(device))
         if key not in cache:  # the same for every window of this length
-            cache[key] = negative_face_tokens(self.model, c.face_pixels)
-        return self.model.encode_face(c.face_pixels), cache[key]
+            cache[key] = negative_face_tokens(self.model, shape, device)
+        pos = c.face_tokens if c.face_tokens is not None else self.model.encode_face(c.face_pixels)
+        return pos, cache[key]
 
     def _face_kw(self, tokens):
         if tokens is None:

@@ -18,9 +18,9 @@ import torch
 
 from ..utils import Cancelled, CancelFn, DreamActorError, ProgressFn
 from . import schedule, solvers
-from .conditioning import Encoder, TextInputs, build_window, module_device, prepare_text
+from .conditioning import Encoder, TextInputs, build_window, check_precomputed, module_device, prepare_text
 from .guidance import GuidanceSettings, GuidedDenoiser
-from .windows import Window, plan_windows, run_windows, take
+from .windows import Window, plan_windows, run_windows, take, take_latents
 
 log = logging.getLogger("dreamactor.sampling")
 ASPECTS = ("letterbox", "crop", "stretch")
@@ -173,24 +173,37 @@ class _Collect:
 def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0, text=None, text_null=None,
                      clip_fea=None, settings: AnimateSettings | None = None, extra_references=(),
                      aspect: str | None = None, sink: Callable[[np.ndarray], None] | None = None,
-                     progress: ProgressFn = None, cancel: CancelFn = None, _timer=None) -> AnimateResult:
+                     progress: ProgressFn = None, cancel: CancelFn = None, pose_latents=None,
+                     face_tokens=None, _timer=None) -> AnimateResult:
     """Animate ``reference`` [H,W,3] along ready ``guidance`` frames [N,H,W,3] and face crops [N,S,S,3].
 
     ``guidance``/``faces`` may be arrays or lazy sequences (``len`` and slicing returning
     uint8 arrays). The output size is the guidance size rounded to 16 (see ``settings.size_fix``).
     ``aspect`` None refuses a reference whose aspect differs from the guidance's.
+
+    Precomputed signals may replace either source: ``pose_latents`` (normalized VAE latents
+    [1,16,T,h,w] of a guidance video, with ``guidance`` None; the output then has
+    4 (T - 1) + 1 frames at 8h x 8w) and ``face_tokens`` [1,T',K,D] from
+    ``AnimateDiT.encode_face`` (with ``faces`` None; one token frame per latent frame of the
+    pose, ``(N - 1) // 4 + 1`` for N frames). Windows take their latent frames by
+    time (see :func:`.windows.take_latents`).
     """
     settings = settings or AnimateSettings()
     timer = _timer if _timer is not None else _Timer()
     reference = check_frames(reference, "reference")[0]
-    total = len(guidance)
+    lat_total, gw, gh = check_precomputed(pose_latents, face_tokens, guidance, faces)
+    total = lat_total if lat_total is not None else (0 if guidance is None else len(guidance))
     if total == 0:
-        raise DreamActorError("guidance: it has zero frames; give at least one guidance frame")
+        raise DreamActorError("guidance: it has zero frames; give at least one guidance frame (or pose latents)")
     if faces is not None and len(faces) != total:
         raise DreamActorError(f"face crops: {len(faces)} frames but the pose guidance has {total}; "
                               "give one face crop per guidance frame (same clip, same frame count)")
-    first = np.asarray(guidance[0:1])
-    gh, gw = int(first.shape[1]), int(first.shape[2])
+    if face_tokens is not None and face_tokens.shape[1] != (total - 1) // 4 + 1:
+        raise DreamActorError(f"face tokens: {face_tokens.shape[1]} token frames but the pose guidance has {total} "
+                              f"frames, which need {(total - 1) // 4 + 1}; encode the face crops of the same clip")
+    if lat_total is None:
+        first = np.asarray(guidance[0:1])
+        gh, gw = int(first.shape[1]), int(first.shape[2])
     check_aspect((reference.shape[1], reference.shape[0]), (gw, gh), aspect)
     notes: list[str] = []
     w, h, note = snap_size(gw, gh, settings.size_fix)
@@ -204,8 +217,11 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
                      f"the checkpoint has {slots} reference slot(s)")
         log.warning(notes[-1])
         refs = refs[:slots]
-    # every slot must hold an image: repeat the main reference in the ones left empty
-    refs += [reference] * (slots - len(refs))
+    if len(refs) < slots:  # a multi-reference checkpoint always sees all its slots filled, as in training
+        notes.append(f"{slots - len(refs)} reference slot(s) filled with the first reference; give extra reference "
+                     "images (e.g. pseudo-references) for other views")
+        log.info(notes[-1])
+        refs = refs + [refs[0]] * (slots - len(refs))
     text_in = prepare_text(getattr(dit, "config", None), text, text_null, clip_fea, strict=settings.strict)
     encoder = Encoder(vae)
     cache: dict = {}
@@ -221,12 +237,19 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
 
     def generate(win: Window, carried):
         t0 = time.perf_counter()
-        g = _fix(np.asarray(take(guidance, win.start, win.length)), w, h, settings.size_fix)
-        f = None if (faces is None or not has_face) else np.asarray(take(faces, win.start, win.length))
+        g = f = pl = ft = None
+        if pose_latents is not None:
+            pl = take_latents(pose_latents, win, 2)
+        else:
+            g = _fix(np.asarray(take(guidance, win.start, win.length)), w, h, settings.size_fix)
+        if has_face and faces is not None:
+            f = np.asarray(take(faces, win.start, win.length))
+        elif has_face and face_tokens is not None:
+            ft = take_latents(face_tokens, win, 1)
         timer.add("guidance", t0)
         t0 = time.perf_counter()
         cond = build_window(encoder, ref_latents, g, f, text_in, carried, face_size=face_size,
-                            pose_null=not settings.guidance.pose_always_full)
+                            pose_null=not settings.guidance.pose_always_full, pose_latents=pl, face_tokens=ft)
         timer.add("encode", t0)
         done = win.index * settings.steps
         report = None if progress is None else (lambda i, n: progress(done + i, steps_total))

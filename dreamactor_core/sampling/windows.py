@@ -81,6 +81,26 @@ def take(frames, start: int, length: int):
     return part
 
 
+def take_latents(t: torch.Tensor, win: Window, dim: int) -> torch.Tensor:
+    """The latent frames of ``t`` (time on ``dim``) under window ``win``, padded with the last frame.
+
+    A window starting at pixel frame 4k begins at latent frame k (latent j >= 1 covers
+    pixel frames 4j-3 .. 4j). Its first latent is then the causal summary of frames
+    4k-3 .. 4k where a clip encoded on its own would see frame 4k alone: a close match,
+    and exact for the first window.
+    """
+    if win.start % 4:
+        raise DreamActorError(f"motion frames: with precomputed pose latents or face tokens every window must start "
+                              f"on a latent boundary (window start {win.start} is not a multiple of 4); use "
+                              f"window frames and motion frames of the form 4n+1 (e.g. 77 and 5)")
+    first, count = win.start // 4, (win.length - 1) // 4 + 1
+    part = t.narrow(dim, first, min(count, t.shape[dim] - first))
+    if part.shape[dim] < count:
+        last = part.narrow(dim, part.shape[dim] - 1, 1)
+        part = torch.cat([part] + [last] * (count - part.shape[dim]), dim=dim)
+    return part
+
+
 def match_color(frames: torch.Tensor, new_overlap: torch.Tensor, old_overlap: torch.Tensor,
                 strength: float = 1.0) -> torch.Tensor:
     """Shift/scale each RGB channel of ``frames`` [T,H,W,3] so ``new_overlap`` matches ``old_overlap``.

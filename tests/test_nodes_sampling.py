@@ -1,0 +1,131 @@
+"""The sampler node through the stand-in: every signal can be rewired.
+
+Pose from guidance frames or from a pose LATENT (DreamActor VAE Encode of the same
+frames), face motion from face crops or from face tokens (DreamActor Face Motion
+Encode of the same crops) must give the same video; the oracle DiT makes any
+misrouted signal show in the frames.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dreamactor_core.utils import DreamActorError
+from nodes import model as model_nodes
+from nodes import sampling
+from sampling_fakes import OracleDiT, PoolVAE
+
+
+class RawPoolVAE(PoolVAE):
+    """The pool VAE with ComfyUI's raw-latent convention: raw = normalized * 2 + 0.25 (any affine map works)."""
+
+    def normalize(self, raw):
+        return (raw - 0.25) / 2.0
+
+    def denormalize(self, latent):
+        return latent * 2.0 + 0.25
+
+    def encode_raw(self, video, **_):
+        return self.denormalize(self.encode(video))
+
+
+SAMPLER_DEFAULTS = dict(fps=25.0, width=0, height=0, aspect="letterbox", frame_count=0, window=9, motion_frames=5,
+                        color_match=0.0, steps=2, solver="euler", shift=5.0, cfg=2.0, seed=3, pose_strength=1.0,
+                        pose_start=0.0, pose_end=1.0, face_strength=1.0, face_start=0.0, face_end=1.0)
+
+
+def _images(n=17, h=32, w=48, seed=0):
+    """IMAGE batches on the uint8 grid, so float and uint8 routes see the same pixels."""
+    g = torch.Generator().manual_seed(seed)
+
+    def image(*shape):
+        return torch.randint(0, 256, shape, generator=g).float() / 255.0
+    return image(1, h, w, 3), image(n, h, w, 3), image(n, 64, 64, 3)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> None:
+    """Equal up to a rare off-by-one where float routes round a value the other way."""
+    diff = np.abs(a.astype(int) - b.astype(int))
+    assert a.shape == b.shape and diff.max() <= 1 and diff.mean() < 0.01, (diff.max(), diff.mean())
+
+
+def _differs(a: np.ndarray, b: np.ndarray) -> None:
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 0.5
+
+
+def _sample(vae, **inputs):
+    args = dict(SAMPLER_DEFAULTS)
+    args.update(inputs)
+    latent = sampling.Sampler.execute(model=OracleDiT(), vae=vae, **args)[0]
+    return latent["dreamactor_frames"].numpy(), latent
+
+
+def test_pose_latents_and_face_tokens_replace_frames_and_crops():
+    vae = RawPoolVAE()
+    ref, guide, faces = _images()
+    base, latent = _sample(vae, reference=ref, guidance=guide, face_crops=faces)
+    assert base.shape == (17, 32, 48, 3)
+    # the stitched LATENT holds raw means of every output frame: 17 frames -> 5 latent frames
+    assert latent["samples"].shape == (1, 16, 5, 4, 6)
+    pose = model_nodes.VAEEncode.execute(vae=vae, images=guide, chunk=1, tile=0)[0]
+    tokens = model_nodes.FaceMotionEncode.execute(model=OracleDiT(), face_crops=faces)[0]
+    assert tokens.shape[:2] == (1, 5)
+    via_latents, _ = _sample(vae, reference=ref, pose_latents=pose, face_crops=faces)
+    via_tokens, _ = _sample(vae, reference=ref, guidance=guide, face_tokens=tokens)
+    via_both, _ = _sample(vae, reference=ref, pose_latents=pose, face_tokens=tokens)
+    for out in (via_latents, via_tokens, via_both):
+        _same(out, base)
+    # the rewired inputs are really used: other pose latents or other tokens change the video
+    moved_pose = {"samples": pose["samples"].flip(2)}
+    _differs(_sample(vae, reference=ref, pose_latents=moved_pose, face_crops=faces)[0], base)
+    _differs(_sample(vae, reference=ref, guidance=guide, face_tokens=tokens + 0.3)[0], base)
+
+
+def test_frame_count_trims_latents_and_tokens_alike():
+    vae = RawPoolVAE()
+    ref, guide, faces = _images()
+    base, _ = _sample(vae, reference=ref, guidance=guide, face_crops=faces, frame_count=11)
+    assert base.shape[0] == 11
+    pose = model_nodes.VAEEncode.execute(vae=vae, images=guide, chunk=1, tile=0)[0]
+    tokens = model_nodes.FaceMotionEncode.execute(model=OracleDiT(), face_crops=faces)[0]
+    out, _ = _sample(vae, reference=ref, pose_latents=pose, face_tokens=tokens, frame_count=11)
+    assert out.shape[0] == 9  # latents give 4n+1 frames: 11 rounds down to 9
+    nine, _ = _sample(vae, reference=ref, guidance=guide, face_crops=faces, frame_count=9)
+    _same(out, nine)
+
+
+def test_sampler_input_errors_name_the_inputs():
+    vae = RawPoolVAE()
+    ref, guide, faces = _images(9)
+    pose = model_nodes.VAEEncode.execute(vae=vae, images=guide, chunk=1, tile=0)[0]
+    tokens = model_nodes.FaceMotionEncode.execute(model=OracleDiT(), face_crops=faces)[0]
+    with pytest.raises(DreamActorError, match="connect exactly one of 'guidance'"):
+        _sample(vae, reference=ref, guidance=guide, pose_latents=pose)
+    with pytest.raises(DreamActorError, match="connect exactly one of 'guidance'"):
+        _sample(vae, reference=ref, face_crops=faces)
+    with pytest.raises(DreamActorError, match="connect 'face_crops' or 'face_tokens', not both"):
+        _sample(vae, reference=ref, guidance=guide, face_crops=faces, face_tokens=tokens)
+    with pytest.raises(DreamActorError, match="input 'pose_latents': expected one Wan video latent"):
+        _sample(vae, reference=ref, pose_latents={"samples": torch.zeros(1, 4, 8, 8)})
+    with pytest.raises(DreamActorError, match="pose_latents fix the size at 48x32"):
+        _sample(vae, reference=ref, pose_latents=pose, width=64, height=64)
+    with pytest.raises(DreamActorError, match="input 'face_tokens': expected tokens"):
+        _sample(vae, reference=ref, guidance=guide, face_tokens=tokens[0])
+    with pytest.raises(DreamActorError, match="face tokens: 2 token frames but the pose guidance has 9"):
+        _sample(vae, reference=ref, guidance=guide, face_tokens=tokens[:, :2])
+
+
+def test_multi_reference_checkpoint_fills_empty_slots_with_the_reference():
+    from sampling_fakes import OracleDiT as Oracle
+
+    vae = RawPoolVAE()
+    ref, guide, faces = _images(5)
+    args = dict(SAMPLER_DEFAULTS)
+    latent = sampling.Sampler.execute(model=Oracle(num_refs=3), vae=vae, reference=ref, guidance=guide,
+                                      face_crops=faces, **args)
+    out = latent.args[0]["dreamactor_frames"]
+    assert out.shape == (5, 32, 48, 3)
+    assert "2 reference slot(s) filled with the first reference" in latent.ui.value
+    one = _sample(vae, reference=ref, guidance=guide, face_crops=faces)[0]
+    _same(out.numpy(), one)  # the oracle ignores reference slots: same video as a one-slot model
