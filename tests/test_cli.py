@@ -5,7 +5,6 @@ import subprocess
 
 import imageio_ffmpeg
 import numpy as np
-import pytest
 
 from dreamactor_core.__main__ import SAMPLE_DRIVING, SAMPLE_REFERENCE, main
 from dreamactor_core.sampling.video_sink import has_audio

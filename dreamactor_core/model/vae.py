@@ -14,8 +14,8 @@ Public API: :class:`VAEConfig`, :class:`Tiling`, :class:`WanVAE` with
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Mapping, Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F

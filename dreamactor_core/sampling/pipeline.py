@@ -18,7 +18,7 @@ import torch
 
 from ..utils import Cancelled, CancelFn, DreamActorError, ProgressFn
 from . import schedule, solvers
-from .conditioning import Encoder, TextInputs, build_window, check_precomputed, module_device, prepare_text
+from .conditioning import Encoder, build_window, check_precomputed, module_device, prepare_text
 from .guidance import GuidanceSettings, GuidedDenoiser
 from .windows import Window, plan_windows, run_windows, take, take_latents
 
