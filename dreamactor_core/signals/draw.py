@@ -9,6 +9,7 @@ points are refused here once, so no renderer ever draws a joint at (0, 0).
 from __future__ import annotations
 
 import colorsys
+import math
 
 import cv2
 import numpy as np
@@ -24,7 +25,8 @@ def usable(*points: np.ndarray) -> bool:
     """True when every point has finite x, y within a sane range."""
     for p in points:
         x, y = float(p[0]), float(p[1])
-        if not (np.isfinite(x) and np.isfinite(y)) or abs(x) > _FAR or abs(y) > _FAR:
+        # math.isfinite on Python floats: this runs for every bone of every frame.
+        if not (math.isfinite(x) and math.isfinite(y)) or abs(x) > _FAR or abs(y) > _FAR:
             return False
     return True
 

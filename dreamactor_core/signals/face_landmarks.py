@@ -217,14 +217,47 @@ class FaceTracker:
 _HEAD_BOX_PER_FACE_BOX = 1.5
 
 
+class FaceFollower:
+    """Per-frame face tracking that chooses each frame's head box (used by :func:`track_faces`
+    and the extractor).
+
+    The head box comes from the previous frame's face when it was found, else from the
+    body landmarks of this frame (MediaPipe Pose order) when given, else the whole frame
+    is searched; when the face is lost from last frame's box it is looked for once more
+    where the body says the head is.
+    """
+
+    def __init__(self, *, crop_scale: float = 2.2, crop_px: int = 256):
+        self.tracker = FaceTracker(crop_scale=crop_scale, crop_px=crop_px)
+        self.previous: np.ndarray | None = None
+
+    def step(self, frame: np.ndarray, body_px: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
+        """``(landmarks [478, 3], confidence)`` of one RGB uint8 frame, ``(None, 0.0)`` if not found."""
+        box = None
+        if self.previous is not None:
+            cx, cy, side = square_around(self.previous, _HEAD_BOX_PER_FACE_BOX)
+            box = (cx - 0.5 * side, cy - 0.5 * side, cx + 0.5 * side, cy + 0.5 * side)
+        elif body_px is not None:
+            box = head_box_from_body(body_px)
+        lm, conf = self.tracker.process(frame, box)
+        if lm is None and self.previous is not None and body_px is not None:
+            # The face moved away from last frame's box: try again where the body says the head is.
+            lm, conf = self.tracker.process(frame, head_box_from_body(body_px))
+        self.previous = face_box_from_landmarks(lm) if lm is not None else None
+        return lm, conf
+
+    def close(self) -> None:
+        """Release the MediaPipe graphs."""
+        self.tracker.close()
+
+
 def track_faces(frames, body_px: np.ndarray | None = None, *, crop_scale: float = 2.2, crop_px: int = 256,
                 progress=None, cancel=None) -> tuple[np.ndarray, np.ndarray]:
     """Face landmarks for a batch of RGB uint8 frames ``[T, H, W, 3]``.
 
-    The head box of each frame comes from the previous frame's face when it was found,
-    else from the body landmarks ``body_px`` ``[T, 33, 2+]`` (MediaPipe Pose order) when
-    given, else the whole frame is searched. Returns ``face_px [T, 478, 3]`` float32 (NaN
-    where no face) and ``face_conf [T]``.
+    Head boxes as in :class:`FaceFollower`; ``body_px`` is ``[T, 33, 2+]`` (MediaPipe
+    Pose order) or None. Returns ``face_px [T, 478, 3]`` float32 (NaN where no face)
+    and ``face_conf [T]``.
     """
     from ..utils import check_cancel, report
 
@@ -236,22 +269,14 @@ def track_faces(frames, body_px: np.ndarray | None = None, *, crop_scale: float 
         raise DreamActorError(f"track_faces: body_px has {len(body_px)} frames but there are {t} images")
     face_px = np.full((t, NUM_FACE_LANDMARKS, 3), np.nan, dtype=np.float32)
     face_conf = np.zeros(t, dtype=np.float32)
-    previous = None
-    with FaceTracker(crop_scale=crop_scale, crop_px=crop_px) as tracker:
+    follower = FaceFollower(crop_scale=crop_scale, crop_px=crop_px)
+    try:
         for i in range(t):
             check_cancel(cancel)
-            box = None
-            if previous is not None:
-                cx, cy, side = square_around(previous, _HEAD_BOX_PER_FACE_BOX)
-                box = (cx - 0.5 * side, cy - 0.5 * side, cx + 0.5 * side, cy + 0.5 * side)
-            elif body_px is not None:
-                box = head_box_from_body(body_px[i])
-            lm, conf = tracker.process(arr[i], box)
-            if lm is None and previous is not None and body_px is not None:
-                # The face moved away from last frame's box: try again where the body says the head is.
-                lm, conf = tracker.process(arr[i], head_box_from_body(body_px[i]))
+            lm, conf = follower.step(arr[i], None if body_px is None else body_px[i])
             if lm is not None:
                 face_px[i], face_conf[i] = lm, conf
-            previous = face_box_from_landmarks(lm) if lm is not None else None
             report(progress, i + 1, t)
+    finally:
+        follower.close()
     return face_px, face_conf

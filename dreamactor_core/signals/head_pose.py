@@ -124,47 +124,56 @@ def fit_head(image_pts: np.ndarray, model_pts: np.ndarray, k: np.ndarray) -> tup
     return r, t
 
 
-def _gaze(face: np.ndarray, r: np.ndarray, t: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Eye (yaw, pitch) degrees relative to the head, from the iris centres; NaN if unusable.
+def _gaze_batch(faces: np.ndarray, rots: np.ndarray, trans: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Eye (yaw, pitch) degrees relative to the head for N frames at once, from the iris centres.
 
-    For each eye the resting iris position is predicted from the detected eye corners plus
-    the canonical corner-to-pupil offset under the fitted pose; the eye rotation about the
-    eyeball centre that moves the projected pupil onto the detected iris is then solved by
-    a few Gauss-Newton steps. Eyes are weighted by their projected width (a foreshortened
-    eye in a turned head says little).
+    ``faces`` ``[N, 478, 2+]``, ``rots`` ``[N, 3, 3]``, ``trans`` ``[N, 3]``; returns ``[N, 2]``,
+    NaN where unusable. For each eye the resting iris position is predicted from the
+    detected eye corners plus the canonical corner-to-pupil offset under the fitted pose;
+    the eye rotation about the eyeball centre that moves the projected pupil onto the
+    detected iris is then solved by a few Gauss-Newton steps (all frames and both eyes
+    in one batch). Eyes are weighted by their projected width (a foreshortened eye in a
+    turned head says little).
     """
+    n = len(faces)
     fidx, fpts = geo.face_model()
     pos = {int(i): p for i, p in zip(fidx, fpts)}
     pidx, ppts = geo.pupil_model()
-    estimates, weights = [], []
+    radius = geo.EYE_ROTATION_RADIUS_MM
+    lim = math.radians(60)
+    total = np.zeros((n, 2))
+    weight = np.zeros(n)
     for iris, pupil in zip(pidx, ppts):
         outer, inner = geo.EYE_CORNERS[int(iris)]
-        seen = face[[iris, outer, inner], :2].astype(np.float64)
-        if not np.isfinite(seen).all():
-            continue
-        corners_model = _project(k, np.stack([pos[outer], pos[inner]]) @ r.T + t)
-        target = seen[0] - (seen[1:].mean(axis=0) - corners_model.mean(axis=0))
-        centre = pupil + np.array([0.0, 0.0, geo.EYE_ROTATION_RADIUS_MM])
+        seen = faces[:, [iris, outer, inner], :2].astype(np.float64)  # [N, 3, 2]
+        ok = np.isfinite(seen).all(axis=(1, 2))
+        corners = np.stack([pos[outer], pos[inner]])  # [2, 3]
+        corners_model = _project(k, np.einsum("nij,cj->nci", rots, corners) + trans[:, None])
+        target = seen[:, 0] - (seen[:, 1:].mean(axis=1) - corners_model.mean(axis=1))  # [N, 2]
+        centre = pupil + np.array([0.0, 0.0, radius])
 
-        def pupil_px(a: np.ndarray) -> np.ndarray:
-            d = np.array([math.sin(a[0]) * math.cos(a[1]), -math.sin(a[1]), -math.cos(a[0]) * math.cos(a[1])])
-            return _project(k, (centre + geo.EYE_ROTATION_RADIUS_MM * d) @ r.T + t)
+        def pupil_px(a: np.ndarray) -> np.ndarray:  # a [N, 2] -> pixels [N, 2]
+            d = np.stack([np.sin(a[:, 0]) * np.cos(a[:, 1]), -np.sin(a[:, 1]), -np.cos(a[:, 0]) * np.cos(a[:, 1])], 1)
+            return _project(k, np.einsum("nij,nj->ni", rots, centre + radius * d) + trans)
 
-        ang = np.zeros(2)
+        ang = np.zeros((n, 2))
+        eps = 1e-3
         for _ in range(4):
             base = pupil_px(ang)
-            eps = 1e-3
-            jac = np.stack([(pupil_px(ang + [eps, 0]) - base) / eps, (pupil_px(ang + [0, eps]) - base) / eps], axis=1)
-            step, *_ = np.linalg.lstsq(jac, target - base, rcond=None)
-            ang = np.clip(ang + step, -math.radians(60), math.radians(60))
-        width = float(np.linalg.norm(seen[1] - seen[2]))
-        if np.isfinite(ang).all() and width > 0:
-            estimates.append(np.degrees(ang))
-            weights.append(width**2)
-    if not estimates:
-        return np.full(2, np.nan)
-    out = np.average(np.stack(estimates), axis=0, weights=np.asarray(weights))
-    return np.clip(out, -MAX_GAZE_DEG, MAX_GAZE_DEG)
+            jac = np.stack([(pupil_px(ang + [eps, 0]) - base) / eps, (pupil_px(ang + [0, eps]) - base) / eps], axis=2)
+            resid = np.where(ok[:, None], target - base, 0.0)
+            # Least-squares step (the pseudo-inverse also copes with a singular Jacobian).
+            step = np.einsum("nij,nj->ni", np.linalg.pinv(np.where(np.isfinite(jac), jac, 0.0)), resid)
+            ang = np.clip(ang + step, -lim, lim)
+        width = np.linalg.norm(seen[:, 1] - seen[:, 2], axis=1)
+        use = ok & np.isfinite(ang).all(axis=1) & (width > 0)
+        w = np.where(use, width**2, 0.0)
+        total += np.where(use[:, None], np.degrees(ang), 0.0) * w[:, None]
+        weight += w
+    out = np.full((n, 2), np.nan)
+    has = weight > 0
+    out[has] = np.clip(total[has] / weight[has, None], -MAX_GAZE_DEG, MAX_GAZE_DEG)
+    return out
 
 
 def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
@@ -192,6 +201,7 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
         setattr(out, name, np.full((n, *shape), np.nan, dtype=np.float32))
     sources: list[str] = []
     rejected: list[int] = []
+    gaze_frames, gaze_fits = [], []
     for i in range(n):
         face = motion.face_px[i]
         fit = fit_head(face[fidx, :2], fpts, k) if np.isfinite(face[fidx, :2]).all() else None
@@ -214,8 +224,13 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
         out.head_center_px[i] = _project(k, t[None])[0]
         out.head_radius_px[i] = f * geo.HEAD_RADIUS_MM / t[2]
         if source == "face":
-            out.gaze[i] = _gaze(face, r, t, k)
+            gaze_frames.append(i)
+            gaze_fits.append(fit)
         sources.append(source)
+    if gaze_frames:
+        rots = np.stack([f[0] for f in gaze_fits])
+        trans = np.stack([f[1] for f in gaze_fits])
+        out.gaze[gaze_frames] = _gaze_batch(motion.face_px[gaze_frames], rots, trans, k)
     out.meta["head_source"] = sources
     out.meta["head_face_rejected"] = rejected
     out.meta["head_focal_px"] = f

@@ -13,6 +13,9 @@ same units, so the shading does not depend on which source was used.
 """
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from ..utils import CancelFn, DreamActorError, ProgressFn, check_cancel, report
@@ -54,6 +57,7 @@ HAND_COLORS = ((255, 230, 0), (0, 255, 170))   # left, right
 COARSE_HAND = ((15, (17, 19, 21)), (16, (18, 20, 22)))
 NECK_COLOR = (190, 190, 190)
 HAND_WIDTH = 0.45
+RENDER_THREADS = 2
 
 
 def _depth_source(motion: Motion) -> np.ndarray:
@@ -203,13 +207,25 @@ def render_dreamactor(motion: Motion, width: int, height: int, *, aspect: str = 
     depth = _depth_source(m)
     t = m.num_frames
     out = np.zeros((t, height, width, 3), np.uint8)
-    for i in range(t):
-        check_cancel(cancel)
+
+    def paint_frame(i: int) -> None:
         items = _frame_items(m, i, pts, depth, conf_ok, base, conf_threshold)
         # Far to near; the sort is stable, so equal depths keep the listed order.
         for _, paint in sorted(items, key=lambda it: -it[0]):
             paint(out[i])
-        report(progress, i + 1, t)
+
+    # Frames are independent and OpenCV releases the GIL while it draws: two threads
+    # keep both cores busy. Progress is reported in frame order.
+    with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:
+        pending: deque = deque()
+        done = 0
+        for i in range(t):
+            check_cancel(cancel)
+            pending.append(pool.submit(paint_frame, i))
+            while pending and (len(pending) > 2 * RENDER_THREADS or i == t - 1):
+                pending.popleft().result()
+                done += 1
+                report(progress, done, t)
     return out
 
 
