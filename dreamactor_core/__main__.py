@@ -108,7 +108,10 @@ def _run_extract(args) -> int:
         from .signals.retarget import retarget_motion
 
         ref = load_image(args.reference)
-        target = retarget_motion(motion, extract_motion(ref, fps, name=str(args.reference)))
+        from .sampling.alignment import align_to_reference
+
+        ref_motion = extract_motion(ref, fps, name=str(args.reference))
+        target = align_to_reference(retarget_motion(motion, ref_motion), ref_motion)
     w = args.width or target.width
     h = args.height or target.height
     out = args.out_dir

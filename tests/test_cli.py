@@ -40,32 +40,33 @@ def test_animate_without_checkpoint_says_which_files(tmp_path, capsys):
     assert not (tmp_path / "o.mp4").exists()
 
 
-def _driving_with_audio(tmp_path, frames=5):
+def _driving_with_audio(tmp_path, clip, frames=5):
+    """The first frames of ``clip`` with a 440 Hz tone as its audio track."""
     src = tmp_path / "driving.mp4"
     exe = imageio_ffmpeg.get_ffmpeg_exe()
-    subprocess.run([exe, "-y", "-loglevel", "error", "-i", str(SAMPLE_DRIVING), "-f", "lavfi", "-i",
+    subprocess.run([exe, "-y", "-loglevel", "error", "-i", str(clip), "-f", "lavfi", "-i",
                     "sine=frequency=440:duration=2", "-frames:v", str(frames), "-c:v", "libx264", "-pix_fmt",
                     "yuv420p", "-c:a", "aac", "-shortest", str(src)], check=True)
     return src
 
 
-def test_animate_tiny_checkpoint_keeps_audio(tmp_path):
-    pytest.importorskip("dreamactor_core.model.dit")
-    pytest.importorskip("dreamactor_core.signals.retarget")
-    from safetensors.torch import save_file
+def test_animate_tiny_checkpoint_from_synthetic_clip_keeps_audio(tmp_path, synth_dir):
+    """A tiny random checkpoint in the official key layout runs the whole pipeline to an mp4 with audio."""
     import torch
+    from safetensors.torch import save_file
     from sampling_fakes import tiny_checkpoints
 
     dit, vae = tiny_checkpoints(tmp_path)
-    driving = _driving_with_audio(tmp_path)
+    driving = _driving_with_audio(tmp_path, synth_dir / "pub02_arm_wave.mp4")
     assert has_audio(driving)
     text = tmp_path / "text.safetensors"
     save_file({"context": torch.randn(6, 4096)}, str(text))
     out = tmp_path / "out.mp4"
-    code = main(["animate", "--reference", str(SAMPLE_REFERENCE), "--driving", str(driving), "--checkpoint",
-                 str(dit), "--vae", str(vae), "--text-embeds", str(text), "--out", str(out), "--width", "64",
+    code = main(["animate", "--reference", str(synth_dir / "pub01_walk_in_place.png"), "--driving", str(driving),
+                 "--checkpoint", str(dit), "--vae", str(vae), "--text-embeds", str(text), "--out", str(out), "--width", "64",
                  "--height", "64", "--steps", "2", "--window", "5", "--refert", "1", "--device", "cpu"])
     assert code == 0
     frames, fps = read_video(out)
     assert frames.shape == (5, 64, 64, 3) and fps == 25 and np.isfinite(frames).all()
     assert has_audio(out)
+    assert not list(tmp_path.glob("*video-only*"))

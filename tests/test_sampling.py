@@ -179,3 +179,30 @@ def test_guidance_negative_branch_and_strength_windows():
     assert one.calls == 1  # cfg 1 skips the negative branch
     with pytest.raises(DreamActorError, match="start"):
         StrengthWindow(1.0, 0.8, 0.2)
+
+
+def test_cfg_reproduces_the_official_negative_branch(conformance_dir):
+    """Guided velocity on the conformance DiT = out_uncond + s (out - out_uncond) of the official code."""
+    from safetensors.torch import load_file
+
+    from dreamactor_core.model.config import ModelConfig
+    from dreamactor_core.model.dit import AnimateDiT
+    from fixture_weights import full_state_dict
+
+    d = conformance_dir / "animate_dit_small"
+    sd = full_state_dict(d)
+    model = AnimateDiT(ModelConfig.from_shapes({k: v.shape for k, v in sd.items()}, text_len=16)).eval()
+    model.load_state_dict(sd)
+    inp = load_file(str(d / "animate_dit_small.inputs.safetensors"))
+    exp = load_file(str(d / "animate_dit_small.expected.safetensors"))
+    cond = C.WindowConditioning(
+        y=inp["y"][None], pose_latents=inp["pose_latents"], pose_null=torch.zeros_like(inp["pose_latents"]),
+        face_pixels=inp["face_pixels_u8"].float() / 127.5 - 1, context=inp["context"][None],
+        context_null=inp["context_null"][None], clip_fea=inp["clip_fea"], num_refs=1, frames=9)
+    scale = 4.0
+    g = GuidedDenoiser(model, cond, GuidanceSettings(cfg=scale), steps=10)
+    sigma = float(inp["t"][0]) / 1000.0
+    v = g(inp["x"][None], sigma, 0)[0]
+    want = exp["out_uncond"] + scale * (exp["out"] - exp["out_uncond"])
+    # out_uncond was made from the whole all -1 clip, so this also checks the one-frame shortcut
+    assert float((v - want).abs().max()) < 1e-4 * scale

@@ -133,13 +133,13 @@ def num_reference_slots(dit) -> int:
 
 
 def sample_window(dit, cond, settings: AnimateSettings, seed: int, *, progress: ProgressFn = None,
-                  cancel: CancelFn = None) -> torch.Tensor:
+                  cancel: CancelFn = None, cache: dict | None = None) -> torch.Tensor:
     """Denoise one window from seeded noise; returns the normalized latent incl. reference slots."""
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     # noise is drawn on the CPU so the same seed gives the same start on any device
     noise = torch.randn(cond.latent_shape, generator=gen, dtype=torch.float32).to(cond.y.device)
     sigmas = schedule.flow_sigmas(settings.steps, settings.shift)
-    denoiser = GuidedDenoiser(dit, cond, settings.guidance, settings.steps)
+    denoiser = GuidedDenoiser(dit, cond, settings.guidance, settings.steps, cache)
     return solvers.sample(denoiser, noise, sigmas, settings.solver, progress=progress, cancel=cancel)
 
 
@@ -196,6 +196,7 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         refs = refs[:slots]
     text_in = prepare_text(getattr(dit, "config", None), text, text_null, clip_fea, strict=settings.strict)
     encoder = Encoder(vae)
+    cache: dict = {}
     t0 = time.perf_counter()
     ref_latents = encoder.references([fit_frames(r[None], w, h, frame_mode)[0] for r in refs])
     timer.add("encode", t0)
@@ -214,7 +215,7 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         timer.add("encode", t0)
         t0 = time.perf_counter()
         done = win.index * settings.steps
-        latent = sample_window(dit, cond, settings, settings.seed + win.index, cancel=cancel,
+        latent = sample_window(dit, cond, settings, settings.seed + win.index, cancel=cancel, cache=cache,
                                progress=None if progress is None else (lambda i, n: progress(done + i, steps_total)))
         del cond
         timer.add("sampling", t0)
@@ -289,7 +290,9 @@ def extract_guidance(reference: np.ndarray, driving: np.ndarray, fps: float, wid
 
     drive = extract_motion(driving, fps)
     ref = extract_motion(reference[None], fps)
-    target = retarget_motion(drive, ref, bone_scales=bone_scales)
+    from .alignment import align_to_reference
+
+    target = align_to_reference(retarget_motion(drive, ref, bone_scales=bone_scales), ref)
     n = drive.num_frames
     guidance = LazyFrames(n, lambda a, b: render_guidance(target.slice(a, b), width, height, style=style, aspect=aspect))
     faces = LazyFrames(n, lambda a, b: crop_faces(driving[a:b], drive.slice(a, b), size=face_size))

@@ -43,13 +43,27 @@ class Mp4Sink:
         import imageio_ffmpeg
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        extra = ["-crf", str(self.crf)] + (["-shortest"] if self.audio else [])
+        # with audio, video goes to a temporary file first and is muxed on close, cut to the
+        # video's length (ffmpeg's -shortest can drop the last frames of a short clip)
+        self._video_path = self.path.with_name(self.path.stem + ".video-only.mp4") if self.audio else self.path
         self._gen = imageio_ffmpeg.write_frames(
-            str(self.path), (width, height), fps=self.fps, codec="libx264", macro_block_size=2, quality=None,
-            output_params=extra, ffmpeg_log_level="error", audio_path=self.audio,
-            audio_codec="aac" if self.audio else None)
+            str(self._video_path), (width, height), fps=self.fps, codec="libx264", macro_block_size=2,
+            quality=None, output_params=["-crf", str(self.crf)], ffmpeg_log_level="error")
         self._gen.send(None)
         self._size = (height, width)
+
+    def _mux_audio(self) -> None:
+        import subprocess
+
+        import imageio_ffmpeg
+
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(self._video_path),
+               "-i", self.audio, "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac",
+               "-t", f"{self.count / self.fps:.6f}", str(self.path)]
+        try:
+            subprocess.run(cmd, check=True, capture_output=True)
+        finally:
+            os.remove(self._video_path)
 
     def __call__(self, frames: np.ndarray) -> None:
         frames = np.asarray(frames)
@@ -64,9 +78,12 @@ class Mp4Sink:
             self.count += 1
 
     def close(self) -> None:
+        """Finish the file (and mux the audio in)."""
         if self._gen is not None:
             self._gen.close()
             self._gen = None
+            if self.audio:
+                self._mux_audio()
 
     def __enter__(self) -> "Mp4Sink":
         return self
