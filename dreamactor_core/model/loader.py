@@ -71,7 +71,7 @@ def load_vae(path, *, dtype: torch.dtype = torch.float32, device="cpu") -> WanVA
     with Checkpoint(path) as ck:
         what = KIND_NAMES["wan_vae"]
         if ck.kind == "wan_vae":
-            config = VAEConfig.from_shapes(ck.shapes)
+            config = VAEConfig.from_shapes(ck.shapes).with_metadata(ck.metadata)
         else:
             config = VAEConfig()
         with torch.device("meta"):
