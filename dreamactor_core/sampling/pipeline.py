@@ -194,6 +194,10 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         notes.append(f"{len(refs) - slots} extra reference image(s) ignored: the checkpoint has {slots} reference slot(s)")
         log.warning(notes[-1])
         refs = refs[:slots]
+    if len(refs) < slots:
+        # a multi-slot checkpoint (DreamActor-M1 variant) always takes `slots` reference frames, as in
+        # training: the main reference fills the slots no extra image was given for
+        refs = refs + [refs[0]] * (slots - len(refs))
     text_in = prepare_text(getattr(dit, "config", None), text, text_null, clip_fea, strict=settings.strict)
     encoder = Encoder(vae)
     cache: dict = {}
