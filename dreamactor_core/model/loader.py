@@ -83,6 +83,18 @@ def load_vae(path, *, dtype: torch.dtype = torch.float32, device="cpu") -> WanVA
     return _assign(model, tensors)
 
 
+def _config_metadata(metadata: dict) -> dict:
+    """``num_refs`` / ``text_len`` carry no weights; checkpoints we train record them in their metadata."""
+    out = {}
+    for key in ("num_refs", "text_len"):
+        if key in metadata:
+            try:
+                out[key] = int(metadata[key])
+            except ValueError:
+                raise CheckpointError(f"checkpoint metadata {key}={metadata[key]!r} is not an integer") from None
+    return out
+
+
 def load_dit(path, *, weight_dtype: Optional[torch.dtype] = None, compute_dtype: torch.dtype = torch.float32,
              device="cpu", block_swap: int = 0, attention: str = "sdpa"):
     """Load a Wan2.2-Animate (or DreamActor) DiT from a ``.safetensors`` file.
@@ -109,7 +121,7 @@ def load_dit(path, *, weight_dtype: Optional[torch.dtype] = None, compute_dtype:
                 default = AnimateDiT(ModelConfig.wan22_animate_14b())
             _require_kind(ck, allowed, meta_shapes(default), what)
         try:
-            config = ModelConfig.from_shapes(ck.shapes)
+            config = ModelConfig.from_shapes(ck.shapes, **_config_metadata(ck.metadata))
         except DreamActorError as e:
             raise CheckpointError(f"checkpoint {ck.describe()}: {e}") from None
         with torch.device("meta"):
