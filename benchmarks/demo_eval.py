@@ -165,6 +165,7 @@ def main(argv=None) -> int:
     from dreamactor_core.training import demo
     from dreamactor_core.training.synth_dataset import make_eval_pair
     from dreamactor_core.training.synth_humans import SynthHumanEngine
+    from dreamactor_core.utils import DreamActorError
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", type=int, default=8)
@@ -184,16 +185,24 @@ def main(argv=None) -> int:
     no_pose = AnimateSettings(**{**base.__dict__, "guidance": GuidanceSettings(pose=StrengthWindow(0.0))})
     engine = SynthHumanEngine(demo.SIZE, demo.SIZE, fps=demo.FPS)
     rows: dict[str, list[dict]] = {"demo": [], "no pose": [], "copy ref": [], "pseudo-refs": []}
-    for i in range(args.pairs):
-        rng = np.random.default_rng(args.seed + i)
+    seed, done = args.seed, 0
+    while done < args.pairs:
+        rng = np.random.default_rng(seed)
+        seed += 1
         pair = make_eval_pair(engine, rng, args.frames, framing="full")
         cache: dict = {}
-        rows["demo"].append(score(_generate(pair, dit, vae, base, cache), pair))
+        try:
+            demo_frames = _generate(pair, dit, vae, base, cache)
+        except DreamActorError as e:  # the extractor saw no body in the driving clip or the reference
+            print(f"seed {seed - 1}: skipped ({e})")
+            continue
+        done += 1
+        rows["demo"].append(score(demo_frames, pair))
         rows["no pose"].append(score(_generate(pair, dit, vae, no_pose, cache), pair))
         rows["copy ref"].append(score(np.repeat(pair["reference"][None], len(pair["target"]), 0), pair))
         if not args.no_pseudo:
             rows["pseudo-refs"].append(score(_pseudo(pair, dit, vae, base), pair))
-        print(f"pair {i + 1}/{args.pairs} ({pair['motion']}): demo ssim {rows['demo'][-1]['ssim']:.3f}, "
+        print(f"pair {done}/{args.pairs} (seed {seed - 1}, {pair['motion']}): ssim demo {rows['demo'][-1]['ssim']:.3f}, "
               f"no pose {rows['no pose'][-1]['ssim']:.3f}, copy {rows['copy ref'][-1]['ssim']:.3f}", flush=True)
     print(f"\n{args.pairs} held-out pairs, {args.frames} frames at {demo.SIZE}x{demo.SIZE}, "
           f"{time.perf_counter() - t0:.0f}s")

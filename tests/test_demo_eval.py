@@ -78,3 +78,48 @@ def test_keypoint_error_maps_mediapipe_to_coco():
     err, found = ev.keypoint_error(body, gt, gt_names)
     assert err == pytest.approx(5.0) and found == 0.5
     assert np.isnan(ev.keypoint_error(np.full((2, 33, 3), np.nan), gt, gt_names)[0])
+
+
+def test_vae_metadata_statistics(tmp_path):
+    """A VAE file with latent_mean/latent_std metadata normalises with them; bad metadata is refused."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from dreamactor_core.model.loader import load_vae
+    from dreamactor_core.model.vae import VAEConfig, WanVAE
+    from dreamactor_core.utils import DreamActorError
+
+    torch.manual_seed(0)
+    sd = {k: v.contiguous() for k, v in WanVAE(VAEConfig(dim=4)).state_dict().items()}
+    mean, std = [0.5 * i for i in range(16)], [1.0 + i for i in range(16)]
+    path = tmp_path / "vae.safetensors"
+    save_file(sd, str(path), metadata={"latent_mean": json.dumps(mean), "latent_std": json.dumps(std)})
+    vae = load_vae(path)
+    mu = torch.randn(1, 16, 1, 2, 2)
+    expected = (mu - torch.tensor(mean).view(1, -1, 1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1, 1)
+    torch.testing.assert_close(vae.normalize(mu), expected)
+    save_file(sd, str(path), metadata={"latent_mean": json.dumps(mean[:3]), "latent_std": json.dumps(std)})
+    with pytest.raises(DreamActorError, match="16 values"):
+        load_vae(path)
+
+
+def test_shipped_demo_model_loads():
+    """The embedded demo files load with our loaders as the documented configuration."""
+    from dreamactor_core.model.loader import load_dit, load_vae
+    from dreamactor_core.model.vae import VAEConfig
+    from dreamactor_core.training import demo
+
+    dit_path, vae_path = demo.demo_paths()
+    if not (dit_path.is_file() and vae_path.is_file()):
+        pytest.skip("demo model files are not installed")
+    assert dit_path.stat().st_size + vae_path.stat().st_size < 20 * 2 ** 20
+    dit, vae = load_dit(dit_path), load_vae(vae_path)
+    cfg = dit.config
+    assert (cfg.dim, cfg.num_layers, cfg.pose_mode, cfg.ref_attn, cfg.has_face) == (
+        demo.DIT_CONFIG["dim"], demo.DIT_CONFIG["num_layers"], "concat", True, False)
+    assert vae.config.dim == demo.VAE_DIM and vae.config.latent_std != VAEConfig().latent_std
+    card = demo.demo_card(dit_path)
+    assert card["sampling"]["width"] == demo.SIZE and card["steps"] > 0
+

@@ -98,7 +98,9 @@ def _vae_forward(vae, video: torch.Tensor, gen: torch.Generator) -> tuple[torch.
     return vae.decoder(vae.conv2(z)), kl
 
 
-def _crop(video: torch.Tensor, rng: np.random.Generator, size: int = 32) -> torch.Tensor:
+def _crop(video: torch.Tensor, rng: np.random.Generator, size: int | None = 32) -> torch.Tensor:
+    if size is None:
+        return video
     y, x = (int(v) * 8 for v in rng.integers((video.shape[-1] - size) // 8 + 1, size=2))
     return video[..., y:y + size, x:x + size]
 
@@ -119,14 +121,19 @@ def _init_for_fast_training(vae) -> None:
 
 
 def train_vae(clip_dir: Path, out_path: Path, steps: int = 300, lr: float = 2e-3, kl_weight: float = 1e-5,
-              seed: int = 0) -> dict:
-    """Train the tiny VAE on the clips, measure its latent statistics and save it (fp16)."""
+              seed: int = 0, init: Path | None = None, crop: int | None = 32, dim: int = VAE_DIM) -> dict:
+    """Train the tiny VAE on the clips (from scratch, or on from the VAE file ``init``), measure its
+    latent statistics and save it (fp16)."""
     from ..model.vae import VAEConfig, WanVAE
 
     torch.manual_seed(seed)
     data = _load_frames(clip_dir)
-    vae = WanVAE(VAEConfig(dim=VAE_DIM))
+    vae = WanVAE(VAEConfig(dim=dim))
     _init_for_fast_training(vae)
+    if init is not None:
+        from safetensors.torch import load_file
+
+        vae.load_state_dict({k: v.float() for k, v in load_file(str(init)).items()})
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -137,8 +144,8 @@ def train_vae(clip_dir: Path, out_path: Path, steps: int = 300, lr: float = 2e-3
         # 32x32 crops (on the 8-pixel latent grid): the net is convolutional, and a crop costs a quarter
         clips = rng.integers(len(data), size=3)
         starts = rng.integers(data.shape[1] - 4, size=3)
-        video = _crop(_to_video(np.stack([data[c, s:s + 5] for c, s in zip(clips, starts)])), rng)
-        still = _crop(_to_video(data[rng.integers(len(data), size=6), rng.integers(data.shape[1])][:, None]), rng)
+        video = _crop(_to_video(np.stack([data[c, s:s + 5] for c, s in zip(clips, starts)])), rng, crop)
+        still = _crop(_to_video(data[rng.integers(len(data), size=6), rng.integers(data.shape[1])][:, None]), rng, crop)
         loss = 0.0
         for x in (video, still):
             rec, kl = _vae_forward(vae, x, gen)
@@ -214,11 +221,6 @@ def train_dit(cache_dir: Path, out_dir: Path, steps: int, export: Path, lr: floa
     import os
     import subprocess
 
-    from safetensors.torch import load_file
-
-    from ..model.config import ModelConfig
-    from ..model.dit import AnimateDiT
-
     if batch % ranks:
         raise ValueError(f"batch {batch} must be a multiple of ranks {ranks}")
     cfg = dit_train_config(cache_dir, out_dir, steps, lr, batch // ranks)
@@ -228,20 +230,50 @@ def train_dit(cache_dir: Path, out_dir: Path, steps: int, export: Path, lr: floa
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(ranks),
            "-m", "dreamactor_core.training", "train", "--config", str(out_dir / "config.json")]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f"training failed:\n{proc.stderr[-3000:]}")
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    with open(out_dir / "train.log", "a") as logf:  # the trainer logs "step N/M stage S loss L" lines here
+        code = subprocess.run(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT).returncode
+    if code:
+        raise RuntimeError(f"training failed, see {out_dir / 'train.log'}")
+    return export_trained(out_dir, export, extra={"ranks": ranks, "seconds_last_run": round(time.perf_counter() - t0, 1)})
+
+
+def export_trained(out_dir: Path, export: Path, extra: dict | None = None) -> dict:
+    """Export the finished run (``model.safetensors``) or, for a run stopped early, its latest checkpoint."""
+    from safetensors.torch import load_file
+
+    from ..model.config import ModelConfig
+    from ..model.dit import AnimateDiT
+    from .config import TrainConfig
+    from .state_io import latest_checkpoint
+
+    cfg = TrainConfig.from_json(out_dir / "config.json")
+    final = out_dir / "model.safetensors"
+    if final.is_file():
+        sd, steps = load_file(str(final)), cfg.total_steps
+    else:
+        ckpt = latest_checkpoint(out_dir)
+        if ckpt is None:
+            raise FileNotFoundError(f"{out_dir}: no checkpoint to export")
+        sd = {k.split("::", 1)[1]: v for k, v in load_file(str(ckpt)).items() if k.startswith("model::")}
+        steps = int(ckpt.stem.split("_")[1])
     model = AnimateDiT(ModelConfig(**DIT_CONFIG))
-    model.load_state_dict(load_file(str(out_dir / "model.safetensors")))
-    losses = report["losses"]
-    info = {"steps": steps, "global_batch": batch, "ranks": ranks, "lr": lr,
-            "seconds_last_run": round(time.perf_counter() - t0, 1), "windows": _count_windows(cache_dir),
-            "loss_first_50": float(np.mean(losses[:50])) if losses else None,
-            "loss_last_50": float(np.mean(losses[-50:])) if losses else None, "sampling": DEMO_SAMPLING, "fps": FPS}
-    (out_dir / "losses.json").write_text(json.dumps(losses))
+    model.load_state_dict(sd)
+    losses = logged_losses(out_dir / "train.log")
+    info = {"steps": steps, "batch_per_rank": cfg.batch_size, "lr": cfg.stages[0].lr,
+            "windows": _count_windows(Path(cfg.data)), "logged_losses": losses,
+            "sampling": DEMO_SAMPLING, "fps": FPS, **(extra or {})}
     export_dit(model, export, info)
     return info
+
+
+def logged_losses(log_file: Path) -> dict:
+    """{step: loss} from the trainer's log lines (logged every ``log_every`` steps)."""
+    import re
+
+    if not log_file.is_file():
+        return {}
+    found = re.findall(r"step (\d+)/\d+ stage \S+ loss ([0-9.eE+-]+)", log_file.read_text())
+    return {int(a): round(float(b), 5) for a, b in found}
 
 
 def _count_windows(cache_dir: Path) -> int:
