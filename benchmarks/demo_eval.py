@@ -11,6 +11,8 @@ Every method goes through the same public pipeline (``sampling.pipeline``):
 * ``no pose``: the same model and seed with pose strength 0 (the pose input is the
   latent of an empty pose video, the sampler's "absent" value);
 * ``copy ref``: the reference frame repeated;
+* ``VAE ceiling`` (not a method): the exact target through the VAE and back, the best a
+  model decoding with this VAE can reach;
 * ``pseudo-refs``: the demo model with two pseudo-references (yaw -30 and +30) in its
   spare reference slots, against the single reference repeated in them (Table 3).
 
@@ -138,6 +140,16 @@ def _pseudo(pair, dit, vae, settings):
                    settings=replace(settings, pseudo_ref_angles=(-30.0, 30.0), pseudo_ref_frames=9)).frames
 
 
+def vae_round_trip(vae, frames: np.ndarray) -> np.ndarray:
+    """Frames through the VAE and back: the best any generator decoding with this VAE can do."""
+    import torch
+
+    video = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0).permute(3, 0, 1, 2)[None]
+    with torch.no_grad():
+        out = vae.decode(vae.encode(video))[0].permute(1, 2, 3, 0)
+    return ((out.numpy() + 1.0) * 127.5).clip(0, 255).round().astype(np.uint8)
+
+
 def score(frames: np.ndarray, pair: dict) -> dict:
     """Every metric of one generated clip against its pair's target."""
     from dreamactor_core.signals.extract import extract_motion
@@ -184,7 +196,7 @@ def main(argv=None) -> int:
                            steps=s["steps"], shift=s["shift"], solver=s["solver"], seed=0, aspect="stretch")
     no_pose = AnimateSettings(**{**base.__dict__, "guidance": GuidanceSettings(pose=StrengthWindow(0.0))})
     engine = SynthHumanEngine(demo.SIZE, demo.SIZE, fps=demo.FPS)
-    rows: dict[str, list[dict]] = {"demo": [], "no pose": [], "copy ref": [], "pseudo-refs": []}
+    rows: dict[str, list[dict]] = {"demo": [], "no pose": [], "copy ref": [], "VAE ceiling": [], "pseudo-refs": []}
     seed, done = args.seed, 0
     while done < args.pairs:
         rng = np.random.default_rng(seed)
@@ -200,6 +212,7 @@ def main(argv=None) -> int:
         rows["demo"].append(score(demo_frames, pair))
         rows["no pose"].append(score(_generate(pair, dit, vae, no_pose, cache), pair))
         rows["copy ref"].append(score(np.repeat(pair["reference"][None], len(pair["target"]), 0), pair))
+        rows["VAE ceiling"].append(score(vae_round_trip(vae, pair["target"]), pair))
         if not args.no_pseudo:
             rows["pseudo-refs"].append(score(_pseudo(pair, dit, vae, base), pair))
         print(f"pair {done}/{args.pairs} (seed {seed - 1}, {pair['motion']}): ssim demo {rows['demo'][-1]['ssim']:.3f}, "
