@@ -5,7 +5,10 @@ face crops) and the motion as JSON. With no arguments it runs on the sample in
 ``dreamactor_core/assets``.
 
 ``animate``: reference image + driving video + Wan2.2-Animate checkpoint + Wan2.1
-VAE -> animated mp4 at the driving fps, with the driving audio kept.
+VAE -> animated mp4 at the driving fps, with the driving audio kept. With neither
+--checkpoint nor --vae it runs the small embedded demo model
+(``assets/demo``, trained on synthetic humans, see docs/DEMO_MODEL.md) at its own
+size and settings; with no --reference/--driving it uses the bundled samples.
 """
 from __future__ import annotations
 
@@ -18,8 +21,15 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 SAMPLE_DRIVING = ASSETS / "driving_arm_wave.mp4"
 SAMPLE_REFERENCE = ASSETS / "reference.png"
 
+DEMO_DIR = ASSETS / "demo"
+DEMO_FILES = (DEMO_DIR / "demo_dit.safetensors", DEMO_DIR / "demo_vae.safetensors")
+
 MODEL_HELP = """\
-animate needs model files that are not part of this package (nothing is downloaded):
+animate needs model files that are not part of this package (nothing is downloaded).
+Without --checkpoint and --vae it runs the embedded demo model, which needs both
+  dreamactor_core/assets/demo/demo_dit.safetensors and demo_vae.safetensors
+(rebuild them with `python -m dreamactor_core.training.demo all --work DIR`).
+For real results give:
 
   --checkpoint  the Wan2.2-Animate-14B DiT as .safetensors, for example
                   wan2.2_animate_14B_bf16.safetensors (or an fp8 "scaled" file)
@@ -58,14 +68,14 @@ def _parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("animate", help="animate a reference image with a driving video",
                        epilog=MODEL_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    a.add_argument("--reference", type=Path, required=True)
-    a.add_argument("--driving", type=Path, required=True)
+    a.add_argument("--reference", type=Path, default=None, help="default: the bundled sample reference")
+    a.add_argument("--driving", type=Path, default=None, help="default: the bundled sample driving clip")
     a.add_argument("--checkpoint", type=Path, default=None)
     a.add_argument("--vae", type=Path, default=None)
     a.add_argument("--text-embeds", type=Path, default=None)
     a.add_argument("--negative-embeds", type=Path, default=None)
     a.add_argument("--clip-embeds", type=Path, default=None)
-    a.add_argument("--out", type=Path, required=True)
+    a.add_argument("--out", type=Path, default=Path("dreamactor_animate.mp4"))
     a.add_argument("--width", type=int, default=None)
     a.add_argument("--height", type=int, default=None)
     a.add_argument("--max-frames", type=int, default=None)
@@ -154,8 +164,31 @@ def _strength(values, name: str):
     return StrengthWindow(*values) if len(values) == 3 else StrengthWindow(values[0])
 
 
+def _use_demo_model(args, parser_defaults: dict) -> bool:
+    """No --checkpoint and no --vae: run the embedded demo model, at its own sampling settings
+    for every option the user left at its default."""
+    if args.checkpoint is not None or args.vae is not None or not all(p.is_file() for p in DEMO_FILES):
+        return False
+    import json
+
+    from safetensors import safe_open
+
+    args.checkpoint, args.vae = DEMO_FILES
+    with safe_open(str(DEMO_FILES[0]), framework="pt") as f:
+        card = json.loads((f.metadata() or {}).get("dreamactor_demo", "{}"))
+    for key, value in card.get("sampling", {}).items():
+        if getattr(args, key, None) == parser_defaults.get(key):
+            setattr(args, key, value)
+    print(f"no --checkpoint/--vae given: using the embedded demo model ({DEMO_DIR}); "
+          "it is tiny and trained on synthetic humans only, see docs/DEMO_MODEL.md")
+    return True
+
+
 def _missing_models(args) -> list[str]:
     missing = []
+    if args.checkpoint is None and args.vae is None:
+        absent = [str(p) for p in DEMO_FILES if not p.is_file()]
+        missing.append("the embedded demo model is not installed (" + ", ".join(absent) + " missing)")
     for flag, path in (("--checkpoint", args.checkpoint), ("--vae", args.vae)):
         if path is None:
             missing.append(f"{flag} was not given")
@@ -164,7 +197,10 @@ def _missing_models(args) -> list[str]:
     return missing
 
 
-def _run_animate(args) -> int:
+def _run_animate(args, parser_defaults: dict) -> int:
+    _use_demo_model(args, parser_defaults)
+    args.reference = args.reference or SAMPLE_REFERENCE
+    args.driving = args.driving or SAMPLE_DRIVING
     missing = _missing_models(args)
     if missing:
         print("cannot animate: " + "; ".join(missing) + "\n", file=sys.stderr)
@@ -215,9 +251,12 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv:
         argv = ["extract"]
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     try:
-        return _run_extract(args) if args.command == "extract" else _run_animate(args)
+        if args.command == "extract":
+            return _run_extract(args)
+        return _run_animate(args, vars(parser.parse_args(["animate"])))
     except DreamActorError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

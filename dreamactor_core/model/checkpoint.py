@@ -159,6 +159,7 @@ class Checkpoint:
             self.shapes[name] = tuple(sl.get_shape())
             self.dtypes[name] = _torch_dtype(sl.get_dtype())
         self.kind = detect_kind(self.shapes, self.shapes)
+        self.metadata: dict = dict(self._file.metadata() or {})  # the safetensors header's string map
 
     # ------------------------------------------------------------------ info
     @property

@@ -79,7 +79,7 @@ def load_vae(path, *, dtype: torch.dtype = torch.float32, device="cpu") -> WanVA
     with _open(path) as ck:
         what = KIND_NAMES["wan_vae"]
         if ck.kind == "wan_vae":
-            config = VAEConfig.from_shapes(ck.shapes)
+            config = VAEConfig.from_shapes(ck.shapes).with_metadata(ck.metadata)
         else:
             config = VAEConfig()
         with torch.device("meta"):
@@ -89,6 +89,18 @@ def load_vae(path, *, dtype: torch.dtype = torch.float32, device="cpu") -> WanVA
         ck.check_against(expected, what)
         tensors = {k: ck.tensor(k, dtype, device) for k in expected}
     return _assign(model, tensors, device)
+
+
+def _config_metadata(metadata: dict) -> dict:
+    """``num_refs`` / ``text_len`` carry no weights; checkpoints we train record them in their metadata."""
+    out = {}
+    for key in ("num_refs", "text_len"):
+        if key in metadata:
+            try:
+                out[key] = int(metadata[key])
+            except ValueError:
+                raise CheckpointError(f"checkpoint metadata {key}={metadata[key]!r} is not an integer") from None
+    return out
 
 
 def load_dit(path, *, weight_dtype: Optional[torch.dtype] = None, compute_dtype: torch.dtype = torch.float32,
@@ -115,7 +127,7 @@ def load_dit(path, *, weight_dtype: Optional[torch.dtype] = None, compute_dtype:
                 default = AnimateDiT(ModelConfig.wan22_animate_14b())
             _require_kind(ck, allowed, meta_shapes(default), what)
         try:
-            config = ModelConfig.from_shapes(ck.shapes)
+            config = ModelConfig.from_shapes(ck.shapes, **_config_metadata(ck.metadata))
         except DreamActorError as e:
             raise CheckpointError(f"checkpoint {ck.describe()}: {e}") from None
         with torch.device("meta"):

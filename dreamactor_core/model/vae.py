@@ -65,6 +65,28 @@ class VAEConfig:
                                   "is supported (the 48-channel Wan2.2 TI2V VAE is a different model)")
         return cls(dim=dim, z_dim=z_dim)
 
+    def with_metadata(self, metadata: Mapping[str, str]) -> "VAEConfig":
+        """Per-checkpoint latent statistics from safetensors metadata, if the file carries them.
+
+        The official Wan2.1 VAE files carry none (the family constants above apply). A VAE
+        trained by us (e.g. the demo model) stores ``latent_mean`` / ``latent_std`` as JSON
+        lists of ``z_dim`` floats, measured on its training data.
+        """
+        import json
+
+        if "latent_mean" not in metadata and "latent_std" not in metadata:
+            return self
+        try:
+            mean = tuple(float(v) for v in json.loads(metadata["latent_mean"]))
+            std = tuple(float(v) for v in json.loads(metadata["latent_std"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise DreamActorError(f"VAE checkpoint metadata latent_mean/latent_std unreadable ({e}); "
+                                  "both must be JSON lists of floats") from None
+        if len(mean) != self.z_dim or len(std) != self.z_dim or min(std) <= 0:
+            raise DreamActorError(f"VAE checkpoint metadata: latent_mean/latent_std need {self.z_dim} values "
+                                  "each, std > 0")
+        return replace(self, latent_mean=mean, latent_std=std)
+
 
 @dataclass(frozen=True)
 class Tiling:

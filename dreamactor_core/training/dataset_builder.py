@@ -5,6 +5,8 @@ most left, the most right and the middle, as the paper does), put the clip in
 a multi-resolution bucket by aspect and framing, render the guidance, crop the
 faces and store the VAE latents of everything, one safetensors file per
 window. Unreadable or unusable videos are skipped with a reason in the summary.
+A motion extracted earlier and saved next to its video as ``<name>.motion.json``
+(``Motion.to_json``) is reused instead of running the extractor again.
 """
 from __future__ import annotations
 
@@ -71,6 +73,7 @@ def build_dataset(video_dir: str | Path, out_dir: str | Path, vae, settings: Bui
                   progress: ProgressFn = None, cancel: CancelFn = None) -> dict:
     """Cache every usable video of ``video_dir`` into ``out_dir``; returns the summary (also index.json)."""
     from ..signals.extract import extract_motion
+    from ..signals.motion import Motion
     from ..signals.video_io import read_video
 
     settings = settings or BuildSettings()
@@ -89,7 +92,9 @@ def build_dataset(video_dir: str | Path, out_dir: str | Path, vae, settings: Bui
             frames, fps = read_video(str(path))
             if len(frames) < settings.window:
                 raise DreamActorError(f"only {len(frames)} frames; a window needs {settings.window}")
-            motion = extract_motion(frames, fps, cancel=cancel)
+            saved = path.with_suffix(".motion.json")
+            motion = Motion.from_json(saved.read_text()) if saved.is_file() else extract_motion(frames, fps,
+                                                                                                 cancel=cancel)
             for name, bucket in _cache_video(path.stem, frames, motion, vae, settings, out_dir):
                 buckets.setdefault(bucket, []).append(name)
         except DreamActorError as e:

@@ -1,0 +1,125 @@
+"""The demo evaluation's metrics on inputs whose answer is known."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location(
+    "demo_eval", Path(__file__).resolve().parent.parent / "benchmarks" / "demo_eval.py")
+ev = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(ev)
+
+
+def _image(seed=0, shape=(32, 32, 3)):
+    return np.random.default_rng(seed).integers(0, 256, shape).astype(np.uint8)
+
+
+def test_psnr_known_values():
+    a = np.full((8, 8, 3), 100, np.uint8)
+    assert ev.psnr(a, a) == float("inf")
+    b = a + 10  # every pixel off by 10: mse 100
+    assert ev.psnr(b, a) == pytest.approx(10 * np.log10(255 ** 2 / 100), abs=1e-9)
+
+
+def test_ssim_identity_bounds_and_order():
+    a = _image(0)
+    assert ev.ssim(a, a) == pytest.approx(1.0, abs=1e-9)
+    noisy = np.clip(a.astype(int) + np.random.default_rng(1).integers(-20, 21, a.shape), 0, 255).astype(np.uint8)
+    other = _image(2)
+    s_noisy, s_other = ev.ssim(noisy, a), ev.ssim(other, a)
+    assert 0.5 < s_noisy < 1.0 and -0.2 < s_other < 0.2 and s_noisy > s_other
+    # a constant image against itself shifted in brightness: luminance term only, (2*100*110+c1)/(100^2+110^2+c1)
+    c1 = (0.01 * 255) ** 2
+    flat = np.full((16, 16, 3), 100, np.uint8)
+    assert ev.ssim(flat + 10, flat) == pytest.approx((2 * 100 * 110 + c1) / (100 ** 2 + 110 ** 2 + c1), abs=1e-6)
+    # videos score frame by frame
+    assert ev.ssim(np.stack([a, noisy]), np.stack([a, a])) == pytest.approx((1 + s_noisy) / 2, abs=1e-9)
+
+
+def _scene():
+    """A row-gradient background with a square 'person' moving one pixel per frame."""
+    h = w = 24
+    rows = np.linspace(30, 200, h)
+    bg = np.stack([rows, rows[::-1], np.full(h, 90.0)], -1)[:, None, :].repeat(w, 1)
+    frames, masks = [], []
+    for t in range(3):
+        m = np.zeros((h, w), np.float32)
+        m[6:14, 5 + t:11 + t] = 1.0
+        f = bg.copy()
+        f[m > 0] = (250, 20, 240)
+        frames.append(f.astype(np.uint8))
+        masks.append(m)
+    return np.stack(frames), np.stack(masks), bg
+
+
+def test_background_and_silhouette_iou():
+    frames, masks, bg = _scene()
+    est = ev.background_from_target(frames, masks)
+    assert np.abs(est - bg).max() < 1.0  # rows recovered from the uncovered pixels
+    assert ev.silhouette_iou(frames, masks, est) == pytest.approx(1.0)
+    # frame 0 shown for every frame: the square is off by 1 and 2 pixels of its 6-pixel width
+    still = np.repeat(frames[:1], 3, 0)
+    expected = np.mean([1.0, 5 * 8 / (7 * 8), 4 * 8 / (8 * 8)])
+    assert ev.silhouette_iou(still, masks, est) == pytest.approx(expected)
+    # the empty scene overlaps nothing
+    empty = np.repeat(bg[None].astype(np.uint8), 3, 0)
+    assert ev.silhouette_iou(empty, masks, est) == 0.0
+
+
+def test_keypoint_error_maps_mediapipe_to_coco():
+    gt_names = list(reversed(ev.COCO17))  # any order: joints are matched by name
+    gt = np.zeros((2, 17, 2))
+    for k, name in enumerate(gt_names):
+        gt[:, k] = (ev.COCO17.index(name), 2 * ev.COCO17.index(name))
+    body = np.full((2, 33, 3), np.nan)
+    for j, mp in enumerate(ev.MP33_OF_COCO17):
+        body[0, mp, :2] = (j + 3.0, 2 * j + 4.0)  # off by (3, 4): 5 pixels
+    err, found = ev.keypoint_error(body, gt, gt_names)
+    assert err == pytest.approx(5.0) and found == 0.5
+    assert np.isnan(ev.keypoint_error(np.full((2, 33, 3), np.nan), gt, gt_names)[0])
+
+
+def test_vae_metadata_statistics(tmp_path):
+    """A VAE file with latent_mean/latent_std metadata normalises with them; bad metadata is refused."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from dreamactor_core.model.loader import load_vae
+    from dreamactor_core.model.vae import VAEConfig, WanVAE
+    from dreamactor_core.utils import DreamActorError
+
+    torch.manual_seed(0)
+    sd = {k: v.contiguous() for k, v in WanVAE(VAEConfig(dim=4)).state_dict().items()}
+    mean, std = [0.5 * i for i in range(16)], [1.0 + i for i in range(16)]
+    path = tmp_path / "vae.safetensors"
+    save_file(sd, str(path), metadata={"latent_mean": json.dumps(mean), "latent_std": json.dumps(std)})
+    vae = load_vae(path)
+    mu = torch.randn(1, 16, 1, 2, 2)
+    expected = (mu - torch.tensor(mean).view(1, -1, 1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1, 1)
+    torch.testing.assert_close(vae.normalize(mu), expected)
+    save_file(sd, str(path), metadata={"latent_mean": json.dumps(mean[:3]), "latent_std": json.dumps(std)})
+    with pytest.raises(DreamActorError, match="16 values"):
+        load_vae(path)
+
+
+def test_shipped_demo_model_loads():
+    """The embedded demo files load with our loaders as the documented configuration."""
+    from dreamactor_core.model.loader import load_dit, load_vae
+    from dreamactor_core.model.vae import VAEConfig
+    from dreamactor_core.training import demo
+
+    dit_path, vae_path = demo.demo_paths()
+    if not (dit_path.is_file() and vae_path.is_file()):
+        pytest.skip("demo model files are not installed")
+    assert dit_path.stat().st_size + vae_path.stat().st_size < 20 * 2 ** 20
+    dit, vae = load_dit(dit_path), load_vae(vae_path)
+    cfg = dit.config
+    assert (cfg.dim, cfg.num_layers, cfg.pose_mode, cfg.ref_attn, cfg.has_face) == (
+        demo.DIT_CONFIG["dim"], demo.DIT_CONFIG["num_layers"], "concat", True, False)
+    assert vae.config.dim == demo.VAE_DIM and vae.config.latent_std != VAEConfig().latent_std
+    card = demo.demo_card(dit_path)
+    assert card["sampling"]["width"] == demo.SIZE and card["steps"] > 0
+
