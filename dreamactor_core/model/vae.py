@@ -14,7 +14,7 @@ Public API: :class:`VAEConfig`, :class:`Tiling`, :class:`WanVAE` with
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping, Optional, Sequence
 
 import torch
