@@ -28,6 +28,9 @@ class MetaFile:
     def keys(self):
         return list(self.table)
 
+    def metadata(self):
+        return None  # like a file whose header has no string map
+
     def get_slice(self, key):
         shape, dtype = self.table[key]
         return type("Slice", (), {"get_shape": lambda s: list(shape), "get_dtype": lambda s: CODES[dtype]})()
