@@ -14,7 +14,7 @@ Every step runs on a CPU in minutes:
 5. ``dit``: ``trainer.train`` on the cache: the DreamActor-M1 variant (concat pose, Ref Attn, three
    reference slots) with the face path off; one stage, since stages 2-3 only concern the face path.
 
-    python -m dreamactor_core.training.demo all --work /tmp/demo --threads 1
+    python -m dreamactor_core.training.demo all --work runs/demo --threads 1
 
 Exported files (fp16, official key layouts): ``demo_dit.safetensors``, ``demo_vae.safetensors``.
 """
