@@ -64,17 +64,18 @@ class ModelLoader(io.ComfyNode):
                 io.Combo.Input("attention", options=ATTENTION, default="sdpa",
                                tooltip="Attention kernel: torch sdpa always works; sageattention and flash_attn "
                                        "are used only when installed."),
-                io.Int.Input("reference_slots", default=1, min=1, max=8,
-                             tooltip="Reference frames the checkpoint was trained with (the weights do not record "
-                                     "it): 1 for Wan2.2-Animate, 3 for the DreamActor-M1 variant. Extra reference "
-                                     "images beyond the first fill the other slots."),
+                io.Int.Input("reference_slots", default=0, min=0, max=8,
+                             tooltip="Reference frames the checkpoint was trained with. 0 reads it from the file "
+                                     "(our trainer records it; other files count as 1, right for Wan2.2-Animate); "
+                                     "set 3 for a DreamActor-M1 variant file that does not record it. Extra "
+                                     "reference images beyond the first fill the other slots."),
             ],
             outputs=[Model.Output(display_name="model")],
         )
 
     @classmethod
     def execute(cls, model_name, weight_dtype, compute_dtype, block_swap, attention,
-                reference_slots=1) -> io.NodeOutput:
+                reference_slots=0) -> io.NodeOutput:
         import dataclasses
 
         from dreamactor_core.model.loader import load_dit
@@ -87,7 +88,7 @@ class ModelLoader(io.ComfyNode):
             model = load_dit(path, weight_dtype=WEIGHT_DTYPES[weight_dtype],
                              compute_dtype=pick_compute_dtype(compute_dtype, device),
                              device=device, block_swap=int(block_swap), attention=attention)
-        if int(reference_slots) != model.config.num_refs:  # slot count is a run-time choice, not a weight
+        if int(reference_slots) and int(reference_slots) != model.config.num_refs:  # not a weight: may be overridden
             model.config = dataclasses.replace(model.config, num_refs=int(reference_slots))
         return io.NodeOutput(model)
 

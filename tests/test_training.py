@@ -62,6 +62,11 @@ def test_resume_continues_exactly(tmp_path):
     assert part.losses + rest.losses == full.losses
     a, b = load_file(str(full.exported)), load_file(str(rest.exported))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    from dreamactor_core.model.loader import load_dit
+
+    loaded = load_dit(full.exported)  # the exported file records what its weights cannot tell
+    assert (loaded.config.num_refs, loaded.config.text_len) == (2, 8)
+    assert all(torch.equal(loaded.state_dict()[k], a[k]) for k in a)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun with gloo is exercised on Linux")

@@ -96,4 +96,9 @@ def export_model(path: Path, model: torch.nn.Module, dtype: torch.dtype | None =
     if dtype is not None:
         sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(sd, str(path), metadata={"format": "pt", "producer": "dreamactor_core.training"})
+    meta = {"format": "pt", "producer": "dreamactor_core.training"}
+    cfg = getattr(model, "config", None)
+    for key in ("num_refs", "text_len"):  # they carry no weights; load_dit reads them back from here
+        if hasattr(cfg, key):
+            meta[key] = str(getattr(cfg, key))
+    save_file(sd, str(path), metadata=meta)
