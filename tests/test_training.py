@@ -122,3 +122,14 @@ def test_variant_starts_from_an_animate_checkpoint(tmp_path):
         a = src(x, torch.tensor([500.0]), ctx, y=y, pose_latents=pose)
         b = dst(x, torch.tensor([500.0]), ctx, y=y, pose_latents=pose)
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_gradient_checkpointing_gives_the_same_steps(tmp_path):
+    plain = train(_config(tmp_path / "plain"), _data(), resume=False, max_steps=2)
+    ckpt = train(_config(tmp_path / "ckpt", grad_checkpointing=True), _data(), resume=False, max_steps=2)
+    assert all("forward" in vars(b) for b in ckpt.model.blocks)  # every block runs under torch checkpoint
+    assert not any("forward" in vars(b) for b in plain.model.blocks)
+    torch.testing.assert_close(torch.tensor(ckpt.losses), torch.tensor(plain.losses), rtol=1e-5, atol=1e-6)
+    a, b = plain.model.state_dict(), ckpt.model.state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
