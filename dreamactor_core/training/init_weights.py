@@ -63,14 +63,10 @@ def init_from_state_dict(model: torch.nn.Module, source: dict[str, torch.Tensor]
 def init_from_checkpoint(model: torch.nn.Module, path: str) -> dict:
     """Read a safetensors checkpoint with the pack's loader and copy it into ``model``."""
     from ..model.checkpoint import Checkpoint
+    from ..model.config import ModelConfig
 
     with Checkpoint(path) as ck:
         source = {name: ck.tensor(name, dtype=torch.float32) for name in ck.shapes}
-        every = _source_face_every(ck.shapes)
+        # the source's Face Attn spacing, read the same way the loader reads any config
+        every = ModelConfig.from_shapes(ck.shapes).face_every or 5
     return init_from_state_dict(model, source, source_face_every=every)
-
-
-def _source_face_every(shapes: dict) -> int:
-    layers = {int(k.split(".")[1]) for k in shapes if k.startswith("blocks.")}
-    fusers = {int(k.split(".")[2]) for k in shapes if k.startswith("face_adapter.fuser_blocks.")}
-    return max(1, (max(layers) + 1) // (max(fusers) + 1)) if layers and fusers else 5
