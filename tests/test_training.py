@@ -133,3 +133,18 @@ def test_gradient_checkpointing_gives_the_same_steps(tmp_path):
     a, b = plain.model.state_dict(), ckpt.model.state_dict()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_learning_rate_schedule_warms_up_then_holds_or_decays():
+    from dreamactor_core.training.trainer import lr_at
+    from dreamactor_core.utils import DreamActorError
+
+    held = StageConfig("s", ["*"], steps=10, lr=1e-3, warmup=2)
+    decayed = StageConfig("s", ["*"], steps=10, lr=1e-3, warmup=2, decay="cosine")
+    assert [lr_at(held, i) for i in (0, 1, 5, 9)] == pytest.approx([5e-4, 1e-3, 1e-3, 1e-3])
+    lrs = [lr_at(decayed, i) for i in range(10)]
+    assert lrs[:3] == pytest.approx([5e-4, 1e-3, 1e-3])  # step 2 opens the decay at the peak
+    assert all(a > b for a, b in zip(lrs[2:], lrs[3:])) and 0 < lrs[-1] < 0.05 * 1e-3
+    assert lr_at(decayed, 6) == pytest.approx(5e-4)  # half-way through the decay
+    with pytest.raises(DreamActorError, match="decay"):
+        StageConfig("s", ["*"], steps=10, decay="linear")

@@ -15,7 +15,9 @@ class StageConfig:
 
     ``train`` lists parameter-name patterns (fnmatch style) that learn in this
     stage; everything else is frozen. ``steps`` is the number of optimiser
-    steps, ``lr`` the peak learning rate (linear warm-up over ``warmup``).
+    steps, ``lr`` the peak learning rate (linear warm-up over ``warmup``), held
+    (``decay`` "constant") or lowered along a half cosine to zero by the stage's end
+    ("cosine").
     """
 
     name: str
@@ -24,6 +26,11 @@ class StageConfig:
     lr: float = 1e-4
     warmup: int = 0
     use_face: bool = True
+    decay: str = "constant"
+
+    def __post_init__(self) -> None:
+        if self.decay not in ("constant", "cosine"):
+            raise DreamActorError(f"stage {self.name!r}: decay must be 'constant' or 'cosine', got {self.decay!r}")
 
 
 # The paper's schedule: body skeleton + head sphere first, then only the face

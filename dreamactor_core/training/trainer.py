@@ -101,8 +101,12 @@ def step_generator(seed: int, step: int) -> torch.Generator:
 
 
 def lr_at(stage, step_in_stage: int) -> float:
+    """Learning rate of a stage's step: linear warm-up, then constant or half-cosine decay."""
     if stage.warmup and step_in_stage < stage.warmup:
         return stage.lr * (step_in_stage + 1) / stage.warmup
+    if stage.decay == "cosine":
+        done = (step_in_stage - stage.warmup) / max(1, stage.steps - stage.warmup)
+        return stage.lr * 0.5 * (1.0 + math.cos(math.pi * done))
     return stage.lr
 
 
