@@ -197,6 +197,7 @@ def main(argv=None) -> int:
     no_pose = AnimateSettings(**{**base.__dict__, "guidance": GuidanceSettings(pose=StrengthWindow(0.0))})
     engine = SynthHumanEngine(demo.SIZE, demo.SIZE, fps=demo.FPS)
     rows: dict[str, list[dict]] = {"demo": [], "no pose": [], "copy ref": [], "VAE ceiling": [], "pseudo-refs": []}
+    motions: list[str] = []
     seed, done = args.seed, 0
     while done < args.pairs:
         rng = np.random.default_rng(seed)
@@ -209,6 +210,7 @@ def main(argv=None) -> int:
             print(f"seed {seed - 1}: skipped ({e})")
             continue
         done += 1
+        motions.append(pair["motion"])
         rows["demo"].append(score(demo_frames, pair))
         rows["no pose"].append(score(_generate(pair, dit, vae, no_pose, cache), pair))
         rows["copy ref"].append(score(np.repeat(pair["reference"][None], len(pair["target"]), 0), pair))
@@ -220,10 +222,23 @@ def main(argv=None) -> int:
     print(f"\n{args.pairs} held-out pairs, {args.frames} frames at {demo.SIZE}x{demo.SIZE}, "
           f"{time.perf_counter() - t0:.0f}s")
     _table({k: v for k, v in rows.items() if k != "pseudo-refs"}, "Demo model vs baselines")
+    _by_motion(rows, motions)
     if rows["pseudo-refs"]:
         _table({"single ref": rows["demo"], "pseudo-refs": rows["pseudo-refs"]},
                "Table 3 at our scale: single reference vs pseudo-references")
     return 0
+
+
+def _by_motion(rows: dict, motions: list[str]) -> None:
+    """PSNR and keypoint error per motion kind: where the model gains on copying, and where it can't."""
+    print("\nBy motion (pairs; PSNR dB / kp err px)")
+    names = ["demo", "no pose", "copy ref", "VAE ceiling"]
+    print(f"{'motion':<8}{'pairs':>6}" + "".join(f"{n:>18}" for n in names))
+    for kind in sorted(set(motions)):
+        idx = [i for i, m in enumerate(motions) if m == kind]
+        cells = [f"{np.mean([rows[n][i]['psnr'] for i in idx]):.2f} / "
+                 f"{np.nanmean([rows[n][i]['kp_err'] for i in idx] + [np.nan]):.1f}" for n in names]
+        print(f"{kind:<8}{len(idx):>6}" + "".join(f"{c:>18}" for c in cells))
 
 
 def _table(rows: dict, title: str) -> None:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 # name -> (model overrides of the demo config, data shape: latent frames, h, w, batch)
 CPU_CONFIGS = {
-    "demo (64x64, 9 frames)": ({}, (3, 8, 8, 4)),
+    "demo (128x128, 9 frames)": ({}, (3, 16, 16, 4)),
     "larger (dim 256, 8 blocks, 128x128)": (dict(dim=256, ffn_dim=1024, num_heads=4, num_layers=8), (3, 16, 16, 2)),
 }
 BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40": 181.0, "4090": 165.0}

@@ -1,20 +1,21 @@
 """Recipe of the embedded demo model: a tiny Wan2.1 VAE and DreamActor-M1 DiT trained on synthetic humans.
 
-Every step runs on a CPU in minutes:
+Every step runs on a 2-core CPU in minutes to tens of minutes (times in docs/DEMO_MODEL.md):
 
-1. ``clips``: synthetic-human training clips (``synth_dataset.write_training_clips``) at 64x64, 10 fps
+1. ``clips``: synthetic-human training clips (``synth_dataset.write_training_clips``) at 128x128, 10 fps
    (a low frame rate so a 17-frame clip spans a large part of a motion).
 2. ``motions``: the motion of every clip, extracted once with our MediaPipe extractor (can run in
    several processes while the VAE trains).
-3. ``vae``: the Wan2.1 VAE architecture at base width 8, trained as an autoencoder (L1 + L2 + tiny
-   KL) on frames and 5-frame clips; its per-channel latent mean/std are measured on the data and
-   stored in the file's metadata (``load_vae`` reads them, see ``model/vae.py``).
+3. ``vae``: the Wan2.1 VAE architecture at base width 8, started as a working autoencoder (identity
+   signal paths, frame-by-frame time layers) and trained (L1 + L2 + tiny KL) on crops of frames and
+   5-frame clips; its per-channel latent mean/std are measured on the data and stored in the
+   file's metadata (``load_vae`` reads them, see ``model/vae.py``).
 4. ``dataset``: ``dataset_builder.build_dataset`` with that VAE (guidance renders, reference frames
    by head yaw, latents), reusing the motions of step 2.
 5. ``dit``: ``trainer.train`` on the cache: the DreamActor-M1 variant (concat pose, Ref Attn, three
    reference slots) with the face path off; one stage, since stages 2-3 only concern the face path.
 
-    python -m dreamactor_core.training.demo all --work runs/demo --threads 1
+    python -m dreamactor_core.training.demo all --work runs/demo   # the shipped files
 
 Exported files (fp16, official key layouts): ``demo_dit.safetensors``, ``demo_vae.safetensors``.
 """
@@ -23,22 +24,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 log = logging.getLogger("dreamactor.demo")
 
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "demo"
 DIT_FILE, VAE_FILE = "demo_dit.safetensors", "demo_vae.safetensors"
-SIZE, FPS, WINDOW, CLIP_FRAMES = 64, 10.0, 9, 17
+SIZE, FPS, WINDOW, CLIP_FRAMES = 128, 10.0, 9, 17
 VAE_DIM = 8
-# DreamActor-M1 variant at toy size, Wan's 1x2x2 patches (a 4x4 token grid per 64x64 frame).
+# DreamActor-M1 variant at toy size, Wan's 1x2x2 patches (an 8x8 token grid per 128x128 frame).
 DIT_CONFIG = dict(dim=128, ffn_dim=384, num_heads=2, num_layers=4, text_len=8, patch=(1, 2, 2),
                   pose_mode="concat", in_dim=52, ref_attn=True, num_refs=3, face_every=0, has_clip=False)
 # Sampling settings the demo model is meant for (the CLI uses them when no model is given).
@@ -84,106 +83,11 @@ def _load_frames(clip_dir: Path) -> np.ndarray:
     return np.stack([read_video(str(p))[0] for p in _clip_paths(clip_dir)])  # [N, T, H, W, 3]
 
 
-def _to_video(frames_u8: np.ndarray) -> torch.Tensor:
-    """uint8 [B, T, H, W, 3] -> float [B, 3, T, H, W] in [-1, 1]."""
-    return torch.from_numpy(frames_u8).float().div(127.5).sub(1.0).permute(0, 4, 1, 2, 3).contiguous()
+def train_vae(clip_dir: Path, out_path: Path, **kwargs) -> dict:
+    """``vae_training.train_vae`` on every clip of ``clip_dir`` (the last four held out)."""
+    from .vae_training import train_vae as train
 
-
-def _vae_forward(vae, video: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Whole-clip autoencoder pass with a reparameterised sample; returns (reconstruction, KL)."""
-    h = vae.conv1(vae.encoder(video))
-    mu, logvar = h[:, :16], h[:, 16:].clamp(-30.0, 20.0)
-    z = mu + torch.randn(mu.shape, generator=gen) * torch.exp(0.5 * logvar)
-    kl = 0.5 * torch.mean(mu.square() + logvar.exp() - 1.0 - logvar)
-    return vae.decoder(vae.conv2(z)), kl
-
-
-def _crop(video: torch.Tensor, rng: np.random.Generator, size: int | None = 32) -> torch.Tensor:
-    if size is None:
-        return video
-    y, x = (int(v) * 8 for v in rng.integers((video.shape[-1] - size) // 8 + 1, size=2))
-    return video[..., y:y + size, x:x + size]
-
-
-def _init_for_fast_training(vae) -> None:
-    """Zero the last conv of every residual block (the net starts shallow and learns fast) and start
-    the posterior nearly deterministic (log-variance -10): with unit noise on a still tiny mean the
-    decoder would see only noise at first."""
-    from ..model.vae_blocks import ResidualBlock
-
-    for m in vae.modules():
-        if isinstance(m, ResidualBlock):
-            torch.nn.init.zeros_(m.residual[6].weight)
-            torch.nn.init.zeros_(m.residual[6].bias)
-    with torch.no_grad():
-        vae.conv1.weight[16:].zero_()
-        vae.conv1.bias[16:].fill_(-10.0)
-
-
-def train_vae(clip_dir: Path, out_path: Path, steps: int = 300, lr: float = 2e-3, kl_weight: float = 1e-5,
-              seed: int = 0, init: Path | None = None, crop: int | None = 32, dim: int = VAE_DIM) -> dict:
-    """Train the tiny VAE on the clips (from scratch, or on from the VAE file ``init``), measure its
-    latent statistics and save it (fp16)."""
-    from ..model.vae import VAEConfig, WanVAE
-
-    torch.manual_seed(seed)
-    data = _load_frames(clip_dir)
-    vae = WanVAE(VAEConfig(dim=dim))
-    _init_for_fast_training(vae)
-    if init is not None:
-        from safetensors.torch import load_file
-
-        vae.load_state_dict({k: v.float() for k, v in load_file(str(init)).items()})
-    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
-    gen = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    t0, losses = time.perf_counter(), []
-    for step in range(steps):
-        for g in opt.param_groups:  # short warm-up, then cosine decay
-            g["lr"] = lr * min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * step / steps))
-        # 32x32 crops (on the 8-pixel latent grid): the net is convolutional, and a crop costs a quarter
-        clips = rng.integers(len(data), size=3)
-        starts = rng.integers(data.shape[1] - 4, size=3)
-        video = _crop(_to_video(np.stack([data[c, s:s + 5] for c, s in zip(clips, starts)])), rng, crop)
-        still = _crop(_to_video(data[rng.integers(len(data), size=6), rng.integers(data.shape[1])][:, None]), rng, crop)
-        loss = 0.0
-        for x in (video, still):
-            rec, kl = _vae_forward(vae, x, gen)
-            loss = loss + F.l1_loss(rec, x) + F.mse_loss(rec, x) + kl_weight * kl
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
-        opt.step()
-        losses.append(float(loss.detach()))
-        if (step + 1) % 10 == 0:
-            log.info("vae step %d/%d loss %.4f (%.0fs)", step + 1, steps, np.mean(losses[-10:]),
-                     time.perf_counter() - t0)
-    vae.eval()
-    mean, std = latent_stats(vae, data)
-    info = {"steps": steps, "seconds": round(time.perf_counter() - t0, 1), "final_loss": float(np.mean(losses[-20:])),
-            "clips": int(len(data)), "size": SIZE}
-    save_vae(vae, out_path, mean, std, info)
-    return info
-
-
-@torch.no_grad()
-def latent_stats(vae, data: np.ndarray, clips: int = 64) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std of the VAE's raw latent means over 9-frame windows of the data."""
-    mus = [vae.encode_raw(_to_video(data[i:i + 1, :WINDOW])) for i in range(min(clips, len(data)))]
-    mu = torch.cat(mus, 2)
-    mean = mu.mean((0, 2, 3, 4))
-    std = mu.std((0, 2, 3, 4)).clamp_min(1e-3)
-    return [round(float(v), 5) for v in mean], [round(float(v), 5) for v in std]
-
-
-def save_vae(vae, path: Path, mean: list[float], std: list[float], info: dict) -> None:
-    """Official Wan2.1 VAE key layout in fp16, latent statistics in the metadata."""
-    from safetensors.torch import save_file
-
-    sd = {k: v.detach().to(torch.float16).contiguous() for k, v in vae.state_dict().items()}
-    meta = {"latent_mean": json.dumps(mean), "latent_std": json.dumps(std), "dreamactor_demo": json.dumps(info)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(sd, str(path), metadata=meta)
+    return train(_load_frames(clip_dir), out_path, window=WINDOW, **kwargs)
 
 
 # --------------------------------------------------------------------------------------- dataset
@@ -204,7 +108,7 @@ def dit_train_config(cache_dir: Path, out_dir: Path, steps: int, lr: float = 1e-
     """One stage over every parameter (the face path is off, so stages 2-3 have nothing to train)."""
     from .config import StageConfig, TrainConfig
 
-    stage = StageConfig("body_head", ["*"], steps=steps, lr=lr, warmup=30, use_face=False)
+    stage = StageConfig("body_head", ["*"], steps=steps, lr=lr, warmup=50, use_face=False, decay="cosine")
     return TrainConfig(model=dict(DIT_CONFIG), data=str(cache_dir), stages=[stage], batch_size=batch, seed=0,
                        out_dir=str(out_dir), checkpoint_every=100, log_every=20, shift=DEMO_SAMPLING["shift"],
                        grad_clip=1.0)
@@ -311,10 +215,12 @@ def main(argv=None) -> int:
     p.add_argument("step", choices=["clips", "motions", "vae", "dataset", "dit", "all"])
     p.add_argument("--work", type=Path, required=True, help="folder for clips, cache and training state")
     p.add_argument("--out", type=Path, default=ASSET_DIR, help="where the two demo files are written")
-    p.add_argument("--clips", type=int, default=180)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--vae-steps", type=int, default=300)
-    p.add_argument("--dit-steps", type=int, default=1500)
+    p.add_argument("--clips", type=int, default=160, help="clips per seed")
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="clips: one batch of clips per seed")
+    p.add_argument("--vae-steps", type=int, default=2000)
+    p.add_argument("--vae-dim", type=int, default=VAE_DIM, help="VAE base width (Wan2.1 uses 96)")
+    p.add_argument("--vae-lr", type=float, default=1e-3)
+    p.add_argument("--dit-steps", type=int, default=6000)
     p.add_argument("--part", type=int, nargs=2, default=(0, 1), metavar=("I", "N"), help="motions: part I of N")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     args = p.parse_args(argv)
@@ -323,11 +229,12 @@ def main(argv=None) -> int:
     steps = ["clips", "motions", "vae", "dataset", "dit"] if args.step == "all" else [args.step]
     for step in steps:
         if step == "clips":
-            make_clips(clips, args.clips, args.seed)
+            for seed in args.seeds:
+                make_clips(clips, args.clips, seed)
         elif step == "motions":
             extract_motions(clips, *args.part)
         elif step == "vae":
-            print(json.dumps(train_vae(clips, vae, steps=args.vae_steps)))
+            print(json.dumps(train_vae(clips, vae, steps=args.vae_steps, lr=args.vae_lr, dim=args.vae_dim)))
         elif step == "dataset":
             build_cache(clips, vae, cache)
         else:
