@@ -81,8 +81,7 @@ def init_as_identity(vae) -> None:
     z = vae.config.z_dim
     enc, dec = vae.encoder, vae.decoder
     _identity_(enc.conv1)
-    enc.conv1.bias[:3] = 1.0
-    enc.conv1.bias[3] = 1.0
+    enc.conv1.bias[:4] = 1.0  # rgb + 1 in channels 0-2, and channel 3 (no input) a constant 1
     for m in vae.modules():
         if isinstance(m, ResidualBlock):
             torch.nn.init.zeros_(m.residual[6].weight)
