@@ -25,7 +25,9 @@ log = logging.getLogger("dreamactor.vae_training")
 
 def to_video(frames_u8: np.ndarray) -> torch.Tensor:
     """uint8 [B, T, H, W, 3] -> float [B, 3, T, H, W] in [-1, 1]."""
-    return torch.from_numpy(frames_u8).float().div(127.5).sub(1.0).permute(0, 4, 1, 2, 3).contiguous()
+    from ..sampling.windows import from_uint8
+
+    return from_uint8(frames_u8).permute(0, 4, 1, 2, 3).contiguous()
 
 
 def _vae_forward(vae, video: torch.Tensor, gen: torch.Generator,
