@@ -18,7 +18,8 @@ Every method goes through the same public pipeline (``sampling.pipeline``):
 
 Metrics against the target frames: SSIM and PSNR; pose following as the 2D keypoint
 error (pixels, COCO-17 joints) of the body our extractor finds in the generated frames,
-with the share of frames where it found one, and the silhouette IoU of the generated
+with the share of frames where it found one (raw detections: gaps are not filled in and the
+track is not smoothed), and the silhouette IoU of the generated
 body (pixels differing from the known background) against the exact target mask.
 """
 from __future__ import annotations
@@ -159,7 +160,9 @@ def score(frames: np.ndarray, pair: dict) -> dict:
     n = min(len(frames), len(target))
     frames, target, masks = frames[:n], target[:n], masks[:n]
     try:
-        body = extract_motion(frames, pair["fps"], hands=False, face=False, head=False).body_px
+        # raw per-frame detections: no gap filling (a filled frame is not a detection) and no smoothing
+        body = extract_motion(frames, pair["fps"], smoothing=0.0, max_gap=0, hands=False, face=False,
+                              head=False).body_px
     except DreamActorError:  # nobody found in any frame
         body = np.full((n, 33, 3), np.nan)
     err, found = keypoint_error(body, np.asarray(pair["target_gt"]["uv"])[:n], pair["target_gt"]["keypoint_names"])

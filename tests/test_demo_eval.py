@@ -80,6 +80,22 @@ def test_keypoint_error_maps_mediapipe_to_coco():
     assert np.isnan(ev.keypoint_error(np.full((2, 33, 3), np.nan), gt, gt_names)[0])
 
 
+def test_score_counts_raw_detections_only():
+    """Frames where nobody is drawn are not detections, even between frames where somebody is."""
+    from dreamactor_core.training.synth_dataset import make_eval_pair
+    from dreamactor_core.training.synth_humans import SynthHumanEngine
+
+    pair = make_eval_pair(SynthHumanEngine(128, 128, fps=10.0), np.random.default_rng(3), 6, kind="wave")
+    bg = ev.background_from_target(pair["target"], pair["target_masks"]).round().astype(np.uint8)
+    frames = pair["target"].copy()
+    frames[2:4] = bg  # a two-frame hole: the extractor's default gap filling would bridge it
+    exact = ev.score(pair["target"], pair)
+    holed = ev.score(frames, pair)
+    assert exact["detected"] == 1.0 and exact["kp_err"] < 6.0 and exact["iou"] > 0.85
+    assert holed["detected"] == pytest.approx(4 / 6)
+    assert holed["iou"] == pytest.approx(exact["iou"] * 4 / 6, abs=0.02)
+
+
 def test_vae_metadata_statistics(tmp_path):
     """A VAE file with latent_mean/latent_std metadata normalises with them; bad metadata is refused."""
     import json
