@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--height", type=int, default=None)
     a.add_argument("--max-frames", type=int, default=None)
     a.add_argument("--steps", type=int, default=20)
-    a.add_argument("--solver", default="dpmpp_2m", choices=["euler", "dpmpp_2m"])
+    a.add_argument("--solver", default="unipc", choices=["unipc", "dpmpp_2m", "euler"])
     a.add_argument("--shift", type=float, default=5.0)
     a.add_argument("--cfg", type=float, default=1.0)
     a.add_argument("--seed", type=int, default=0)

@@ -14,7 +14,7 @@ from .model import decode_latent
 from .types import FaceTokens, Model, Vae, image_to_uint8, to_image
 
 CATEGORY = "DreamActor/sampling"
-SOLVERS = ["dpmpp_2m", "euler"]
+SOLVERS = ["unipc", "dpmpp_2m", "euler"]
 ASPECTS = ["letterbox", "crop", "stretch"]
 STYLES = ["dreamactor", "openpose"]
 
@@ -141,8 +141,9 @@ class Sampler(io.ComfyNode):
                 io.Float.Input("color_match", default=0.0, min=0.0, max=1.0, step=0.05,
                                tooltip="Pull each window's colours towards the previous one (0 = off)."),
                 io.Int.Input("steps", default=20, min=1, max=200, tooltip="Sampling steps."),
-                io.Combo.Input("solver", options=SOLVERS, default="dpmpp_2m",
-                               tooltip="dpmpp_2m: second order, good at 20 steps. euler: first order."),
+                io.Combo.Input("solver", options=SOLVERS, default="unipc",
+                               tooltip="unipc: second-order predictor-corrector, Wan2.2's own default. "
+                                       "dpmpp_2m: second order. euler: first order."),
                 io.Float.Input("shift", default=5.0, min=0.0, max=100.0, step=0.1,
                                tooltip="Timestep shift of the flow-matching schedule (Wan uses 5)."),
                 io.Float.Input("cfg", default=1.0, min=0.0, max=30.0, step=0.1,

@@ -43,7 +43,7 @@ def _gaussian_flow(m: float, s: float):
 
 
 @pytest.mark.parametrize("shift", [1.0, 5.0])
-def test_dpmpp_2m_beats_euler_and_is_second_order(shift):
+def test_second_order_solvers_beat_euler(shift):
     velocity, exact = _gaussian_flow(m=1.5, s=0.8)
     x1 = torch.linspace(-2, 2, 11, dtype=torch.float64)
     truth = exact(x1, 0.0)
@@ -54,9 +54,35 @@ def test_dpmpp_2m_beats_euler_and_is_second_order(shift):
             err[solver, n] = float((out.double() - truth).abs().max())
     for n in (16, 32, 64):
         assert err["dpmpp_2m", n] < 0.5 * err["euler", n]
-    if shift == 1.0:  # on the uniform grid the asymptotic orders show: 1 for Euler, 2 for DPM++ 2M
+        assert err["unipc", n] < 0.5 * err["euler", n]
+    if shift == 1.0:  # on the uniform grid the asymptotic orders show: 1 for Euler, 2 for the others
         assert 1.7 < err["euler", 32] / err["euler", 64] < 2.3
         assert err["dpmpp_2m", 32] / err["dpmpp_2m", 64] > 2.8
+        assert err["unipc", 32] / err["unipc", 64] > 3.5
+
+
+def test_unipc_matches_an_independent_implementation():
+    """UniPC (bh2, order 2, corrector on) against numbers from diffusers 0.35.2's
+    UniPCMultistepScheduler (flow prediction, lower_order_final), computed once on this
+    non-uniform grid; their solver and ours agree to float32 rounding."""
+    velocity, exact = _gaussian_flow(m=1.5, s=0.8)
+    grid = torch.tensor([0.999, 0.95, 0.85, 0.7, 0.5, 0.3, 0.15, 0.05, 0.0], dtype=torch.float64)
+    x1 = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0], dtype=torch.float64)
+    reference = torch.tensor([-0.20467241875158299, 0.6470250175469846, 1.4987224538455526, 2.35041989014412,
+                              3.2021173264426883], dtype=torch.float64)
+    out = solvers.sample(velocity, x1.clone(), grid, "unipc").double()
+    torch.testing.assert_close(out, reference, atol=1e-5, rtol=0)
+    # the predictor alone (rho = 1/2 with B(h) = expm1(-h)) is DPM-Solver++(2M): it must match
+    # our DPM++ 2M step for step, and the corrector must move the result away from it
+    from dreamactor_core.sampling.unipc import UniPC
+
+    x, stepper = x1.clone().float(), UniPC(corrector=False)
+    for i in range(len(grid) - 1):
+        s, t = float(grid[i]), float(grid[i + 1])
+        x = stepper.step(x, x - s * velocity(x, s, i), s, t)
+    dpm = solvers.sample(velocity, x1.clone().float(), grid, "dpmpp_2m")
+    torch.testing.assert_close(x, dpm, atol=1e-5, rtol=0)
+    assert (out - dpm.double()).abs().max() > 1e-2
 
 
 def test_solver_progress_cancel_and_memory_release():

@@ -33,7 +33,7 @@ class AnimateSettings:
     width: int | None = None
     height: int | None = None
     steps: int = 20
-    solver: str = "dpmpp_2m"
+    solver: str = "unipc"
     shift: float = 5.0
     seed: int = 0
     guidance: GuidanceSettings = field(default_factory=GuidanceSettings)

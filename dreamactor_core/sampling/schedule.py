@@ -11,6 +11,8 @@ so step ``i`` of ``n`` sits at ``p = i / n``; strength windows use that.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..utils import DreamActorError
@@ -52,3 +54,12 @@ def timesteps(sigmas: torch.Tensor) -> torch.Tensor:
 def add_noise(x0: torch.Tensor, noise: torch.Tensor, sigma: float) -> torch.Tensor:
     """The flow interpolation ``(1 - sigma) * x0 + sigma * noise``."""
     return (1.0 - sigma) * x0 + sigma * noise
+
+
+def log_snr(sigma: float) -> float:
+    """lambda = log(alpha / sigma) with alpha = 1 - sigma; -inf at sigma 1, +inf at 0."""
+    if sigma >= 1.0:
+        return -math.inf
+    if sigma <= 0.0:
+        return math.inf
+    return math.log((1.0 - sigma) / sigma)

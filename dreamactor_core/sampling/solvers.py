@@ -1,4 +1,4 @@
-"""ODE solvers for flow-matching sampling: Euler and DPM++ 2M (second order).
+"""ODE solvers for flow-matching sampling: Euler, DPM++ 2M and UniPC (both second order).
 
 A solver walks ``sigmas`` (from :func:`schedule.flow_sigmas`, ending in 0) with a
 velocity model ``velocity(x, sigma, step) -> v`` where ``v = noise - x0``.
@@ -14,18 +14,11 @@ from typing import Callable
 import torch
 
 from ..utils import CancelFn, DreamActorError, ProgressFn, check_cancel, report
+from .schedule import log_snr
+from .unipc import UniPC
 
 VelocityFn = Callable[[torch.Tensor, float, int], torch.Tensor]
-SOLVERS = ("euler", "dpmpp_2m")
-
-
-def _log_snr(sigma: float) -> float:
-    """lambda = log(alpha / sigma) with alpha = 1 - sigma; -inf at sigma 1, +inf at 0."""
-    if sigma >= 1.0:
-        return -math.inf
-    if sigma <= 0.0:
-        return math.inf
-    return math.log((1.0 - sigma) / sigma)
+SOLVERS = ("euler", "dpmpp_2m", "unipc")
 
 
 def _dpm_first_order(x: torch.Tensor, x0: torch.Tensor, s: float, t: float) -> torch.Tensor:
@@ -57,15 +50,18 @@ def sample(
     x = x.to(torch.float32)
     prev_x0 = None
     prev_h = math.nan
+    unipc = UniPC() if solver == "unipc" else None
     for i in range(steps):
         check_cancel(cancel)
         s, t = sig[i], sig[i + 1]
         v = velocity(x, s, i).to(torch.float32)
         if solver == "euler":
             x = x + (t - s) * v
+        elif unipc is not None:
+            x = unipc.step(x, x - s * v, s, t)
         else:
             x0 = x - s * v
-            h = _log_snr(t) - _log_snr(s)
+            h = log_snr(t) - log_snr(s)
             x0_eff = x0
             if prev_x0 is not None and t > 0.0 and math.isfinite(h) and math.isfinite(prev_h):
                 # second-order multistep correction (linear extrapolation of x0 in lambda)
