@@ -104,18 +104,21 @@ def build_cache(clip_dir: Path, vae_path: Path, cache_dir: Path) -> dict:
 
 
 # ------------------------------------------------------------------------------------------- DiT
-def dit_train_config(cache_dir: Path, out_dir: Path, steps: int, lr: float = 1e-3, batch: int = 4):
-    """One stage over every parameter (the face path is off, so stages 2-3 have nothing to train)."""
+def dit_train_config(cache_dir: Path, out_dir: Path, steps: int, lr: float = 1e-3, batch: int = 4,
+                     init: Path | None = None):
+    """One stage over every parameter (the face path is off, so stages 2-3 have nothing to train);
+    ``init`` goes on from an earlier demo DiT instead of a random start."""
     from .config import StageConfig, TrainConfig
 
     stage = StageConfig("body_head", ["*"], steps=steps, lr=lr, warmup=50, use_face=False, decay="cosine")
-    return TrainConfig(model=dict(DIT_CONFIG), data=str(cache_dir), stages=[stage], batch_size=batch, seed=0,
+    return TrainConfig(model=dict(DIT_CONFIG), init_from=None if init is None else str(init), data=str(cache_dir),
+                       stages=[stage], batch_size=batch, seed=0,
                        out_dir=str(out_dir), checkpoint_every=100, log_every=20, shift=DEMO_SAMPLING["shift"],
                        grad_clip=1.0)
 
 
 def train_dit(cache_dir: Path, out_dir: Path, steps: int, export: Path, lr: float = 1e-3, batch: int = 4,
-              ranks: int = 2) -> dict:
+              ranks: int = 2, init: Path | None = None) -> dict:
     """Train (or resume) the demo DiT on the cache and export it in fp16 with its card in the metadata.
 
     ``ranks`` > 1 runs the same trainer under torchrun (gloo, FSDP), each rank taking
@@ -127,7 +130,10 @@ def train_dit(cache_dir: Path, out_dir: Path, steps: int, export: Path, lr: floa
 
     if batch % ranks:
         raise ValueError(f"batch {batch} must be a multiple of ranks {ranks}")
-    cfg = dit_train_config(cache_dir, out_dir, steps, lr, batch // ranks)
+    cfg = dit_train_config(cache_dir, out_dir, steps, lr, batch // ranks, init)
+    card = demo_card(init) if init is not None else {}
+    # the card of the run this one goes on from (read now: the export may overwrite that file)
+    history = [*card.pop("history", []), card] if card else []
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(cfg.to_json())
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
@@ -138,7 +144,8 @@ def train_dit(cache_dir: Path, out_dir: Path, steps: int, export: Path, lr: floa
         code = subprocess.run(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT).returncode
     if code:
         raise RuntimeError(f"training failed, see {out_dir / 'train.log'}")
-    return export_trained(out_dir, export, extra={"ranks": ranks, "seconds_last_run": round(time.perf_counter() - t0, 1)})
+    extra = {"ranks": ranks, "seconds_last_run": round(time.perf_counter() - t0, 1)}
+    return export_trained(out_dir, export, extra={**extra, "history": history} if history else extra)
 
 
 def export_trained(out_dir: Path, export: Path, extra: dict | None = None) -> dict:
@@ -163,7 +170,7 @@ def export_trained(out_dir: Path, export: Path, extra: dict | None = None) -> di
     model = AnimateDiT(ModelConfig(**DIT_CONFIG))
     model.load_state_dict(sd)
     losses = logged_losses(out_dir / "train.log")
-    info = {"steps": steps, "batch_per_rank": cfg.batch_size, "lr": cfg.stages[0].lr,
+    info = {"steps": steps, "batch_per_rank": cfg.batch_size, "lr": cfg.stages[0].lr, "init_from": cfg.init_from,
             "windows": _count_windows(Path(cfg.data)), "logged_losses": losses,
             "sampling": DEMO_SAMPLING, "fps": FPS, **(extra or {})}
     export_dit(model, export, info)
@@ -221,6 +228,9 @@ def main(argv=None) -> int:
     p.add_argument("--vae-dim", type=int, default=VAE_DIM, help="VAE base width (Wan2.1 uses 96)")
     p.add_argument("--vae-lr", type=float, default=1e-3)
     p.add_argument("--dit-steps", type=int, default=6000)
+    p.add_argument("--dit-lr", type=float, default=1e-3)
+    p.add_argument("--dit-batch", type=int, default=4, help="global batch (split over the 2 ranks)")
+    p.add_argument("--dit-init", type=Path, default=None, help="go on from this demo DiT file")
     p.add_argument("--part", type=int, nargs=2, default=(0, 1), metavar=("I", "N"), help="motions: part I of N")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     args = p.parse_args(argv)
@@ -238,7 +248,8 @@ def main(argv=None) -> int:
         elif step == "dataset":
             build_cache(clips, vae, cache)
         else:
-            print(json.dumps(train_dit(cache, args.work / "dit", args.dit_steps, args.out / DIT_FILE)))
+            print(json.dumps(train_dit(cache, args.work / "dit", args.dit_steps, args.out / DIT_FILE, lr=args.dit_lr,
+                                       batch=args.dit_batch, init=args.dit_init)))
     return 0
 
 
