@@ -1,6 +1,6 @@
 """Evaluate the embedded demo model on held-out synthetic humans, next to two baselines.
 
-    python benchmarks/demo_eval.py [--pairs 8] [--seed 1000] [--dit F --vae F]
+    python benchmarks/demo_eval.py [--pairs 8] [--seed 1000] [--framing full] [--dit F --vae F]
 
 Each held-out pair (``synth_dataset.make_eval_pair``; seeds far from the training seeds,
 so bodies, looks, cameras and motions are new) gives a reference image, a driving clip
@@ -17,7 +17,7 @@ Every method goes through the same public pipeline (``sampling.pipeline``):
   spare reference slots, against the single reference repeated in them (Table 3).
 
 Metrics against the target frames: SSIM and PSNR; pose following as the 2D keypoint
-error (pixels, COCO-17 joints) of the body our extractor finds in the generated frames,
+error (pixels, COCO-17 joints inside the image) of the body our extractor finds in the generated frames,
 with the share of frames where it found one (raw detections: gaps are not filled in and the
 track is not smoothed), and the silhouette IoU of the generated
 body (pixels differing from the known background) against the exact target mask.
@@ -104,11 +104,14 @@ def silhouette_iou(frames: np.ndarray, masks: np.ndarray, background: np.ndarray
     return float(np.mean(np.where(union > 0, inter / np.maximum(union, 1), 1.0)))
 
 
-def keypoint_error(body_px: np.ndarray, gt_uv: np.ndarray, gt_names: list[str]) -> tuple[float, float]:
+def keypoint_error(body_px: np.ndarray, gt_uv: np.ndarray, gt_names: list[str],
+                   size: tuple[int, int] | None = None) -> tuple[float, float]:
     """(mean pixel error over COCO-17 joints on frames with a detected body, share of such frames).
 
     ``body_px`` [T, 33, >=2] MediaPipe-order pixels (NaN where nothing was found), ``gt_uv``
-    [T, K, 2] exact keypoints named by ``gt_names``.
+    [T, K, 2] exact keypoints named by ``gt_names``. With ``size`` (width, height) only joints
+    whose true position is inside the image count: a portrait shows no knees, and where the
+    extractor puts them is a guess that no image could confirm.
     """
     pred = np.asarray(body_px)[:, MP33_OF_COCO17, :2]
     gt = np.asarray(gt_uv)[:, [gt_names.index(n) for n in COCO17], :2]
@@ -116,7 +119,10 @@ def keypoint_error(body_px: np.ndarray, gt_uv: np.ndarray, gt_names: list[str]) 
     if not found.any():
         return float("nan"), 0.0
     err = np.linalg.norm(pred[found] - gt[found], axis=-1)
-    return float(np.nanmean(err)), float(found.mean())
+    if size is not None:
+        inside = ((gt[found] >= 0) & (gt[found] < np.asarray(size, float))).all(-1)
+        err = np.where(inside, err, np.nan)
+    return float(np.nanmean(err)) if np.isfinite(err).any() else float("nan"), float(found.mean())
 
 
 # ------------------------------------------------------------------------------------ running
@@ -165,7 +171,8 @@ def score(frames: np.ndarray, pair: dict) -> dict:
                               head=False).body_px
     except DreamActorError:  # nobody found in any frame
         body = np.full((n, 33, 3), np.nan)
-    err, found = keypoint_error(body, np.asarray(pair["target_gt"]["uv"])[:n], pair["target_gt"]["keypoint_names"])
+    err, found = keypoint_error(body, np.asarray(pair["target_gt"]["uv"])[:n], pair["target_gt"]["keypoint_names"],
+                                size=(frames.shape[2], frames.shape[1]))
     bg = background_from_target(target, masks)
     return {"ssim": ssim(frames, target), "psnr": psnr(frames, target), "kp_err": err, "detected": found,
             "iou": silhouette_iou(frames, masks, bg)}
@@ -188,6 +195,8 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=demo.WINDOW)
     p.add_argument("--dit", type=Path, default=demo.demo_paths()[0])
     p.add_argument("--vae", type=Path, default=demo.demo_paths()[1])
+    p.add_argument("--framing", choices=["full", "upper", "portrait", "mixed"], default="full",
+                   help="camera framing of the held-out pairs; mixed draws it per pair as the training clips do")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-pseudo", action="store_true", help="skip the pseudo-reference ablation")
     args = p.parse_args(argv)
@@ -201,11 +210,12 @@ def main(argv=None) -> int:
     engine = SynthHumanEngine(demo.SIZE, demo.SIZE, fps=demo.FPS)
     rows: dict[str, list[dict]] = {"demo": [], "no pose": [], "copy ref": [], "VAE ceiling": [], "pseudo-refs": []}
     motions: list[str] = []
+    framings: list[str] = []
     seed, done = args.seed, 0
     while done < args.pairs:
         rng = np.random.default_rng(seed)
         seed += 1
-        pair = make_eval_pair(engine, rng, args.frames, framing="full")
+        pair = make_eval_pair(engine, rng, args.frames, framing=None if args.framing == "mixed" else args.framing)
         cache: dict = {}
         try:
             demo_frames = _generate(pair, dit, vae, base, cache)
@@ -214,6 +224,7 @@ def main(argv=None) -> int:
             continue
         done += 1
         motions.append(pair["motion"])
+        framings.append(pair["target_gt"]["framing"])
         rows["demo"].append(score(demo_frames, pair))
         rows["no pose"].append(score(_generate(pair, dit, vae, no_pose, cache), pair))
         rows["copy ref"].append(score(np.repeat(pair["reference"][None], len(pair["target"]), 0), pair))
@@ -222,23 +233,25 @@ def main(argv=None) -> int:
             rows["pseudo-refs"].append(score(_pseudo(pair, dit, vae, base), pair))
         print(f"pair {done}/{args.pairs} (seed {seed - 1}, {pair['motion']}): ssim demo {rows['demo'][-1]['ssim']:.3f}, "
               f"no pose {rows['no pose'][-1]['ssim']:.3f}, copy {rows['copy ref'][-1]['ssim']:.3f}", flush=True)
-    print(f"\n{args.pairs} held-out pairs, {args.frames} frames at {demo.SIZE}x{demo.SIZE}, "
+    print(f"\n{args.pairs} held-out pairs ({args.framing} framing), {args.frames} frames at {demo.SIZE}x{demo.SIZE}, "
           f"{time.perf_counter() - t0:.0f}s")
     _table({k: v for k, v in rows.items() if k != "pseudo-refs"}, "Demo model vs baselines")
-    _by_motion(rows, motions)
+    _by(rows, motions, "motion")
+    if len(set(framings)) > 1:
+        _by(rows, framings, "framing")
     if rows["pseudo-refs"]:
         _table({"single ref": rows["demo"], "pseudo-refs": rows["pseudo-refs"]},
                "Table 3 at our scale: single reference vs pseudo-references")
     return 0
 
 
-def _by_motion(rows: dict, motions: list[str]) -> None:
-    """PSNR and keypoint error per motion kind: where the model gains on copying, and where it can't."""
-    print("\nBy motion (pairs; PSNR dB / kp err px)")
+def _by(rows: dict, labels: list[str], what: str) -> None:
+    """PSNR and keypoint error per motion kind (or framing): where the model gains on copying, and where it can't."""
+    print(f"\nBy {what} (pairs; PSNR dB / kp err px)")
     names = ["demo", "no pose", "copy ref", "VAE ceiling"]
-    print(f"{'motion':<8}{'pairs':>6}" + "".join(f"{n:>18}" for n in names))
-    for kind in sorted(set(motions)):
-        idx = [i for i, m in enumerate(motions) if m == kind]
+    print(f"{what:<8}{'pairs':>6}" + "".join(f"{n:>18}" for n in names))
+    for kind in sorted(set(labels)):
+        idx = [i for i, m in enumerate(labels) if m == kind]
         cells = [f"{np.mean([rows[n][i]['psnr'] for i in idx]):.2f} / "
                  f"{np.nanmean([rows[n][i]['kp_err'] for i in idx] + [np.nan]):.1f}" for n in names]
         print(f"{kind:<8}{len(idx):>6}" + "".join(f"{c:>18}" for c in cells))

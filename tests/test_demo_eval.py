@@ -78,6 +78,13 @@ def test_keypoint_error_maps_mediapipe_to_coco():
     err, found = ev.keypoint_error(body, gt, gt_names)
     assert err == pytest.approx(5.0) and found == 0.5
     assert np.isnan(ev.keypoint_error(np.full((2, 33, 3), np.nan), gt, gt_names)[0])
+    # with the image size, joints whose true position lies outside the image are left out
+    body[0, ev.MP33_OF_COCO17[-1], :2] += 1000.0  # a wild guess for the last joint...
+    gt_out = gt.copy()
+    gt_out[:, gt_names.index(ev.COCO17[-1])] = (-5.0, 40.0)  # ...which the image does not show
+    err_in, _ = ev.keypoint_error(body, gt_out, gt_names, size=(64, 64))
+    assert err_in == pytest.approx(5.0)
+    assert ev.keypoint_error(body, gt_out, gt_names)[0] > 50.0
 
 
 def test_score_counts_raw_detections_only():

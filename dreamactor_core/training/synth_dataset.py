@@ -48,8 +48,10 @@ def write_training_clips(out_dir: str | Path, count: int, *, frames: int = 17, s
 
 
 def make_eval_pair(engine: SynthHumanEngine, rng: np.random.Generator, frames: int, kind: str | None = None,
-                   framing: str = "full") -> dict:
+                   framing: str | None = "full") -> dict:
     """A held-out case: reference image, driving clip and the exact target clip, with ground truth.
+
+    ``framing`` is "full", "upper" or "portrait"; None draws it as training clips do.
 
     The reference image is the reference body at rest pose in the first frame of a
     still clip; the target is that body doing the driving motion from the same camera.
