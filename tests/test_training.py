@@ -148,3 +148,21 @@ def test_learning_rate_schedule_warms_up_then_holds_or_decays():
     assert lr_at(decayed, 6) == pytest.approx(5e-4)  # half-way through the decay
     with pytest.raises(DreamActorError, match="decay"):
         StageConfig("s", ["*"], steps=10, decay="linear")
+
+
+def test_log_lines_carry_the_mean_loss_and_the_demo_card_reads_it(tmp_path, caplog):
+    import logging
+
+    from dreamactor_core.training.demo import logged_losses
+
+    cfg = _config(tmp_path / "run", log_every=2)
+    with caplog.at_level(logging.INFO, logger="dreamactor"):
+        result = train(cfg, _data(), max_steps=4, resume=False)
+    lines = [r.getMessage() for r in caplog.records if " loss " in r.getMessage()]
+    assert len(lines) == 2
+    log_file = tmp_path / "train.log"
+    log_file.write_text("\n".join(lines) + "\nstep 6/9 stage body_head loss 0.50000\n")  # an older line: no mean
+    parsed = logged_losses(log_file)
+    assert parsed[2] == pytest.approx(sum(result.losses[:2]) / 2, abs=1e-5)
+    assert parsed[4] == pytest.approx(sum(result.losses[2:4]) / 2, abs=1e-5)
+    assert parsed[6] == 0.5

@@ -178,13 +178,14 @@ def export_trained(out_dir: Path, export: Path, extra: dict | None = None) -> di
 
 
 def logged_losses(log_file: Path) -> dict:
-    """{step: loss} from the trainer's log lines (logged every ``log_every`` steps)."""
+    """{step: loss} from the trainer's log lines (logged every ``log_every`` steps): the mean over
+    the steps since the previous line where the line has it, else that step's own loss."""
     import re
 
     if not log_file.is_file():
         return {}
-    found = re.findall(r"step (\d+)/\d+ stage \S+ loss ([0-9.eE+-]+)", log_file.read_text())
-    return {int(a): round(float(b), 5) for a, b in found}
+    found = re.findall(r"step (\d+)/\d+ stage \S+ loss ([0-9.eE+-]+)(?: mean ([0-9.eE+-]+))?", log_file.read_text())
+    return {int(a): round(float(c or b), 5) for a, b, c in found}
 
 
 def _count_windows(cache_dir: Path) -> int:

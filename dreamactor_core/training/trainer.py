@@ -170,7 +170,10 @@ def train(cfg: TrainConfig, data, *, max_steps: int | None = None, resume: bool 
         result.losses.append(value)
         result.steps_done = step + 1
         if rank == 0 and (step + 1) % cfg.log_every == 0:
-            log.info("step %d/%d stage %s loss %.5f", step + 1, cfg.total_steps, stage.name, value)
+            # single-batch losses are noisy; the mean since the last log line is what to read
+            recent = result.losses[-cfg.log_every:]
+            log.info("step %d/%d stage %s loss %.5f mean %.5f", step + 1, cfg.total_steps, stage.name, value,
+                     sum(recent) / len(recent))
         if progress is not None:
             progress(step + 1, cfg.total_steps, value)
         last_of_stage = in_stage + 1 == stage.steps
