@@ -75,9 +75,11 @@ class UniPC:
             rho, h_phi_1, b_h = _weights(log_snr(st.t) - log_snr(st.s), st.rks + [1.0], corrector=True)
             terms = sum(r * d for r, d in zip(rho[:-1], st.diffs)) + rho[-1] * (x0 - st.x0)
             x = self._base(st, h_phi_1) - (1.0 - st.t) * b_h * terms
-        # earlier points with a finite lambda give the differences; the last step stays first order
-        usable = [(lam, m) for lam, m in self.history if math.isfinite(lam)] if math.isfinite(lam_t) else []
-        usable = usable[len(usable) - min(len(usable), self.order - 1):] if self.order > 1 else []
+        # the newest order-1 earlier points with a finite lambda give the differences; the last step
+        # (lambda_t = +inf) stays first order
+        keep = self.order - 1
+        finite = [(lam, m) for lam, m in self.history if math.isfinite(lam)]
+        usable = finite[-keep:] if keep > 0 and math.isfinite(lam_t) else []
         h = lam_t - lam_s
         rks = [(lam - lam_s) / h for lam, _ in reversed(usable)]
         diffs = [(m - x0) / r for r, (_, m) in zip(rks, reversed(usable))]
@@ -89,6 +91,6 @@ class UniPC:
             out = self._base(st, h_phi_1)
             if rho:
                 out = out - (1.0 - t) * b_h * sum(r * d for r, d in zip(rho, diffs))
-        self.history = [*self.history[1 - self.order:], (lam_s, x0)] if self.order > 1 else []
+        self.history = [*self.history, (lam_s, x0)][-keep:] if keep > 0 else []
         self.last = st
         return out
