@@ -140,8 +140,8 @@ def test_shipped_demo_model_loads():
     assert dit_path.stat().st_size + vae_path.stat().st_size < 20 * 2 ** 20
     dit, vae = load_dit(dit_path), load_vae(vae_path)
     cfg = dit.config
-    assert (cfg.dim, cfg.num_layers, cfg.pose_mode, cfg.ref_attn, cfg.has_face) == (
-        demo.DIT_CONFIG["dim"], demo.DIT_CONFIG["num_layers"], "concat", True, False)
+    assert (cfg.dim, cfg.num_heads, cfg.num_layers, cfg.pose_mode, cfg.ref_attn, cfg.has_face) == (
+        demo.DIT_CONFIG["dim"], demo.DIT_CONFIG["num_heads"], demo.DIT_CONFIG["num_layers"], "concat", True, False)
     assert vae.config.dim == demo.VAE_DIM and vae.config.latent_std != VAEConfig().latent_std
     card = demo.demo_card(dit_path)
     assert card["sampling"]["width"] == demo.SIZE and card["steps"] > 0

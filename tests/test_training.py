@@ -166,3 +166,24 @@ def test_log_lines_carry_the_mean_loss_and_the_demo_card_reads_it(tmp_path, capl
     assert parsed[2] == pytest.approx(sum(result.losses[:2]) / 2, abs=1e-5)
     assert parsed[4] == pytest.approx(sum(result.losses[2:4]) / 2, abs=1e-5)
     assert parsed[6] == 0.5
+
+
+def test_exported_model_loads_back_with_its_head_count(tmp_path):
+    """Without a face path the weights cannot tell the head count; the exported file's metadata does."""
+    from dreamactor_core.model.loader import load_dit
+    from dreamactor_core.training.state_io import export_model
+
+    cfg = ModelConfig.dreamactor_m1(dim=64, ffn_dim=96, num_heads=4, num_layers=2, text_len=8, has_clip=False,
+                                    ref_attn=True, num_refs=2, face_every=0)
+    torch.manual_seed(0)
+    model = AnimateDiT(cfg).eval()
+    export_model(tmp_path / "m.safetensors", model)
+    loaded = load_dit(tmp_path / "m.safetensors")
+    assert (loaded.config.num_heads, loaded.config.num_refs, loaded.config.text_len) == (4, 2, 8)
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(1, 16, 4, 4, 4, generator=g), torch.randn(1, 20, 4, 4, 4, generator=g)
+    pose, ctx = torch.randn(1, 16, 2, 4, 4, generator=g), torch.randn(1, 8, 4096, generator=g)
+    with torch.no_grad():
+        want = model(x, torch.tensor([500.0]), ctx, y=y, pose_latents=pose)
+        got = loaded(x, torch.tensor([500.0]), ctx, y=y, pose_latents=pose)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)

@@ -122,7 +122,8 @@ class ModelConfig:
 
         ``text_len`` and ``num_refs`` carry no weights; pass them in ``overrides`` if they
         differ from the defaults (512, 1). The head count is read from the face adapter's
-        per-head norms; models without a face path are assumed to have head_dim 128.
+        per-head norms; models without a face path are assumed to have head_dim 128 unless
+        ``num_heads`` is given (files written by our trainer record it in their metadata).
         """
         shapes = {k: tuple(int(s) for s in v) for k, v in shapes.items()}
         _require(shapes, "patch_embedding.weight", "head.head.weight", "blocks.0.ffn.0.weight",

@@ -91,10 +91,15 @@ def load_vae(path, *, dtype: torch.dtype = torch.float32, device="cpu") -> WanVA
     return _assign(model, tensors, device)
 
 
+# What a checkpoint's weights cannot tell (the head count splits dim x dim projections any way
+# that divides them), so checkpoints we write record it in their metadata.
+CONFIG_METADATA = ("num_refs", "text_len", "num_heads")
+
+
 def _config_metadata(metadata: dict) -> dict:
-    """``num_refs`` / ``text_len`` carry no weights; checkpoints we train record them in their metadata."""
+    """``num_refs`` / ``text_len`` / ``num_heads`` from a checkpoint's metadata, where present."""
     out = {}
-    for key in ("num_refs", "text_len"):
+    for key in CONFIG_METADATA:
         if key in metadata:
             try:
                 out[key] = int(metadata[key])

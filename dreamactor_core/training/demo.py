@@ -199,8 +199,10 @@ def export_dit(model, path: Path, info: dict) -> None:
     sd = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
           if not k.endswith(".kernel")}
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(sd, str(path), metadata={"dreamactor_demo": json.dumps(info), "num_refs": str(DIT_CONFIG["num_refs"]),
-                                       "text_len": str(DIT_CONFIG["text_len"])})
+    from ..model.loader import CONFIG_METADATA
+
+    meta = {key: str(getattr(model.config, key)) for key in CONFIG_METADATA}
+    save_file(sd, str(path), metadata={"dreamactor_demo": json.dumps(info), **meta})
 
 
 def demo_paths(asset_dir: Path = ASSET_DIR) -> tuple[Path, Path]:

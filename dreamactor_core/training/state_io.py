@@ -24,6 +24,8 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+from ..model.loader import CONFIG_METADATA
+
 _SEP = "::"
 _NAME = re.compile(r"step_(\d+)\.safetensors$")
 
@@ -98,7 +100,7 @@ def export_model(path: Path, model: torch.nn.Module, dtype: torch.dtype | None =
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": "pt", "producer": "dreamactor_core.training"}
     cfg = getattr(model, "config", None)
-    for key in ("num_refs", "text_len"):  # they carry no weights; load_dit reads them back from here
+    for key in CONFIG_METADATA:  # they carry no weights; load_dit reads them back from here
         if hasattr(cfg, key):
             meta[key] = str(getattr(cfg, key))
     save_file(sd, str(path), metadata=meta)
