@@ -37,6 +37,17 @@ def _weights(path: Path) -> dict:
     return {k.split("::", 1)[1]: v for k, v in load_file(str(path)).items() if k.startswith("model::")}
 
 
+def _assert_same_outputs(got_model, want_model, frames: int) -> None:
+    """Both models give the same velocity on one random input (reference slots + 2 latent frames)."""
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(1, 16, frames, 4, 4, generator=g), torch.randn(1, 20, frames, 4, 4, generator=g)
+    pose, ctx = torch.randn(1, 16, 2, 4, 4, generator=g), torch.randn(1, 8, 4096, generator=g)
+    with torch.no_grad():
+        want = want_model(x, torch.tensor([500.0]), ctx, y=y, pose_latents=pose)
+        got = got_model(x, torch.tensor([500.0]), ctx, y=y, pose_latents=pose)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
 def test_each_stage_trains_only_its_parameters(tmp_path):
     cfg = _config(tmp_path)
     torch.manual_seed(cfg.seed)
@@ -115,13 +126,7 @@ def test_variant_starts_from_an_animate_checkpoint(tmp_path):
                                                face_hidden=64, ref_attn=False, num_refs=1, face_every=5)).eval()
     report = init_from_checkpoint(dst, str(tmp_path / "animate.safetensors"))
     assert report["widened"] == 1 and report["kept_init"] == 0
-    g = torch.Generator().manual_seed(1)
-    x, y = torch.randn(1, 16, 3, 4, 4, generator=g), torch.randn(1, 20, 3, 4, 4, generator=g)
-    pose, ctx = torch.randn(1, 16, 2, 4, 4, generator=g), torch.randn(1, 8, 4096, generator=g)
-    with torch.no_grad():
-        a = src(x, torch.tensor([500.0]), ctx, y=y, pose_latents=pose)
-        b = dst(x, torch.tensor([500.0]), ctx, y=y, pose_latents=pose)
-    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    _assert_same_outputs(dst, src, frames=3)
 
 
 def test_gradient_checkpointing_gives_the_same_steps(tmp_path):
@@ -180,10 +185,4 @@ def test_exported_model_loads_back_with_its_head_count(tmp_path):
     export_model(tmp_path / "m.safetensors", model)
     loaded = load_dit(tmp_path / "m.safetensors")
     assert (loaded.config.num_heads, loaded.config.num_refs, loaded.config.text_len) == (4, 2, 8)
-    g = torch.Generator().manual_seed(1)
-    x, y = torch.randn(1, 16, 4, 4, 4, generator=g), torch.randn(1, 20, 4, 4, 4, generator=g)
-    pose, ctx = torch.randn(1, 16, 2, 4, 4, generator=g), torch.randn(1, 8, 4096, generator=g)
-    with torch.no_grad():
-        want = model(x, torch.tensor([500.0]), ctx, y=y, pose_latents=pose)
-        got = loaded(x, torch.tensor([500.0]), ctx, y=y, pose_latents=pose)
-    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    _assert_same_outputs(loaded, model, frames=4)
