@@ -170,7 +170,7 @@ def export_trained(out_dir: Path, export: Path, extra: dict | None = None) -> di
     model = AnimateDiT(ModelConfig(**DIT_CONFIG))
     model.load_state_dict(sd)
     losses = logged_losses(out_dir / "train.log")
-    info = {"steps": steps, "batch_per_rank": cfg.batch_size, "lr": cfg.stages[0].lr, "init_from": cfg.init_from,
+    info = {"steps": steps, "batch_per_rank": cfg.batch_size, "lr": cfg.stages[0].lr, "init_from": cfg.init_from and Path(cfg.init_from).name,
             "windows": _count_windows(Path(cfg.data)), "logged_losses": losses,
             "sampling": DEMO_SAMPLING, "fps": FPS, **(extra or {})}
     export_dit(model, export, info)
