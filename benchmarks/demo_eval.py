@@ -197,6 +197,8 @@ def main(argv=None) -> int:
     p.add_argument("--vae", type=Path, default=demo.demo_paths()[1])
     p.add_argument("--framing", choices=["full", "upper", "portrait", "mixed"], default="full",
                    help="camera framing of the held-out pairs; mixed draws it per pair as the training clips do")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the demo card's)")
+    p.add_argument("--solver", default=None, help="euler, dpmpp_2m or unipc (default: the demo card's)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-pseudo", action="store_true", help="skip the pseudo-reference ablation")
     args = p.parse_args(argv)
@@ -205,7 +207,8 @@ def main(argv=None) -> int:
     dit, vae = load_dit(args.dit), load_vae(args.vae)
     s = demo.DEMO_SAMPLING
     base = AnimateSettings(width=s["width"], height=s["height"], window=s["window"], refert=s["refert"],
-                           steps=s["steps"], shift=s["shift"], solver=s["solver"], seed=0, aspect="stretch")
+                           steps=args.steps or s["steps"], shift=s["shift"], solver=args.solver or s["solver"],
+                           seed=0, aspect="stretch")
     no_pose = AnimateSettings(**{**base.__dict__, "guidance": GuidanceSettings(pose=StrengthWindow(0.0))})
     engine = SynthHumanEngine(demo.SIZE, demo.SIZE, fps=demo.FPS)
     rows: dict[str, list[dict]] = {"demo": [], "no pose": [], "copy ref": [], "VAE ceiling": [], "pseudo-refs": []}
@@ -234,7 +237,7 @@ def main(argv=None) -> int:
         print(f"pair {done}/{args.pairs} (seed {seed - 1}, {pair['motion']}): ssim demo {rows['demo'][-1]['ssim']:.3f}, "
               f"no pose {rows['no pose'][-1]['ssim']:.3f}, copy {rows['copy ref'][-1]['ssim']:.3f}", flush=True)
     print(f"\n{args.pairs} held-out pairs ({args.framing} framing), {args.frames} frames at {demo.SIZE}x{demo.SIZE}, "
-          f"{time.perf_counter() - t0:.0f}s")
+          f"{base.steps} {base.solver} steps, {time.perf_counter() - t0:.0f}s")
     _table({k: v for k, v in rows.items() if k != "pseudo-refs"}, "Demo model vs baselines")
     _by(rows, motions, "motion")
     if len(set(framings)) > 1:

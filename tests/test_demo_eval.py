@@ -206,6 +206,9 @@ def test_decoder_fine_tuning_keeps_the_latents(tmp_path):
     a, b = load_vae(first), load_vae(second)
     video = torch.from_numpy(frames[:1]).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)
     torch.testing.assert_close(a.encode_raw(video), b.encode_raw(video))
+    # the normalised latents too: the statistics are carried over, not re-measured
+    assert (a.config.latent_mean, a.config.latent_std) == (b.config.latent_mean, b.config.latent_std)
+    torch.testing.assert_close(a.encode(video), b.encode(video))
     assert not torch.equal(a.decode_raw(a.encode_raw(video)), b.decode_raw(b.encode_raw(video)))
     card = demo_card(second)
     assert card["encoder_trained"] is False and card["history"][0]["encoder_trained"] is True

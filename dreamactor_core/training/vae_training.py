@@ -154,15 +154,20 @@ def train_vae(frames: np.ndarray, out_path: Path, steps: int = 2000, lr: float =
     data = frames[:-4]
     vae = WanVAE(VAEConfig(dim=dim))
     init_as_identity(vae)
-    history = []
+    history, stats = [], None
     if init is not None:
         from safetensors import safe_open
         from safetensors.torch import load_file
 
         vae.load_state_dict({k: v.float() for k, v in load_file(str(init)).items()})
         with safe_open(str(init), framework="pt") as f:  # keep the card of the run we go on from
-            card = json.loads((f.metadata() or {}).get("dreamactor_demo", "{}"))
+            meta = f.metadata() or {}
+        card = json.loads(meta.get("dreamactor_demo", "{}"))
         history = [*card.pop("history", []), card] if card else []
+        if not train_encoder and "latent_mean" in meta and "latent_std" in meta:
+            # the latents a DiT was trained on were normalised with these; re-measuring them with the
+            # fp16-rounded encoder would shift them by ~1e-3
+            stats = json.loads(meta["latent_mean"]), json.loads(meta["latent_std"])
     if per_frame_time_init:  # from scratch, or on from a VAE trained on stills only
         init_time_layers_per_frame(vae)
     if not train_encoder:  # decoder-only fine-tuning: latents (and a DiT trained on them) stay valid
@@ -206,7 +211,7 @@ def train_vae(frames: np.ndarray, out_path: Path, steps: int = 2000, lr: float =
             if history:
                 info["history"] = history
             log.info("vae %s", info)
-            save_vae(vae, out_path, *latent_stats(vae, data, window=window), info)
+            save_vae(vae, out_path, *(stats or latent_stats(vae, data, window=window)), info)
             vae.train()
     return info
 
