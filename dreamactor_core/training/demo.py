@@ -15,7 +15,15 @@ Every step runs on a 2-core CPU in minutes to tens of minutes (times in docs/DEM
 5. ``dit``: ``trainer.train`` on the cache: the DreamActor-M1 variant (concat pose, Ref Attn, three
    reference slots) with the face path off; one stage, since stages 2-3 only concern the face path.
 
-    python -m dreamactor_core.training.demo all --work runs/demo   # the shipped files
+    python -m dreamactor_core.training.demo all --work runs/demo   # v2: every step from scratch
+
+The shipped files (v3) go on from v2 with a second DiT run and a decoder-only VAE fine-tune with
+an SSIM term (the encoder, and so every cached latent, stays as it was)::
+
+    demo="python -m dreamactor_core.training.demo --work runs/demo"; D=dreamactor_core/assets/demo
+    $demo dit --dit-run dit3 --dit-init $D/demo_dit.safetensors --dit-steps 6000 --dit-lr 5e-4 --dit-batch 8
+    $demo vae --vae-init $D/demo_vae.safetensors --vae-decoder-only --vae-ssim 1 --vae-steps 800 --vae-lr 3e-4
+    $demo vae --vae-init $D/demo_vae.safetensors --vae-decoder-only --vae-ssim 2 --vae-steps 2400 --vae-lr 3e-4
 
 Exported files (fp16, official key layouts): ``demo_dit.safetensors``, ``demo_vae.safetensors``.
 """
@@ -230,10 +238,15 @@ def main(argv=None) -> int:
     p.add_argument("--vae-steps", type=int, default=2000)
     p.add_argument("--vae-dim", type=int, default=VAE_DIM, help="VAE base width (Wan2.1 uses 96)")
     p.add_argument("--vae-lr", type=float, default=1e-3)
+    p.add_argument("--vae-init", type=Path, default=None, help="go on from this demo VAE file")
+    p.add_argument("--vae-decoder-only", action="store_true",
+                   help="train the decoder alone (latents, and a DiT trained on them, stay valid)")
+    p.add_argument("--vae-ssim", type=float, default=0.0, help="weight of the (1 - SSIM) loss term")
     p.add_argument("--dit-steps", type=int, default=6000)
     p.add_argument("--dit-lr", type=float, default=1e-3)
     p.add_argument("--dit-batch", type=int, default=4, help="global batch (split over the 2 ranks)")
     p.add_argument("--dit-init", type=Path, default=None, help="go on from this demo DiT file")
+    p.add_argument("--dit-run", default="dit", help="run folder under --work (a new one for a continuation)")
     p.add_argument("--part", type=int, nargs=2, default=(0, 1), metavar=("I", "N"), help="motions: part I of N")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     args = p.parse_args(argv)
@@ -247,11 +260,13 @@ def main(argv=None) -> int:
         elif step == "motions":
             extract_motions(clips, *args.part)
         elif step == "vae":
-            print(json.dumps(train_vae(clips, vae, steps=args.vae_steps, lr=args.vae_lr, dim=args.vae_dim)))
+            print(json.dumps(train_vae(clips, vae, steps=args.vae_steps, lr=args.vae_lr, dim=args.vae_dim,
+                                       init=args.vae_init, per_frame_time_init=args.vae_init is None,
+                                       train_encoder=not args.vae_decoder_only, ssim_weight=args.vae_ssim)))
         elif step == "dataset":
             build_cache(clips, vae, cache)
         else:
-            print(json.dumps(train_dit(cache, args.work / "dit", args.dit_steps, args.out / DIT_FILE, lr=args.dit_lr,
+            print(json.dumps(train_dit(cache, args.work / args.dit_run, args.dit_steps, args.out / DIT_FILE, lr=args.dit_lr,
                                        batch=args.dit_batch, init=args.dit_init)))
     return 0
 
