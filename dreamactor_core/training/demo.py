@@ -17,13 +17,19 @@ Every step runs on a 2-core CPU in minutes to tens of minutes (times in docs/DEM
 
     python -m dreamactor_core.training.demo all --work runs/demo   # v2: every step from scratch
 
-The shipped files (v3) go on from v2 with a second DiT run and a decoder-only VAE fine-tune with
-an SSIM term (the encoder, and so every cached latent, stays as it was)::
+v3 goes on from v2 with a second DiT run and a decoder-only VAE fine-tune with an SSIM term (the
+encoder, and so every cached latent, stays as it was)::
 
     demo="python -m dreamactor_core.training.demo --work runs/demo"; D=dreamactor_core/assets/demo
     $demo dit --dit-run dit3 --dit-init $D/demo_dit.safetensors --dit-steps 6000 --dit-lr 5e-4 --dit-batch 8
     $demo vae --vae-init $D/demo_vae.safetensors --vae-decoder-only --vae-ssim 1 --vae-steps 800 --vae-lr 3e-4
     $demo vae --vae-init $D/demo_vae.safetensors --vae-decoder-only --vae-ssim 2 --vae-steps 2400 --vae-lr 3e-4
+
+and the shipped DiT (v4) doubles the clips (the cache is rebuilt over all 640 with that VAE, whose
+encoder and latent statistics are v2's) and goes on from v3::
+
+    $demo clips --seeds 3 4 && $demo motions && $demo dataset
+    $demo dit --dit-run dit4 --dit-init $D/demo_dit.safetensors --dit-steps 4000 --dit-lr 3e-4 --dit-batch 8
 
 Exported files (fp16, official key layouts): ``demo_dit.safetensors``, ``demo_vae.safetensors``.
 """
