@@ -50,7 +50,6 @@ def main(argv=None) -> int:
     ref_lat = encoder.references([ref_image] * dit.config.num_refs)
     text = prepare_text(dit.config)
     cond = build_window(encoder, ref_lat, np.asarray(guide[0:s["window"]]), None, text)
-    denoiser = GuidedDenoiser(dit, cond, GuidanceSettings(), args.reference_steps)
     noise = torch.randn(cond.latent_shape, generator=torch.Generator().manual_seed(0))
 
     def solve(n: int, solver: str) -> torch.Tensor:
@@ -59,8 +58,7 @@ def main(argv=None) -> int:
             return solvers.sample(fn, noise.clone(), schedule.flow_sigmas(n, s["shift"]), solver)
 
     t0 = time.perf_counter()
-    with torch.no_grad():
-        truth = solvers.sample(denoiser, noise.clone(), schedule.flow_sigmas(args.reference_steps, s["shift"]), "euler")
+    truth = solve(args.reference_steps, "euler")
     print(f"reference: {args.reference_steps} Euler steps in {time.perf_counter() - t0:.1f}s")
     print(f"{'steps':>6}" + "".join(f"{n:>14}" for n in solvers.SOLVERS) + "   error / Euler's")
     for n in args.steps:
