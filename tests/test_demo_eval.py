@@ -75,16 +75,33 @@ def test_keypoint_error_maps_mediapipe_to_coco():
     body = np.full((2, 33, 3), np.nan)
     for j, mp in enumerate(ev.MP33_OF_COCO17):
         body[0, mp, :2] = (j + 3.0, 2 * j + 4.0)  # off by (3, 4): 5 pixels
-    err, found = ev.keypoint_error(body, gt, gt_names)
-    assert err == pytest.approx(5.0) and found == 0.5
+    err, found, mirrored, labelled = ev.keypoint_error(body, gt, gt_names)
+    assert err == pytest.approx(5.0) and found == 0.5 and mirrored == 0.0 and labelled == pytest.approx(5.0)
     assert np.isnan(ev.keypoint_error(np.full((2, 33, 3), np.nan), gt, gt_names)[0])
     # with the image size, joints whose true position lies outside the image are left out
     body[0, ev.MP33_OF_COCO17[-1], :2] += 1000.0  # a wild guess for the last joint...
     gt_out = gt.copy()
     gt_out[:, gt_names.index(ev.COCO17[-1])] = (-5.0, 40.0)  # ...which the image does not show
-    err_in, _ = ev.keypoint_error(body, gt_out, gt_names, size=(64, 64))
+    err_in = ev.keypoint_error(body, gt_out, gt_names, size=(64, 64))[0]
     assert err_in == pytest.approx(5.0)
     assert ev.keypoint_error(body, gt_out, gt_names)[0] > 50.0
+
+
+def test_keypoint_error_forgives_a_whole_body_label_swap_only():
+    names = list(ev.COCO17)
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(10, 100, (3, 17, 2))
+    body = np.full((3, 33, 3), np.nan)
+    body[:, ev.MP33_OF_COCO17, :2] = gt
+    body[1, ev.MP33_OF_COCO17, :2] = gt[1, ev.COCO17_MIRROR]  # frame 1 read as seen from behind
+    err, found, mirrored, labelled = ev.keypoint_error(body, gt, names)
+    assert err == pytest.approx(0.0, abs=1e-9) and found == 1.0 and mirrored == pytest.approx(1 / 3)
+    swap = np.linalg.norm(gt[1] - gt[1, ev.COCO17_MIRROR], axis=-1).mean()
+    assert labelled == pytest.approx(swap / 3)
+    # one wrong joint is not a mirror image: it keeps its whole error
+    body[2, ev.MP33_OF_COCO17[9], :2] = gt[2, 10]  # left wrist put on the right wrist
+    one = np.linalg.norm(gt[2, 9] - gt[2, 10]) / 17
+    assert ev.keypoint_error(body, gt, names)[0] == pytest.approx(one / 3)
 
 
 def test_score_counts_raw_detections_only():

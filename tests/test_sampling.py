@@ -147,6 +147,39 @@ def test_build_window_layout():
     assert torch.all(first.y[:, :4, 1:] == 0)  # first window: nothing known
 
 
+def test_ref_fill_puts_the_reference_where_no_frame_is_carried():
+    vae = PoolVAE()
+    enc = C.Encoder(vae)
+    ref_lat = enc.references([np.full((32, 32, 3), 200, np.uint8), np.full((32, 32, 3), 20, np.uint8)])
+    guide = np.random.default_rng(0).integers(0, 255, (13, 32, 32, 3), dtype=np.uint8)
+    text = C.prepare_text(None, torch.randn(7, 4096), None, None)
+    for carried, kept in ((0, 0), (1, 1), (5, 2), (6, 3)):
+        refert = None if not carried else torch.rand(carried, 32, 32, 3) * 2 - 1
+        plain = C.build_window(enc, ref_lat, guide, None, text, refert)
+        filled = C.build_window(enc, ref_lat, guide, None, text, refert, ref_fill=True)
+        r = 2  # reference slots come first; only the first reference fills the video frames
+        assert torch.equal(filled.y[:, :, :r], plain.y[:, :, :r])
+        assert torch.equal(filled.y[:, :4], plain.y[:, :4])  # the mask still says "not known"
+        assert torch.equal(filled.y[:, 4:, r:r + kept], plain.y[:, 4:, r:r + kept])
+        assert torch.equal(filled.y[:, 4:, r + kept:], ref_lat[:, :, :1].expand(-1, -1, 4 - kept, -1, -1))
+        assert kept == 4 or not torch.equal(filled.y[:, 4:, r + kept:], plain.y[:, 4:, r + kept:])
+
+
+def test_training_y_matches_the_sampler_first_window():
+    """The trainer's conditioning (cached grey latent) equals the sampler's first window, with and without ref_fill."""
+    from dreamactor_core.training.dataset import build_y
+
+    vae = PoolVAE()
+    enc = C.Encoder(vae)
+    ref_lat = enc.references([np.full((32, 32, 3), 90, np.uint8)] * 3)
+    guide = np.zeros((9, 32, 32, 3), np.uint8)
+    text = C.prepare_text(None, torch.randn(7, 4096), None, None)
+    grey = vae.encode(torch.zeros(1, 3, 9, 32, 32))
+    for fill in (False, True):
+        cond = C.build_window(enc, ref_lat, guide, None, text, ref_fill=fill)
+        assert torch.allclose(build_y(ref_lat, grey, ref_fill=fill), cond.y)
+
+
 def test_build_window_rejects_mismatched_counts():
     vae = PoolVAE()
     enc = C.Encoder(vae)

@@ -179,10 +179,26 @@ def test_exported_model_loads_back_with_its_head_count(tmp_path):
     from dreamactor_core.training.state_io import export_model
 
     cfg = ModelConfig.dreamactor_m1(dim=64, ffn_dim=96, num_heads=4, num_layers=2, text_len=8, has_clip=False,
-                                    ref_attn=True, num_refs=2, face_every=0)
+                                    ref_attn=True, num_refs=2, face_every=0, ref_fill=True)
     torch.manual_seed(0)
     model = AnimateDiT(cfg).eval()
     export_model(tmp_path / "m.safetensors", model)
     loaded = load_dit(tmp_path / "m.safetensors")
     assert (loaded.config.num_heads, loaded.config.num_refs, loaded.config.text_len) == (4, 2, 8)
+    assert loaded.config.ref_fill is True
     _assert_same_outputs(loaded, model, frames=4)
+
+
+def test_bad_ref_fill_metadata_is_a_clear_checkpoint_error(tmp_path):
+    from safetensors.torch import save_file
+
+    from dreamactor_core.model.loader import CheckpointError, load_dit
+
+    cfg = ModelConfig.dreamactor_m1(dim=64, ffn_dim=96, num_heads=4, num_layers=1, text_len=8, has_clip=False,
+                                    face_every=0)
+    sd = {k: v.contiguous() for k, v in AnimateDiT(cfg).state_dict().items()}
+    save_file(sd, str(tmp_path / "m.safetensors"), metadata={"num_heads": "4", "ref_fill": "maybe"})
+    with pytest.raises(CheckpointError, match="ref_fill='maybe' is not a boolean"):
+        load_dit(tmp_path / "m.safetensors")
+    save_file(sd, str(tmp_path / "m.safetensors"), metadata={"num_heads": "4"})
+    assert load_dit(tmp_path / "m.safetensors").config.ref_fill is False  # Wan2.2-Animate's layout

@@ -44,6 +44,9 @@ class ModelConfig:
     face_every: int = 5
     ref_attn: bool = False
     num_refs: int = 1
+    # y of video latent frames that hold no carried frame: the reference latent (spatially
+    # aligned appearance to copy from) instead of a grey video's latent as in Wan2.2-Animate
+    ref_fill: bool = False
     motion_dim: int = 512
     # Face motion encoder / face encoder sizes (fixed in the official model).
     face_size: int = 512

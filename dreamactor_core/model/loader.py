@@ -93,18 +93,26 @@ def load_vae(path, *, dtype: torch.dtype = torch.float32, device="cpu") -> WanVA
 
 # What a checkpoint's weights cannot tell (the head count splits dim x dim projections any way
 # that divides them), so checkpoints we write record it in their metadata.
-CONFIG_METADATA = ("num_refs", "text_len", "num_heads")
+CONFIG_METADATA = ("num_refs", "text_len", "num_heads", "ref_fill")
+_BOOLS = {"true": True, "1": True, "false": False, "0": False}
 
 
 def _config_metadata(metadata: dict) -> dict:
-    """``num_refs`` / ``text_len`` / ``num_heads`` from a checkpoint's metadata, where present."""
+    """The :data:`CONFIG_METADATA` settings found in a checkpoint's metadata."""
     out = {}
     for key in CONFIG_METADATA:
-        if key in metadata:
-            try:
-                out[key] = int(metadata[key])
-            except ValueError:
-                raise CheckpointError(f"checkpoint metadata {key}={metadata[key]!r} is not an integer") from None
+        if key not in metadata:
+            continue
+        value = str(metadata[key]).strip().lower()
+        if key == "ref_fill":
+            if value not in _BOOLS:
+                raise CheckpointError(f"checkpoint metadata {key}={metadata[key]!r} is not a boolean")
+            out[key] = _BOOLS[value]
+            continue
+        try:
+            out[key] = int(value)
+        except ValueError:
+            raise CheckpointError(f"checkpoint metadata {key}={metadata[key]!r} is not an integer") from None
     return out
 
 

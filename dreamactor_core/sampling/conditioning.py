@@ -63,6 +63,15 @@ def frame_mask(frames: int, mask_len: int, h: int, w: int) -> torch.Tensor:
     return groups[None, :, :, None, None].expand(1, 4, lat_t, h, w).contiguous()
 
 
+def fill_reference(temporal: torch.Tensor, reference: torch.Tensor, mask_len: int = 0) -> torch.Tensor:
+    """``temporal`` [B,16,T,h,w] with every latent frame that holds none of the first ``mask_len``
+    (carried) pixel frames replaced by ``reference`` [B,16,1,h,w] (checkpoints with ``ref_fill``)."""
+    carried = 0 if mask_len <= 0 else 1 + (mask_len - 1 + 3) // 4  # latent j >= 1 covers frames 4j-3..4j
+    out = temporal.clone()
+    out[:, :, carried:] = reference.to(out.dtype)
+    return out
+
+
 def module_device(module) -> torch.device:
     """Device of a module's first parameter (CPU for parameter-free stand-ins)."""
     try:
@@ -187,7 +196,7 @@ def face_pixels(crops, size: int = 512) -> torch.Tensor:
 
 def build_window(encoder: Encoder, ref_latents: torch.Tensor, guidance, faces, text: TextInputs,
                  refert=None, *, face_size: int = 512, pose: bool = True, pose_null: bool = True,
-                 pose_latents=None, face_tokens=None) -> WindowConditioning:
+                 pose_latents=None, face_tokens=None, ref_fill: bool = False) -> WindowConditioning:
     """Conditioning for one window.
 
     ``guidance`` uint8 [F,H,W,3] rendered pose video, ``faces`` uint8 [F,S,S,3]
@@ -197,7 +206,8 @@ def build_window(encoder: Encoder, ref_latents: torch.Tensor, guidance, faces, t
     for pose strength != 1). Precomputed signals replace their source:
     ``pose_latents`` (normalized [1,16,lat_t,h,w]) stands for ``guidance``
     (which may then be None; F = 4 (lat_t - 1) + 1), and ``face_tokens``
-    [1,lat_t,K,D] for ``faces``.
+    [1,lat_t,K,D] for ``faces``. ``ref_fill`` (from the checkpoint's config) puts the first
+    reference's latent in the temporal guidance of every latent frame with no carried frame.
     """
     if pose_latents is not None:
         if guidance is not None:
@@ -235,6 +245,8 @@ def build_window(encoder: Encoder, ref_latents: torch.Tensor, guidance, faces, t
     encoded = list(encoder.encode(torch.cat(videos)).split(1)) if videos else []
     temporal = encoded.pop(0) if mask_len else encoder.constant(0.0, frames, height, width)
     dev = temporal.device
+    if ref_fill:
+        temporal = fill_reference(temporal, ref_latents[:, :, :1].to(dev), mask_len)
     pose_lat = None
     if pose:
         pose_lat = encoded.pop(0) if encode_pose else pose_latents.to(dev).float()

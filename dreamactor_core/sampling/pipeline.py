@@ -249,7 +249,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         timer.add("guidance", t0)
         t0 = time.perf_counter()
         cond = build_window(encoder, ref_latents, g, f, text_in, carried, face_size=face_size,
-                            pose_null=not settings.guidance.pose_always_full, pose_latents=pl, face_tokens=ft)
+                            pose_null=not settings.guidance.pose_always_full, pose_latents=pl, face_tokens=ft,
+                            ref_fill=getattr(dit.config, "ref_fill", False))
         timer.add("encode", t0)
         done = win.index * settings.steps
         report = None if progress is None else (lambda i, n: progress(done + i, steps_total))

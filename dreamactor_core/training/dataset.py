@@ -15,19 +15,24 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from ..sampling.conditioning import fill_reference
 from ..utils import DreamActorError
 
 MASK_CHANNELS = 4
 
 
-def build_y(ref_latents: torch.Tensor, temporal: torch.Tensor) -> torch.Tensor:
+def build_y(ref_latents: torch.Tensor, temporal: torch.Tensor, ref_fill: bool = False) -> torch.Tensor:
     """Conditioning ``y`` [B, 20, R+T, h, w]: mask ones + reference latents, then mask zeros + ``temporal``.
 
     ``temporal`` is the latent of the video the model is told to continue (a grey
-    video in the first window), matching how the sampler builds its windows.
+    video in the first window), matching how the sampler builds its windows; with
+    ``ref_fill`` it is the first reference's latent in every frame, as the sampler
+    gives checkpoints configured that way.
     """
     b, _, r, h, w = ref_latents.shape
     t = temporal.shape[2]
+    if ref_fill:
+        temporal = fill_reference(temporal, ref_latents[:, :, :1])
     ref = torch.cat([ref_latents.new_ones(b, MASK_CHANNELS, r, h, w), ref_latents], 1)
     vid = torch.cat([temporal.new_zeros(b, MASK_CHANNELS, t, h, w), temporal], 1)
     return torch.cat([ref, vid], 2)
@@ -46,14 +51,14 @@ def model_inputs(batch: dict, use_face: bool = True) -> dict:
     return kwargs
 
 
-def assemble(samples: list[dict], text_len: int, text_dim: int = 4096) -> dict:
-    """Stack cached samples (same bucket) into a batch."""
+def assemble(samples: list[dict], text_len: int, text_dim: int = 4096, ref_fill: bool = False) -> dict:
+    """Stack cached samples (same bucket) into a batch (``ref_fill``: see :func:`build_y`)."""
     ref = torch.stack([s["ref_latents"] for s in samples])
     lat = torch.stack([s["latents"] for s in samples])
     grey = torch.stack([s["grey_latents"] for s in samples])
     batch = {
         "x0": torch.cat([ref, lat], 2),
-        "y": build_y(ref, grey),
+        "y": build_y(ref, grey, ref_fill),
         "pose_latents": torch.stack([s["pose_latents"] for s in samples]),
         "context": torch.stack([s["context"] if "context" in s else torch.zeros(text_len, text_dim)
                                 for s in samples]),
@@ -66,7 +71,8 @@ def assemble(samples: list[dict], text_len: int, text_dim: int = 4096) -> dict:
 class CachedClips:
     """Batches from a folder written by :func:`dataset_builder.build_dataset`."""
 
-    def __init__(self, root: str | Path, seed: int = 0, text_len: int = 512, max_refs: int | None = None):
+    def __init__(self, root: str | Path, seed: int = 0, text_len: int = 512, max_refs: int | None = None,
+                 ref_fill: bool = False):
         self.root = Path(root)
         index = self.root / "index.json"
         if not index.is_file():
@@ -78,7 +84,7 @@ class CachedClips:
             raise DreamActorError(f"training data {self.root}: every bucket is empty")
         self.names = sorted(self.buckets)
         self.weights = torch.tensor([len(self.buckets[k]) for k in self.names], dtype=torch.float64)
-        self.seed, self.text_len, self.max_refs = seed, text_len, max_refs
+        self.seed, self.text_len, self.max_refs, self.ref_fill = seed, text_len, max_refs, ref_fill
         self._cache: dict[str, dict] = {}
 
     def __len__(self) -> int:
@@ -99,7 +105,7 @@ class CachedClips:
         files = self.buckets[bucket]
         picks = torch.randint(len(files), (world * batch_size,), generator=g).tolist()
         mine = picks[rank * batch_size:(rank + 1) * batch_size]
-        return assemble([self._load(files[i]) for i in mine], self.text_len)
+        return assemble([self._load(files[i]) for i in mine], self.text_len, ref_fill=self.ref_fill)
 
 
 class RandomClips:

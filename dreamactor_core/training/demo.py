@@ -53,7 +53,8 @@ SIZE, FPS, WINDOW, CLIP_FRAMES = 128, 10.0, 9, 17
 VAE_DIM = 8
 # DreamActor-M1 variant at toy size, Wan's 1x2x2 patches (an 8x8 token grid per 128x128 frame).
 DIT_CONFIG = dict(dim=128, ffn_dim=384, num_heads=2, num_layers=4, text_len=8, patch=(1, 2, 2),
-                  pose_mode="concat", in_dim=52, ref_attn=True, num_refs=3, face_every=0, has_clip=False)
+                  pose_mode="concat", in_dim=52, ref_attn=True, num_refs=3, face_every=0, has_clip=False,
+                  ref_fill=True)
 # Sampling settings the demo model is meant for (the CLI uses them when no model is given).
 DEMO_SAMPLING = dict(width=SIZE, height=SIZE, window=WINDOW, refert=1, steps=12, shift=3.0, solver="euler")
 
