@@ -277,8 +277,14 @@ def _by(rows: dict, labels: list[str], what: str) -> None:
     for kind in sorted(set(labels)):
         idx = [i for i, m in enumerate(labels) if m == kind]
         cells = [f"{np.mean([rows[n][i]['psnr'] for i in idx]):.2f} / "
-                 f"{np.nanmean([rows[n][i]['kp_err'] for i in idx] + [np.nan]):.1f}" for n in names]
+                 f"{_finite_mean(rows[n][i]['kp_err'] for i in idx):.1f}" for n in names]
         print(f"{kind:<8}{len(idx):>6}" + "".join(f"{c:>18}" for c in cells))
+
+
+def _finite_mean(values) -> float:
+    """Mean of the finite values (NaN where a method never had a body detected)."""
+    kept = [v for v in values if np.isfinite(v)]
+    return float(np.mean(kept)) if kept else float("nan")
 
 
 def _table(rows: dict, title: str) -> None:
@@ -287,7 +293,7 @@ def _table(rows: dict, title: str) -> None:
             ("kp_err_labelled", "as labelled", "{:.2f}")]
     print(f"\n{title}\n{'method':<12}" + "".join(f"{h:>13}" for _, h, _ in cols))
     for name, values in rows.items():
-        cells = [fmt.format(np.nanmean([v[k] for v in values])) for k, _, fmt in cols]
+        cells = [fmt.format(_finite_mean(v[k] for v in values)) for k, _, fmt in cols]
         print(f"{name:<12}" + "".join(f"{c:>13}" for c in cells))
 
 

@@ -202,3 +202,52 @@ def test_bad_ref_fill_metadata_is_a_clear_checkpoint_error(tmp_path):
         load_dit(tmp_path / "m.safetensors")
     save_file(sd, str(tmp_path / "m.safetensors"), metadata={"num_heads": "4"})
     assert load_dit(tmp_path / "m.safetensors").config.ref_fill is False  # Wan2.2-Animate's layout
+
+
+def _write_cache(root: Path) -> None:
+    """Two cached windows in the builder's format; reference slot k holds the value k."""
+    from safetensors.torch import save_file
+
+    root.mkdir()
+    refs = torch.arange(3.0).view(1, 3, 1, 1).expand(16, 3, 2, 2).contiguous()
+    sample = {"ref_latents": refs, "latents": torch.zeros(16, 3, 2, 2), "pose_latents": torch.zeros(16, 3, 2, 2),
+              "grey_latents": torch.zeros(16, 3, 2, 2)}
+    # frames 13 and 9 lie in the window 8..16, frame 0 does not
+    save_file(sample, str(root / "a_w01.safetensors"), metadata={"refs": "[13, 9, 0]", "start": "8"})
+    # an older cache without "start": window 0 starts at frame 0, so only frame 0 is inside
+    save_file(sample, str(root / "b_w00.safetensors"), metadata={"refs": "[13, 9, 0]"})
+    index = {"buckets": {"square": ["a_w01.safetensors", "b_w00.safetensors"]},
+             "settings": {"window": 9, "stride": 8}}
+    (root / "index.json").write_text(json.dumps(index))
+
+
+def test_single_reference_samples_repeat_a_frame_from_outside_the_window(tmp_path):
+    from dreamactor_core.training.dataset import CachedClips
+
+    _write_cache(tmp_path / "cache")
+    allowed = {"a_w01.safetensors": {2.0}, "b_w00.safetensors": {0.0, 1.0}}
+    data = CachedClips(tmp_path / "cache", text_len=4, single_ref=1.0)
+    seen = {name: set() for name in allowed}
+    for step in range(40):
+        g = torch.Generator().manual_seed(data.seed * 7919 + step)
+        torch.multinomial(data.weights, 1, generator=g)
+        names = [data.buckets["square"][i] for i in torch.randint(2, (4,), generator=g).tolist()]
+        ref_y = data.batch(step, 0, 1, 4)["y"][:, 4:, :3, 0, 0]  # [B, 16, slots]
+        for name, slots in zip(names, ref_y):
+            assert torch.all(slots == slots[0, 0]), "every slot holds the same reference"
+            assert float(slots[0, 0]) in allowed[name]
+            seen[name].add(float(slots[0, 0]))
+    assert seen == allowed  # both outside frames of b are used
+    # ranks take slices of the same global batch
+    whole = data.batch(7, 0, 1, 4)["y"]
+    halves = torch.cat([data.batch(7, r, 2, 2)["y"] for r in range(2)])
+    assert torch.equal(whole, halves)
+    plain = CachedClips(tmp_path / "cache", text_len=4).batch(3, 0, 1, 4)["y"][:, 4:, :3, 0, 0]
+    assert torch.equal(plain[:, 0], torch.tensor([[0.0, 1.0, 2.0]] * 4))
+
+
+def test_single_ref_share_is_checked():
+    from dreamactor_core.utils import DreamActorError
+
+    with pytest.raises(DreamActorError, match="single_ref 1.5 must be between 0 and 1"):
+        TrainConfig.from_dict({"single_ref": 1.5})

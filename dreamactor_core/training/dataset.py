@@ -10,6 +10,7 @@ and independent of how many ranks share it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -72,7 +73,7 @@ class CachedClips:
     """Batches from a folder written by :func:`dataset_builder.build_dataset`."""
 
     def __init__(self, root: str | Path, seed: int = 0, text_len: int = 512, max_refs: int | None = None,
-                 ref_fill: bool = False):
+                 ref_fill: bool = False, single_ref: float = 0.0):
         self.root = Path(root)
         index = self.root / "index.json"
         if not index.is_file():
@@ -85,7 +86,9 @@ class CachedClips:
         self.names = sorted(self.buckets)
         self.weights = torch.tensor([len(self.buckets[k]) for k in self.names], dtype=torch.float64)
         self.seed, self.text_len, self.max_refs, self.ref_fill = seed, text_len, max_refs, ref_fill
+        self.single_ref = single_ref
         self._cache: dict[str, dict] = {}
+        self._refs_outside: dict[str, list[int]] = {}
 
     def __len__(self) -> int:
         return int(self.weights.sum())
@@ -104,8 +107,40 @@ class CachedClips:
         bucket = self.names[int(torch.multinomial(self.weights, 1, generator=g))]
         files = self.buckets[bucket]
         picks = torch.randint(len(files), (world * batch_size,), generator=g).tolist()
-        mine = picks[rank * batch_size:(rank + 1) * batch_size]
-        return assemble([self._load(files[i]) for i in mine], self.text_len, ref_fill=self.ref_fill)
+        samples = [self._load(files[i]) for i in picks]
+        if self.single_ref > 0:  # drawn for the global batch, so every rank agrees
+            single = (torch.rand(len(picks), generator=g) < self.single_ref).tolist()
+            choice = torch.rand(len(picks), generator=g).tolist()
+            samples = [self._one_reference(s, files[i], u) if one else s
+                       for s, i, one, u in zip(samples, picks, single, choice)]
+        mine = samples[rank * batch_size:(rank + 1) * batch_size]
+        return assemble(mine, self.text_len, ref_fill=self.ref_fill)
+
+    def _one_reference(self, sample: dict, name: str, u: float) -> dict:
+        """``sample`` with every reference slot holding one of its reference frames, picked by
+        ``u`` in [0, 1) among those outside the window (all of them if none is)."""
+        if name not in self._refs_outside:
+            self._refs_outside[name] = self._outside_window(name)
+        slots = self._refs_outside[name]
+        k = slots[min(int(u * len(slots)), len(slots) - 1)]
+        refs = sample["ref_latents"]
+        return {**sample, "ref_latents": refs[:, k:k + 1].expand_as(refs).contiguous()}
+
+    def _outside_window(self, name: str) -> list[int]:
+        from safetensors import safe_open
+
+        with safe_open(str(self.root / name), framework="pt") as f:
+            meta = f.metadata() or {}
+        slots = self._load(name)["ref_latents"].shape[1]
+        frames = json.loads(meta.get("refs", "[]"))[:slots]
+        window = int(self.index.get("settings", {}).get("window", 0))
+        if "start" in meta:
+            start = int(meta["start"])
+        else:  # caches written before the start was recorded: window k starts at k * stride
+            m = re.search(r"_w(\d+)\.safetensors$", name)
+            start = int(m.group(1)) * int(self.index.get("settings", {}).get("stride", 0)) if m else -1
+        outside = [k for k, f in enumerate(frames) if not start <= f < start + window]
+        return outside or list(range(slots))
 
 
 class RandomClips:

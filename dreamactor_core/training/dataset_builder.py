@@ -130,7 +130,8 @@ def _cache_video(stem: str, frames: np.ndarray, motion, vae, s: BuildSettings, o
         if faces is not None:
             sample["face_pixels"] = torch.from_numpy(np.ascontiguousarray(faces[sl].transpose(3, 0, 1, 2)))
         name = f"{stem}_w{k:02d}.safetensors"
-        save_file(sample, str(out_dir / name), metadata={"bucket": bucket, "refs": json.dumps(refs)})
+        save_file(sample, str(out_dir / name), metadata={"bucket": bucket, "refs": json.dumps(refs),
+                                                         "start": str(start)})
         yield name, bucket
 
 

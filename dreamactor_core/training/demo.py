@@ -54,7 +54,7 @@ VAE_DIM = 8
 # DreamActor-M1 variant at toy size, Wan's 1x2x2 patches (an 8x8 token grid per 128x128 frame).
 DIT_CONFIG = dict(dim=128, ffn_dim=384, num_heads=2, num_layers=4, text_len=8, patch=(1, 2, 2),
                   pose_mode="concat", in_dim=52, ref_attn=True, num_refs=3, face_every=0, has_clip=False,
-                  ref_fill=True)
+                  ref_fill=False)
 # Sampling settings the demo model is meant for (the CLI uses them when no model is given).
 DEMO_SAMPLING = dict(width=SIZE, height=SIZE, window=WINDOW, refert=1, steps=12, shift=3.0, solver="euler")
 
@@ -120,20 +120,21 @@ def build_cache(clip_dir: Path, vae_path: Path, cache_dir: Path) -> dict:
 
 # ------------------------------------------------------------------------------------------- DiT
 def dit_train_config(cache_dir: Path, out_dir: Path, steps: int, lr: float = 1e-3, batch: int = 4,
-                     init: Path | None = None):
+                     init: Path | None = None, single_ref: float = 0.0):
     """One stage over every parameter (the face path is off, so stages 2-3 have nothing to train);
-    ``init`` goes on from an earlier demo DiT instead of a random start."""
+    ``init`` goes on from an earlier demo DiT instead of a random start; ``single_ref``: see
+    ``TrainConfig.single_ref``."""
     from .config import StageConfig, TrainConfig
 
     stage = StageConfig("body_head", ["*"], steps=steps, lr=lr, warmup=50, use_face=False, decay="cosine")
     return TrainConfig(model=dict(DIT_CONFIG), init_from=None if init is None else str(init), data=str(cache_dir),
-                       stages=[stage], batch_size=batch, seed=0,
+                       stages=[stage], batch_size=batch, seed=0, single_ref=single_ref,
                        out_dir=str(out_dir), checkpoint_every=100, log_every=20, shift=DEMO_SAMPLING["shift"],
                        grad_clip=1.0)
 
 
 def train_dit(cache_dir: Path, out_dir: Path, steps: int, export: Path, lr: float = 1e-3, batch: int = 4,
-              ranks: int = 2, init: Path | None = None) -> dict:
+              ranks: int = 2, init: Path | None = None, single_ref: float = 0.0) -> dict:
     """Train (or resume) the demo DiT on the cache and export it in fp16 with its card in the metadata.
 
     ``ranks`` > 1 runs the same trainer under torchrun (gloo, FSDP), each rank taking
@@ -145,7 +146,7 @@ def train_dit(cache_dir: Path, out_dir: Path, steps: int, export: Path, lr: floa
 
     if batch % ranks:
         raise ValueError(f"batch {batch} must be a multiple of ranks {ranks}")
-    cfg = dit_train_config(cache_dir, out_dir, steps, lr, batch // ranks, init)
+    cfg = dit_train_config(cache_dir, out_dir, steps, lr, batch // ranks, init, single_ref)
     card = demo_card(init) if init is not None else {}
     # the card of the run this one goes on from (read now: the export may overwrite that file)
     history = [*card.pop("history", []), card] if card else []
@@ -186,7 +187,7 @@ def export_trained(out_dir: Path, export: Path, extra: dict | None = None) -> di
     model.load_state_dict(sd)
     losses = logged_losses(out_dir / "train.log")
     info = {"steps": steps, "batch_per_rank": cfg.batch_size, "lr": cfg.stages[0].lr, "init_from": cfg.init_from and Path(cfg.init_from).name,
-            "windows": _count_windows(Path(cfg.data)), "logged_losses": losses,
+            "windows": _count_windows(Path(cfg.data)), "logged_losses": losses, "single_ref": cfg.single_ref,
             "sampling": DEMO_SAMPLING, "fps": FPS, **(extra or {})}
     export_dit(model, export, info)
     return info
@@ -254,6 +255,8 @@ def main(argv=None) -> int:
     p.add_argument("--dit-batch", type=int, default=4, help="global batch (split over the 2 ranks)")
     p.add_argument("--dit-init", type=Path, default=None, help="go on from this demo DiT file")
     p.add_argument("--dit-run", default="dit", help="run folder under --work (a new one for a continuation)")
+    p.add_argument("--dit-single-ref", type=float, default=0.0,
+                   help="share of training samples given one reference in every slot, as at inference")
     p.add_argument("--part", type=int, nargs=2, default=(0, 1), metavar=("I", "N"), help="motions: part I of N")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     args = p.parse_args(argv)
@@ -274,7 +277,7 @@ def main(argv=None) -> int:
             build_cache(clips, vae, cache)
         else:
             print(json.dumps(train_dit(cache, args.work / args.dit_run, args.dit_steps, args.out / DIT_FILE, lr=args.dit_lr,
-                                       batch=args.dit_batch, init=args.dit_init)))
+                                       batch=args.dit_batch, init=args.dit_init, single_ref=args.dit_single_ref)))
     return 0
 
 
