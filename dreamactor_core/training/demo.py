@@ -31,6 +31,9 @@ encoder and latent statistics are v2's) and goes on from v3::
     $demo clips --seeds 3 4 && $demo motions && $demo dataset
     $demo dit --dit-run dit4 --dit-init $D/demo_dit.safetensors --dit-steps 4000 --dit-lr 3e-4 --dit-batch 8
 
+Two continuations from v4 scored lower and were not shipped (``ref_fill=True`` in ``DIT_CONFIG``,
+and ``--dit-single-ref 0.75``); docs/DEMO_MODEL.md has their numbers.
+
 Exported files (fp16, official key layouts): ``demo_dit.safetensors``, ``demo_vae.safetensors``.
 """
 from __future__ import annotations
