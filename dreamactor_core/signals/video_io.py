@@ -78,6 +78,17 @@ def load_image(path) -> np.ndarray:
 
 
 # --- video reading ------------------------------------------------------------
+def _decoder_words(exc: Exception, keep: int = 2) -> str:
+    """The gist of a reader error: imageio quotes ffmpeg's whole stderr (banner and build flags
+    included); its last lines say what was wrong with the file."""
+    text = str(exc)
+    if "=== stderr ===" not in text:
+        return text
+    head, tail = text.split("=== stderr ===", 1)
+    lines = [ln.strip() for ln in tail.splitlines() if ln.strip() and not ln.startswith(" ")]
+    return "; ".join([head.strip(), *lines[-keep:]]) if lines else head.strip()
+
+
 def _open_reader(path):
     import imageio.v2 as iio
 
@@ -87,7 +98,7 @@ def _open_reader(path):
         meta = reader.get_meta_data()
     except Exception as exc:
         raise DreamActorError(
-            f"video '{path}': cannot be read ({exc}); use a video ffmpeg can decode (e.g. mp4)"
+            f"video '{path}': cannot be read ({_decoder_words(exc)}); use a video ffmpeg can decode (e.g. mp4)"
         ) from exc
     fps = float(meta.get("fps") or 0.0)
     if not fps > 0:

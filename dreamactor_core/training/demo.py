@@ -253,6 +253,7 @@ def main(argv=None) -> int:
     p.add_argument("--vae-decoder-only", action="store_true",
                    help="train the decoder alone (latents, and a DiT trained on them, stay valid)")
     p.add_argument("--vae-ssim", type=float, default=0.0, help="weight of the (1 - SSIM) loss term")
+    p.add_argument("--vae-clips-per-step", type=int, default=2, help="5-frame clips per step (besides 8 stills)")
     p.add_argument("--dit-steps", type=int, default=6000)
     p.add_argument("--dit-lr", type=float, default=1e-3)
     p.add_argument("--dit-batch", type=int, default=4, help="global batch (split over the 2 ranks)")
@@ -275,7 +276,8 @@ def main(argv=None) -> int:
         elif step == "vae":
             print(json.dumps(train_vae(clips, vae, steps=args.vae_steps, lr=args.vae_lr, dim=args.vae_dim,
                                        init=args.vae_init, per_frame_time_init=args.vae_init is None,
-                                       train_encoder=not args.vae_decoder_only, ssim_weight=args.vae_ssim)))
+                                       train_encoder=not args.vae_decoder_only, ssim_weight=args.vae_ssim,
+                                       clips_per_step=args.vae_clips_per_step)))
         elif step == "dataset":
             build_cache(clips, vae, cache)
         else:

@@ -1,0 +1,70 @@
+"""The training cache builder on a small folder: usable clips are cached, the rest skipped with reasons."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+pytest.importorskip("anny")
+from dreamactor_core.model.vae import VAEConfig, WanVAE  # noqa: E402
+from dreamactor_core.signals.video_io import write_video  # noqa: E402
+from dreamactor_core.training.dataset import CachedClips  # noqa: E402
+from dreamactor_core.training.dataset_builder import BuildSettings, build_dataset  # noqa: E402
+from dreamactor_core.training.synth_dataset import write_training_clips  # noqa: E402
+from dreamactor_core.training.synth_humans import SynthHumanEngine  # noqa: E402
+from dreamactor_core.utils import DreamActorError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    videos = tmp_path_factory.mktemp("videos")
+    write_training_clips(videos, 1, frames=17, size=64, seed=5, engine=SynthHumanEngine(64, 64, fps=10.0))
+    (videos / "broken.mp4").write_bytes(b"not a video at all" * 50)
+    write_video(videos / "short.mp4", np.zeros((5, 64, 64, 3), np.uint8), 10.0)
+    write_video(videos / "empty_room.mp4", np.full((12, 64, 64, 3), 128, np.uint8), 10.0)
+    (videos / "notes.txt").write_text("not a video: ignored")
+    torch.manual_seed(0)
+    vae = WanVAE(VAEConfig(dim=8)).eval()
+    out = tmp_path_factory.mktemp("cache")
+    done = []
+    summary = build_dataset(videos, out, vae, BuildSettings(base=64, window=9, stride=8),
+                            progress=lambda d, n: done.append((d, n)))
+    return summary, out, done
+
+
+def test_usable_clip_is_cached_in_windows_with_its_references(built):
+    summary, out, done = built
+    assert summary["videos"] == 4 and summary["windows"] == 2 and done[-1] == (4, 4)
+    assert json.loads((out / "index.json").read_text()) == json.loads(json.dumps(summary))
+    (bucket, names), = summary["buckets"].items()
+    assert bucket.startswith("square_") and bucket.endswith("_64x64") and len(names) == 2
+    for k, name in enumerate(sorted(names)):
+        with safe_open(str(out / name), framework="pt") as f:
+            meta = f.metadata()
+            shapes = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+        assert shapes == {"ref_latents": (16, 3, 8, 8), "latents": (16, 3, 8, 8), "pose_latents": (16, 3, 8, 8),
+                          "grey_latents": (16, 3, 8, 8)}
+        refs = json.loads(meta["refs"])
+        assert len(refs) == 3 and all(0 <= r < 17 for r in refs) and int(meta["start"]) == 8 * k
+    batch = CachedClips(out, text_len=4, single_ref=1.0).batch(0, 0, 1, 2)
+    assert batch["x0"].shape == (2, 16, 6, 8, 8) and batch["y"].shape == (2, 20, 6, 8, 8)
+
+
+def test_unusable_videos_are_skipped_with_a_reason(built):
+    summary, _, _ = built
+    reasons = {s["video"]: s["reason"] for s in summary["skipped"]}
+    assert set(reasons) == {"broken.mp4", "short.mp4", "empty_room.mp4"}
+    assert "only 5 frames; a window needs 9" in reasons["short.mp4"]
+    assert "no person found" in reasons["empty_room.mp4"]
+    # the decoder's last words, not its banner and build flags
+    assert "cannot be read" in reasons["broken.mp4"] and "--enable" not in reasons["broken.mp4"]
+    assert len(reasons["broken.mp4"]) < 500
+
+
+def test_a_folder_without_videos_is_a_clear_error(tmp_path):
+    (tmp_path / "readme.txt").write_text("x")
+    with pytest.raises(DreamActorError, match="no videos"):
+        build_dataset(tmp_path, tmp_path / "out", None)
+    with pytest.raises(DreamActorError, match="does not exist"):
+        build_dataset(tmp_path / "missing", tmp_path / "out", None)
