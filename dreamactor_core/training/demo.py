@@ -1,4 +1,4 @@
-"""Recipe of the embedded demo model: a tiny Wan2.1 VAE and DreamActor-M1 DiT trained on synthetic humans.
+r"""Recipe of the embedded demo model: a tiny Wan2.1 VAE and DreamActor-M1 DiT trained on synthetic humans.
 
 Every step runs on a 2-core CPU in minutes to tens of minutes (times in docs/DEMO_MODEL.md):
 
@@ -31,7 +31,13 @@ encoder and latent statistics are v2's) and goes on from v3::
     $demo clips --seeds 3 4 && $demo motions && $demo dataset
     $demo dit --dit-run dit4 --dit-init $D/demo_dit.safetensors --dit-steps 4000 --dit-lr 3e-4 --dit-batch 8
 
-Two continuations from v4 scored lower and were not shipped (``ref_fill=True`` in ``DIT_CONFIG``,
+The shipped VAE (v4) is v3's with its decoder trained once more on all 640 clips, with more moving clips
+per step (the encoder, and so every cached latent, is still v2's)::
+
+    $demo vae --vae-init $D/demo_vae.safetensors --vae-decoder-only --vae-ssim 2 --vae-steps 1600 \
+        --vae-lr 3e-4 --vae-clips-per-step 4 --threads 2
+
+Two continuations of the DiT from v4 scored lower and were not shipped (``ref_fill=True`` in ``DIT_CONFIG``,
 and ``--dit-single-ref 0.75``); docs/DEMO_MODEL.md has their numbers.
 
 Exported files (fp16, official key layouts): ``demo_dit.safetensors``, ``demo_vae.safetensors``.
