@@ -37,8 +37,8 @@ per step (the encoder, and so every cached latent, is still v2's)::
     $demo vae --vae-init $D/demo_vae.safetensors --vae-decoder-only --vae-ssim 2 --vae-steps 1600 \
         --vae-lr 3e-4 --vae-clips-per-step 4 --threads 2
 
-Two continuations of the DiT from v4 scored lower and were not shipped (``ref_fill=True`` in ``DIT_CONFIG``,
-and ``--dit-single-ref 0.75``); docs/DEMO_MODEL.md has their numbers.
+Continuations of the DiT from v4 scored lower and were not shipped (``ref_fill=True`` in ``DIT_CONFIG``;
+``--dit-single-ref``); docs/DEMO_MODEL.md has their numbers.
 
 Exported files (fp16, official key layouts): ``demo_dit.safetensors``, ``demo_vae.safetensors``.
 """
