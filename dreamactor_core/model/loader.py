@@ -98,13 +98,11 @@ _BOOLS = {"true": True, "1": True, "false": False, "0": False}
 
 
 def _config_metadata(metadata: dict) -> dict:
-    """The :data:`CONFIG_METADATA` settings found in a checkpoint's metadata."""
+    """The :data:`CONFIG_METADATA` settings found in a checkpoint's metadata, typed as ModelConfig's fields."""
     out = {}
-    for key in CONFIG_METADATA:
-        if key not in metadata:
-            continue
+    for key in (k for k in CONFIG_METADATA if k in metadata):
         value = str(metadata[key]).strip().lower()
-        if key == "ref_fill":
+        if isinstance(getattr(ModelConfig, key), bool):
             if value not in _BOOLS:
                 raise CheckpointError(f"checkpoint metadata {key}={metadata[key]!r} is not a boolean")
             out[key] = _BOOLS[value]
