@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     encoder = Encoder(vae)
     rows = []
     for i in picks:
-        batch = assemble([data._load(files[i])], dit.config.text_len, ref_fill=dit.config.ref_fill)
+        batch = assemble([data.load(files[i])], dit.config.text_len, ref_fill=dit.config.ref_fill)
         lat_t, h, w = batch["x0"].shape[2] - r, batch["x0"].shape[3], batch["x0"].shape[4]
         black = encoder.constant(-1.0, 4 * (lat_t - 1) + 1, 8 * h, 8 * w)  # the sampler's "no pose" latent
         decode = lambda lat: vae.decode(lat[:, :, r:])[0].clamp(-1, 1).numpy()  # noqa: E731

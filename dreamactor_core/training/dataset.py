@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from ..sampling.conditioning import fill_reference
 from ..utils import DreamActorError
@@ -93,12 +92,18 @@ class CachedClips:
     def __len__(self) -> int:
         return int(self.weights.sum())
 
-    def _load(self, name: str) -> dict:
+    def load(self, name: str) -> dict:
+        """One cached window's tensors (read once, then kept), by file name."""
         if name not in self._cache:
-            sample = load_file(str(self.root / name))
+            from safetensors import safe_open
+
+            with safe_open(str(self.root / name), framework="pt") as f:
+                sample = {k: f.get_tensor(k) for k in f.keys()}
+                meta = f.metadata() or {}
             if self.max_refs is not None:
                 sample["ref_latents"] = sample["ref_latents"][:, : self.max_refs]
             self._cache[name] = sample
+            self._refs_outside[name] = self._outside_window(name, meta, sample["ref_latents"].shape[1])
         return self._cache[name]
 
     def batch(self, step: int, rank: int, world: int, batch_size: int) -> dict:
@@ -107,7 +112,7 @@ class CachedClips:
         bucket = self.names[int(torch.multinomial(self.weights, 1, generator=g))]
         files = self.buckets[bucket]
         picks = torch.randint(len(files), (world * batch_size,), generator=g).tolist()
-        samples = [self._load(files[i]) for i in picks]
+        samples = [self.load(files[i]) for i in picks]
         if self.single_ref > 0:  # drawn for the global batch, so every rank agrees
             single = (torch.rand(len(picks), generator=g) < self.single_ref).tolist()
             choice = torch.rand(len(picks), generator=g).tolist()
@@ -119,19 +124,12 @@ class CachedClips:
     def _one_reference(self, sample: dict, name: str, u: float) -> dict:
         """``sample`` with every reference slot holding one of its reference frames, picked by
         ``u`` in [0, 1) among those outside the window (all of them if none is)."""
-        if name not in self._refs_outside:
-            self._refs_outside[name] = self._outside_window(name)
         slots = self._refs_outside[name]
         k = slots[min(int(u * len(slots)), len(slots) - 1)]
         refs = sample["ref_latents"]
         return {**sample, "ref_latents": refs[:, k:k + 1].expand_as(refs).contiguous()}
 
-    def _outside_window(self, name: str) -> list[int]:
-        from safetensors import safe_open
-
-        with safe_open(str(self.root / name), framework="pt") as f:
-            meta = f.metadata() or {}
-        slots = self._load(name)["ref_latents"].shape[1]
+    def _outside_window(self, name: str, meta: dict, slots: int) -> list[int]:
         frames = json.loads(meta.get("refs", "[]"))[:slots]
         window = int(self.index.get("settings", {}).get("window", 0))
         if "start" in meta:
