@@ -97,6 +97,11 @@ CONFIG_METADATA = ("num_refs", "text_len", "num_heads", "ref_fill")
 _BOOLS = {"true": True, "1": True, "false": False, "0": False}
 
 
+def config_metadata(config) -> dict[str, str]:
+    """What an exporter writes for :data:`CONFIG_METADATA` (read back by ``load_dit``)."""
+    return {key: str(getattr(config, key)) for key in CONFIG_METADATA if hasattr(config, key)}
+
+
 def _config_metadata(metadata: dict) -> dict:
     """The :data:`CONFIG_METADATA` settings found in a checkpoint's metadata, typed as ModelConfig's fields."""
     out = {}

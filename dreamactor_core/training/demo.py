@@ -224,10 +224,9 @@ def export_dit(model, path: Path, info: dict) -> None:
     sd = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
           if not k.endswith(".kernel")}
     path.parent.mkdir(parents=True, exist_ok=True)
-    from ..model.loader import CONFIG_METADATA
+    from ..model.loader import config_metadata
 
-    meta = {key: str(getattr(model.config, key)) for key in CONFIG_METADATA}
-    save_file(sd, str(path), metadata={"dreamactor_demo": json.dumps(info), **meta})
+    save_file(sd, str(path), metadata={"dreamactor_demo": json.dumps(info), **config_metadata(model.config)})
 
 
 def demo_paths(asset_dir: Path = ASSET_DIR) -> tuple[Path, Path]:

@@ -24,7 +24,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from ..model.loader import CONFIG_METADATA
+from ..model.loader import config_metadata
 
 _SEP = "::"
 _NAME = re.compile(r"step_(\d+)\.safetensors$")
@@ -98,9 +98,6 @@ def export_model(path: Path, model: torch.nn.Module, dtype: torch.dtype | None =
     if dtype is not None:
         sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"format": "pt", "producer": "dreamactor_core.training"}
-    cfg = getattr(model, "config", None)
-    for key in CONFIG_METADATA:  # they carry no weights; load_dit reads them back from here
-        if hasattr(cfg, key):
-            meta[key] = str(getattr(cfg, key))
+    # the config settings carry no weights; load_dit reads them back from the metadata
+    meta = {"format": "pt", "producer": "dreamactor_core.training", **config_metadata(getattr(model, "config", None))}
     save_file(sd, str(path), metadata=meta)
