@@ -1,17 +1,19 @@
 """The training cache builder on a small folder: usable clips are cached, the rest skipped with reasons."""
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import save_file
 
 pytest.importorskip("anny")
 from dreamactor_core.model.vae import VAEConfig, WanVAE  # noqa: E402
-from dreamactor_core.signals.video_io import write_video  # noqa: E402
+from dreamactor_core.signals.video_io import load_image, read_video, write_video  # noqa: E402
 from dreamactor_core.training.dataset import CachedClips  # noqa: E402
 from dreamactor_core.training.dataset_builder import BuildSettings, build_dataset  # noqa: E402
-from dreamactor_core.training.synth_dataset import write_training_clips  # noqa: E402
+from dreamactor_core.training.synth_dataset import write_reference_photos, write_training_clips  # noqa: E402
 from dreamactor_core.training.synth_humans import SynthHumanEngine  # noqa: E402
 from dreamactor_core.utils import DreamActorError  # noqa: E402
 
@@ -30,11 +32,11 @@ def built(tmp_path_factory):
     done = []
     summary = build_dataset(videos, out, vae, BuildSettings(base=64, window=9, stride=8),
                             progress=lambda d, n: done.append((d, n)))
-    return summary, out, done
+    return summary, out, done, videos
 
 
 def test_usable_clip_is_cached_in_windows_with_its_references(built):
-    summary, out, done = built
+    summary, out, done, _ = built
     assert summary["videos"] == 4 and summary["windows"] == 2 and done[-1] == (4, 4)
     assert json.loads((out / "index.json").read_text()) == json.loads(json.dumps(summary))
     (bucket, names), = summary["buckets"].items()
@@ -44,7 +46,7 @@ def test_usable_clip_is_cached_in_windows_with_its_references(built):
             meta = f.metadata()
             shapes = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
         assert shapes == {"ref_latents": (16, 3, 8, 8), "latents": (16, 3, 8, 8), "pose_latents": (16, 3, 8, 8),
-                          "grey_latents": (16, 3, 8, 8)}
+                          "grey_latents": (16, 3, 8, 8), "photo_latents": (16, 1, 8, 8)}
         refs = json.loads(meta["refs"])
         assert len(refs) == 3 and all(0 <= r < 17 for r in refs) and int(meta["start"]) == 8 * k
     batch = CachedClips(out, text_len=4, single_ref=1.0).batch(0, 0, 1, 2)
@@ -52,7 +54,7 @@ def test_usable_clip_is_cached_in_windows_with_its_references(built):
 
 
 def test_unusable_videos_are_skipped_with_a_reason(built):
-    summary, _, _ = built
+    summary, _, _, _ = built
     reasons = {s["video"]: s["reason"] for s in summary["skipped"]}
     assert set(reasons) == {"broken.mp4", "short.mp4", "empty_room.mp4"}
     assert "only 5 frames; a window needs 9" in reasons["short.mp4"]
@@ -68,3 +70,43 @@ def test_a_folder_without_videos_is_a_clear_error(tmp_path):
         build_dataset(tmp_path, tmp_path / "out", None)
     with pytest.raises(DreamActorError, match="does not exist"):
         build_dataset(tmp_path / "missing", tmp_path / "out", None)
+
+
+def test_synthetic_clips_come_with_a_rest_pose_reference_photo(built):
+    *_, videos = built
+    (video,) = sorted(videos.glob("synth_*.mp4"))
+    photo_path = video.with_suffix(".ref.png")
+    photo, frames = load_image(photo_path), read_video(str(video))[0]
+    assert photo.shape == frames.shape[1:]
+    # same camera and background (the top corner is backdrop in both), but another pose than the clip's
+    assert np.abs(photo[:4, :4].astype(int) - frames[0, :4, :4].astype(int)).max() <= 6
+    assert np.abs(photo.astype(int) - frames.astype(int)).mean(axis=(1, 2, 3)).min() > 1.0
+    # the clip's ground-truth JSON alone gives the same photo back
+    photo_path.rename(photo_path.with_name("kept.png"))
+    try:
+        assert write_reference_photos(videos, SynthHumanEngine(64, 64, fps=10.0)) == 1
+        assert np.array_equal(load_image(photo_path), photo)
+        assert write_reference_photos(videos, SynthHumanEngine(64, 64, fps=10.0)) == 0  # nothing missing now
+    finally:
+        photo_path.with_name("kept.png").replace(photo_path)
+
+
+def test_reference_photo_fills_every_slot_for_the_photo_ref_share(built, tmp_path):
+    summary, out, _, _ = built
+    assert summary["reference_photos"] == 1
+    names = sorted(next(iter(summary["buckets"].values())))
+    data = CachedClips(out, text_len=4, photo_ref=1.0)
+    plain = CachedClips(out, text_len=4)
+    batch, base = data.batch(3, 0, 1, 2), plain.batch(3, 0, 1, 2)
+    photo = data.load(names[0])["photo_latents"]
+    assert torch.equal(batch["x0"][:, :, :3], photo[None].expand(2, -1, 3, -1, -1))
+    assert torch.equal(batch["x0"][:, :, 3:], base["x0"][:, :, 3:])  # the window itself is untouched
+    assert not torch.equal(base["x0"][:, :, :3], batch["x0"][:, :, :3])  # frames by yaw otherwise
+    # windows without a photo (a cache of videos that had none) keep their reference frames
+    shutil.copy(out / "index.json", tmp_path / "index.json")
+    for name in names:
+        with safe_open(str(out / name), framework="pt") as f:
+            save_file({k: f.get_tensor(k) for k in f.keys() if k != "photo_latents"}, str(tmp_path / name),
+                      metadata=f.metadata())
+    no_photo = CachedClips(tmp_path, text_len=4, photo_ref=1.0).batch(3, 0, 1, 2)
+    assert torch.equal(no_photo["x0"], base["x0"])

@@ -246,8 +246,10 @@ def test_single_reference_samples_repeat_a_frame_from_outside_the_window(tmp_pat
     assert torch.equal(plain[:, 0], torch.tensor([[0.0, 1.0, 2.0]] * 4))
 
 
-def test_single_ref_share_is_checked():
+def test_reference_shares_are_checked():
     from dreamactor_core.utils import DreamActorError
 
     with pytest.raises(DreamActorError, match="single_ref 1.5 must be between 0 and 1"):
         TrainConfig.from_dict({"single_ref": 1.5})
+    with pytest.raises(DreamActorError, match="photo_ref -0.1 must be between 0 and 1"):
+        TrainConfig.from_dict({"photo_ref": -0.1})

@@ -77,6 +77,14 @@ def load_image(path) -> np.ndarray:
     return as_rgb_uint8(img, name=f"image '{path}'")
 
 
+def write_image(path, image: np.ndarray) -> str:
+    """Write a uint8 RGB image ``[H, W, 3]`` (the format follows the file name, e.g. PNG)."""
+    import imageio.v2 as iio
+
+    iio.imwrite(str(path), as_rgb_uint8(image))
+    return str(path)
+
+
 # --- video reading ------------------------------------------------------------
 def _decoder_words(exc: Exception, keep: int = 2) -> str:
     """The gist of a reader error: imageio quotes ffmpeg's whole stderr (banner and build flags

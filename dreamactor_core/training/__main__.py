@@ -34,7 +34,7 @@ def _train(args) -> int:
             raise DreamActorError("training config: set 'data' to a dataset folder (or use --random-data)")
         data = CachedClips(cfg.data, seed=cfg.seed, text_len=cfg.model.get("text_len", 512),
                            max_refs=cfg.model.get("num_refs"), ref_fill=bool(cfg.model.get("ref_fill", False)),
-                           single_ref=cfg.single_ref)
+                           single_ref=cfg.single_ref, photo_ref=cfg.photo_ref)
     result = train(cfg, data, max_steps=args.max_steps)
     rank = dist.get_rank() if dist.is_initialized() else 0
     if args.dump_weights:

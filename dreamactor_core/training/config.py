@@ -53,6 +53,9 @@ class TrainConfig:
     # share of samples whose reference slots all hold one of the clip's reference frames (one from
     # outside the window where there is one), as at inference with a single reference image
     single_ref: float = 0.0
+    # share of samples whose reference slots all hold the clip's reference photo, where the dataset
+    # has one (see dataset_builder); drawn after single_ref, so it overrides it
+    photo_ref: float = 0.0
     stages: list[StageConfig] = field(default_factory=lambda: [StageConfig(**asdict(s)) for s in PAPER_STAGES])
     batch_size: int = 1
     seed: int = 0
@@ -95,8 +98,9 @@ class TrainConfig:
                 raise DreamActorError(f"training config: stage '{s.name}' needs steps >= 0 and a 'train' list")
         if self.checkpoint_every <= 0 or self.batch_size <= 0:
             raise DreamActorError("training config: checkpoint_every and batch_size must be positive")
-        if not 0.0 <= self.single_ref <= 1.0:
-            raise DreamActorError(f"training config: single_ref {self.single_ref} must be between 0 and 1")
+        for name in ("single_ref", "photo_ref"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise DreamActorError(f"training config: {name} {getattr(self, name)} must be between 0 and 1")
 
     @property
     def total_steps(self) -> int:

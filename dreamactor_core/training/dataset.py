@@ -72,7 +72,7 @@ class CachedClips:
     """Batches from a folder written by :func:`dataset_builder.build_dataset`."""
 
     def __init__(self, root: str | Path, seed: int = 0, text_len: int = 512, max_refs: int | None = None,
-                 ref_fill: bool = False, single_ref: float = 0.0):
+                 ref_fill: bool = False, single_ref: float = 0.0, photo_ref: float = 0.0):
         self.root = Path(root)
         index = self.root / "index.json"
         if not index.is_file():
@@ -85,7 +85,7 @@ class CachedClips:
         self.names = sorted(self.buckets)
         self.weights = torch.tensor([len(self.buckets[k]) for k in self.names], dtype=torch.float64)
         self.seed, self.text_len, self.max_refs, self.ref_fill = seed, text_len, max_refs, ref_fill
-        self.single_ref = single_ref
+        self.single_ref, self.photo_ref = single_ref, photo_ref
         self._cache: dict[str, dict] = {}
         self._refs_outside: dict[str, list[int]] = {}
 
@@ -118,6 +118,9 @@ class CachedClips:
             choice = torch.rand(len(picks), generator=g).tolist()
             samples = [self._one_reference(s, files[i], u) if one else s
                        for s, i, one, u in zip(samples, picks, single, choice)]
+        if self.photo_ref > 0:
+            photo = (torch.rand(len(picks), generator=g) < self.photo_ref).tolist()
+            samples = [_photo_reference(s) if p else s for s, p in zip(samples, photo)]
         mine = samples[rank * batch_size:(rank + 1) * batch_size]
         return assemble(mine, self.text_len, ref_fill=self.ref_fill)
 
@@ -139,6 +142,14 @@ class CachedClips:
             start = int(m.group(1)) * int(self.index.get("settings", {}).get("stride", 0)) if m else -1
         outside = [k for k, f in enumerate(frames) if not start <= f < start + window]
         return outside or list(range(slots))
+
+
+def _photo_reference(sample: dict) -> dict:
+    """``sample`` with every reference slot holding its clip's reference photo (unchanged without one)."""
+    if "photo_latents" not in sample:
+        return sample
+    refs = sample["ref_latents"]
+    return {**sample, "ref_latents": sample["photo_latents"].expand_as(refs).contiguous()}
 
 
 class RandomClips:

@@ -7,6 +7,14 @@ faces and store the VAE latents of everything, one safetensors file per
 window. Unreadable or unusable videos are skipped with a reason in the summary.
 A motion extracted earlier and saved next to its video as ``<name>.motion.json``
 (``Motion.to_json``) is reused instead of running the extractor again.
+
+A reference photo of the performer next to a video (``<name>.ref.png`` or
+``.ref.jpg``: the same person and camera framing, in another pose, e.g. standing
+still before the take) is stored with every window of that video as
+``photo_latents``. Artists animate a photo taken apart from the motion, so
+training on it (``TrainConfig.photo_ref``) teaches the model to move a body
+from a pose unlike the driving one; reference frames picked from a short clip
+are rarely that far from the window's poses.
 """
 from __future__ import annotations
 
@@ -86,6 +94,7 @@ def build_dataset(video_dir: str | Path, out_dir: str | Path, vae, settings: Bui
     out_dir.mkdir(parents=True, exist_ok=True)
     buckets: dict[str, list[str]] = {}
     skipped: list[dict] = []
+    photos = 0
     for i, path in enumerate(videos):
         check_cancel(cancel)
         try:
@@ -95,20 +104,32 @@ def build_dataset(video_dir: str | Path, out_dir: str | Path, vae, settings: Bui
             saved = path.with_suffix(".motion.json")
             motion = Motion.from_json(saved.read_text()) if saved.is_file() else extract_motion(frames, fps,
                                                                                                  cancel=cancel)
-            for name, bucket in _cache_video(path.stem, frames, motion, vae, settings, out_dir):
+            photo = _reference_photo(path)
+            for name, bucket in _cache_video(path.stem, frames, motion, vae, settings, out_dir, photo):
                 buckets.setdefault(bucket, []).append(name)
+            photos += photo is not None
         except DreamActorError as e:
             skipped.append({"video": path.name, "reason": str(e)})
         except (OSError, RuntimeError) as e:  # unreadable or corrupt file
             skipped.append({"video": path.name, "reason": f"unreadable: {e}"})
         report(progress, i + 1, len(videos))
     summary = {"videos": len(videos), "windows": sum(map(len, buckets.values())), "buckets": buckets,
-               "skipped": skipped, "settings": settings.__dict__}
+               "reference_photos": photos, "skipped": skipped, "settings": settings.__dict__}
     (out_dir / "index.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
-def _cache_video(stem: str, frames: np.ndarray, motion, vae, s: BuildSettings, out_dir: Path):
+def _reference_photo(video: Path) -> np.ndarray | None:
+    from ..signals.video_io import load_image
+
+    for ext in (".ref.png", ".ref.jpg", ".ref.jpeg"):
+        if video.with_suffix(ext).is_file():
+            return load_image(video.with_suffix(ext))
+    return None
+
+
+def _cache_video(stem: str, frames: np.ndarray, motion, vae, s: BuildSettings, out_dir: Path,
+                 photo: np.ndarray | None = None):
     from ..signals.face_crops import crop_faces
     from ..signals.framing import resize_frames, transform_motion
     from ..signals.render_dreamactor import render_guidance
@@ -121,12 +142,15 @@ def _cache_video(stem: str, frames: np.ndarray, motion, vae, s: BuildSettings, o
     refs = reference_frames(motion.head_angles[:, 0], s.refs)
     ref_lat = torch.cat([_encode(vae, small[i:i + 1]) for i in refs], 2)[0]
     grey = vae.encode(torch.zeros(1, 3, s.window, h, w))[0].float()
+    photo_lat = None if photo is None else _encode(vae, resize_frames(photo[None], w, h, s.aspect))[0]
     faces = crop_faces(frames, motion, size=s.face_size) if s.face_size else None
     starts = range(0, len(frames) - s.window + 1, s.stride)
     for k, start in enumerate(list(starts)[: s.max_windows]):
         sl = slice(start, start + s.window)
         sample = {"ref_latents": ref_lat.contiguous(), "latents": _encode(vae, small[sl])[0].contiguous(),
                   "pose_latents": _encode(vae, guide[sl])[0].contiguous(), "grey_latents": grey.contiguous()}
+        if photo_lat is not None:
+            sample["photo_latents"] = photo_lat.contiguous()
         if faces is not None:
             sample["face_pixels"] = torch.from_numpy(np.ascontiguousarray(faces[sl].transpose(3, 0, 1, 2)))
         name = f"{stem}_w{k:02d}.safetensors"

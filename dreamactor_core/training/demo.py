@@ -82,6 +82,14 @@ def make_clips(clip_dir: Path, count: int, seed: int) -> list[Path]:
                                 progress=lambda d, n: log.info("clip %d/%d", d, n))
 
 
+def add_photos(clip_dir: Path) -> int:
+    """Write the rest-pose reference photo of every clip that has none (see ``synth_dataset``)."""
+    from .synth_dataset import write_reference_photos
+    from .synth_humans import SynthHumanEngine
+
+    return write_reference_photos(clip_dir, SynthHumanEngine(SIZE, SIZE, fps=FPS))
+
+
 def extract_motions(clip_dir: Path, part: int = 0, parts: int = 1) -> None:
     """Write ``<clip>.motion.json`` for every ``parts``-th clip (run several parts in parallel)."""
     from ..signals.extract import extract_motion
@@ -129,21 +137,21 @@ def build_cache(clip_dir: Path, vae_path: Path, cache_dir: Path) -> dict:
 
 # ------------------------------------------------------------------------------------------- DiT
 def dit_train_config(cache_dir: Path, out_dir: Path, steps: int, lr: float = 1e-3, batch: int = 4,
-                     init: Path | None = None, single_ref: float = 0.0):
+                     init: Path | None = None, single_ref: float = 0.0, photo_ref: float = 0.0):
     """One stage over every parameter (the face path is off, so stages 2-3 have nothing to train);
-    ``init`` goes on from an earlier demo DiT instead of a random start; ``single_ref``: see
-    ``TrainConfig.single_ref``."""
+    ``init`` goes on from an earlier demo DiT instead of a random start; ``single_ref`` and
+    ``photo_ref``: see ``TrainConfig``."""
     from .config import StageConfig, TrainConfig
 
     stage = StageConfig("body_head", ["*"], steps=steps, lr=lr, warmup=50, use_face=False, decay="cosine")
     return TrainConfig(model=dict(DIT_CONFIG), init_from=None if init is None else str(init), data=str(cache_dir),
-                       stages=[stage], batch_size=batch, seed=0, single_ref=single_ref,
+                       stages=[stage], batch_size=batch, seed=0, single_ref=single_ref, photo_ref=photo_ref,
                        out_dir=str(out_dir), checkpoint_every=100, log_every=20, shift=DEMO_SAMPLING["shift"],
                        grad_clip=1.0)
 
 
 def train_dit(cache_dir: Path, out_dir: Path, steps: int, export: Path, lr: float = 1e-3, batch: int = 4,
-              ranks: int = 2, init: Path | None = None, single_ref: float = 0.0) -> dict:
+              ranks: int = 2, init: Path | None = None, single_ref: float = 0.0, photo_ref: float = 0.0) -> dict:
     """Train (or resume) the demo DiT on the cache and export it in fp16 with its card in the metadata.
 
     ``ranks`` > 1 runs the same trainer under torchrun (gloo, FSDP), each rank taking
@@ -155,7 +163,7 @@ def train_dit(cache_dir: Path, out_dir: Path, steps: int, export: Path, lr: floa
 
     if batch % ranks:
         raise ValueError(f"batch {batch} must be a multiple of ranks {ranks}")
-    cfg = dit_train_config(cache_dir, out_dir, steps, lr, batch // ranks, init, single_ref)
+    cfg = dit_train_config(cache_dir, out_dir, steps, lr, batch // ranks, init, single_ref, photo_ref)
     card = demo_card(init) if init is not None else {}
     # the card of the run this one goes on from (read now: the export may overwrite that file)
     history = [*card.pop("history", []), card] if card else []
@@ -197,7 +205,7 @@ def export_trained(out_dir: Path, export: Path, extra: dict | None = None) -> di
     losses = logged_losses(out_dir / "train.log")
     info = {"steps": steps, "batch_per_rank": cfg.batch_size, "lr": cfg.stages[0].lr, "init_from": cfg.init_from and Path(cfg.init_from).name,
             "windows": _count_windows(Path(cfg.data)), "logged_losses": losses, "single_ref": cfg.single_ref,
-            "sampling": DEMO_SAMPLING, "fps": FPS, **(extra or {})}
+            "photo_ref": cfg.photo_ref, "sampling": DEMO_SAMPLING, "fps": FPS, **(extra or {})}
     export_dit(model, export, info)
     return info
 
@@ -246,7 +254,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = argparse.ArgumentParser(prog="python -m dreamactor_core.training.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("step", choices=["clips", "motions", "vae", "dataset", "dit", "all"])
+    p.add_argument("step", choices=["clips", "photos", "motions", "vae", "dataset", "dit", "all"])
     p.add_argument("--work", type=Path, required=True, help="folder for clips, cache and training state")
     p.add_argument("--out", type=Path, default=ASSET_DIR, help="where the two demo files are written")
     p.add_argument("--clips", type=int, default=160, help="clips per seed")
@@ -266,6 +274,8 @@ def main(argv=None) -> int:
     p.add_argument("--dit-run", default="dit", help="run folder under --work (a new one for a continuation)")
     p.add_argument("--dit-single-ref", type=float, default=0.0,
                    help="share of training samples given one reference in every slot, as at inference")
+    p.add_argument("--dit-photo-ref", type=float, default=0.0,
+                   help="share of training samples given the clip's reference photo (rest pose) in every slot")
     p.add_argument("--part", type=int, nargs=2, default=(0, 1), metavar=("I", "N"), help="motions: part I of N")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     args = p.parse_args(argv)
@@ -276,6 +286,8 @@ def main(argv=None) -> int:
         if step == "clips":
             for seed in args.seeds:
                 make_clips(clips, args.clips, seed)
+        elif step == "photos":  # clips written before the engine wrote reference photos
+            log.info("%d reference photos written", add_photos(clips))
         elif step == "motions":
             extract_motions(clips, *args.part)
         elif step == "vae":
@@ -287,7 +299,8 @@ def main(argv=None) -> int:
             build_cache(clips, vae, cache)
         else:
             print(json.dumps(train_dit(cache, args.work / args.dit_run, args.dit_steps, args.out / DIT_FILE, lr=args.dit_lr,
-                                       batch=args.dit_batch, init=args.dit_init, single_ref=args.dit_single_ref)))
+                                       batch=args.dit_batch, init=args.dit_init, single_ref=args.dit_single_ref,
+                                       photo_ref=args.dit_photo_ref)))
     return 0
 
 
