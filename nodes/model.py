@@ -69,13 +69,17 @@ class ModelLoader(io.ComfyNode):
                                      "(our trainer records it; other files count as 1, right for Wan2.2-Animate); "
                                      "set 3 for a DreamActor-M1 variant file that does not record it. Extra "
                                      "reference images beyond the first fill the other slots."),
+                io.Int.Input("num_heads", default=0, min=0, max=256,
+                             tooltip="Attention heads. 0 reads them from the file (Wan2.2-Animate and files our "
+                                     "trainer writes tell them); set it only for a DiT trained elsewhere with a "
+                                     "head size other than 128 that does not record it."),
             ],
             outputs=[Model.Output(display_name="model")],
         )
 
     @classmethod
     def execute(cls, model_name, weight_dtype, compute_dtype, block_swap, attention,
-                reference_slots=0) -> io.NodeOutput:
+                reference_slots=0, num_heads=0) -> io.NodeOutput:
         import dataclasses
 
         from dreamactor_core.model.loader import load_dit
@@ -84,10 +88,10 @@ class ModelLoader(io.ComfyNode):
         with host.node_errors(node, "model_name"):
             path = host.model_path(DIT_FOLDERS, model_name, "model_name")
         device = host.torch_device()
-        with host.node_errors(node, "model_name"):
+        with host.node_errors(node, "num_heads" if int(num_heads) else "model_name"):
             model = load_dit(path, weight_dtype=WEIGHT_DTYPES[weight_dtype],
-                             compute_dtype=pick_compute_dtype(compute_dtype, device),
-                             device=device, block_swap=int(block_swap), attention=attention)
+                             compute_dtype=pick_compute_dtype(compute_dtype, device), device=device,
+                             block_swap=int(block_swap), attention=attention, num_heads=int(num_heads) or None)
         if int(reference_slots) and int(reference_slots) != model.config.num_refs:  # not a weight: may be overridden
             model.config = dataclasses.replace(model.config, num_refs=int(reference_slots))
         return io.NodeOutput(model)

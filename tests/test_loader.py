@@ -243,3 +243,24 @@ def test_compute_dtype_the_device_cannot_do(monkeypatch, vae_sd, tmp_path):
         load_vae(path, dtype=torch.float16)
     with pytest.raises(DreamActorError, match="cannot compute in torch.float16"):
         load_dit(path, compute_dtype=torch.float16)
+
+
+def test_num_heads_override_for_a_file_that_does_not_record_it(tmp_path):
+    # without a face path and without metadata, the head count can only be guessed (head size 128)
+    cfg = ModelConfig(**{**TINY_DIT, "num_heads": 4, "face_every": 0})
+    torch.manual_seed(0)
+    model = AnimateDiT(cfg).eval()
+    path = tmp_path / "no_meta.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    inputs = dit_inputs(cfg)
+    inputs.pop("face_pixels")
+    with torch.no_grad():
+        want = model(**inputs)
+        guessed = load_dit(path)
+        fixed = load_dit(path, num_heads=4)
+        assert guessed.config.num_heads == 1 and (guessed(**inputs) - want).abs().max() > 1e-3
+        assert fixed.config.num_heads == 4 and torch.allclose(fixed(**inputs), want, atol=1e-5)
+    with pytest.raises(DreamActorError, match="num_heads: 3 does not fit this model's width 64"):
+        load_dit(path, num_heads=3)
+    with pytest.raises(DreamActorError, match="num_heads: must be at least 1"):
+        load_dit(path, num_heads=0)

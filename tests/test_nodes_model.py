@@ -86,3 +86,21 @@ def test_model_loader_lists_both_folders(tmp_path, monkeypatch):
     assert schema.inputs[0].options == ["m1.safetensors", "wan_animate.safetensors"]
     assert str(tmp_path / "models" / "dreamactor") in schema.inputs[0].tooltip
     assert model.pick_compute_dtype("auto", torch.device("cpu")) == torch.float32
+
+
+def test_model_loader_num_heads_override(tmp_path, monkeypatch):
+    from dreamactor_core.model.config import ModelConfig
+    from dreamactor_core.model.dit import AnimateDiT
+
+    monkeypatch.setenv("DREAMACTOR_HOME", str(tmp_path))
+    (tmp_path / "models" / "dreamactor").mkdir(parents=True)
+    dit = AnimateDiT(ModelConfig(dim=64, ffn_dim=96, num_heads=4, num_layers=1, text_dim=32, freq_dim=32,
+                                 face_every=0, has_clip=False))
+    save_file({k: v.contiguous() for k, v in dit.state_dict().items()},
+              str(tmp_path / "models" / "dreamactor" / "other.safetensors"))
+    kw = dict(model_name="other.safetensors", weight_dtype="default", compute_dtype="fp32", block_swap=0,
+              attention="sdpa", reference_slots=0)
+    assert model.ModelLoader.execute(**kw)[0].config.num_heads == 1  # the head-size-128 guess
+    assert model.ModelLoader.execute(**kw, num_heads=4)[0].config.num_heads == 4
+    with pytest.raises(DreamActorError, match="DreamActor Model Loader, input 'num_heads': 5 does not fit"):
+        model.ModelLoader.execute(**kw, num_heads=5)

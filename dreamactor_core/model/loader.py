@@ -120,20 +120,24 @@ def _config_metadata(metadata: dict) -> dict:
 
 
 def load_dit(path, *, weight_dtype: Optional[torch.dtype] = None, compute_dtype: torch.dtype = torch.float32,
-             device="cpu", block_swap: int = 0, attention: str = "sdpa") -> AnimateDiT:
+             device="cpu", block_swap: int = 0, attention: str = "sdpa", num_heads: int | None = None) -> AnimateDiT:
     """Load a Wan2.2-Animate (or DreamActor) DiT from a ``.safetensors`` file.
 
     ``weight_dtype`` is how weights are kept in memory: ``None`` keeps the
     file's own storage (fp8 stays fp8 with its scales, upcast per layer at run
     time); a float dtype converts on load (fp8 files are dequantised with their
     scales); an fp8 dtype stores the linear layers of the blocks in fp8.
-    ``compute_dtype`` is the activation dtype.
+    ``compute_dtype`` is the activation dtype. ``num_heads`` overrides the attention head count
+    for a file that neither records it nor has a face path to read it from (the weights fit
+    any count that divides the width, so a wrong one loads but computes garbage).
     """
     check_compute_dtype(compute_dtype, device)
     if weight_dtype is not None and not (weight_dtype in FP8_DTYPES or weight_dtype.is_floating_point):
         raise DreamActorError(f"weight dtype must be a float or fp8 torch dtype, got {weight_dtype!r}")
     if block_swap < 0:
         raise DreamActorError(f"block_swap must be >= 0, got {block_swap}")
+    if num_heads is not None and num_heads < 1:
+        raise DreamActorError(f"num_heads: must be at least 1, got {num_heads}")
     final_device, device = device, ("cpu" if block_swap else device)  # swapped blocks stay in host memory
     with _open(path) as ck:
         what = KIND_NAMES["wan_animate_dit"]
@@ -142,8 +146,15 @@ def load_dit(path, *, weight_dtype: Optional[torch.dtype] = None, compute_dtype:
             with torch.device("meta"):
                 default = AnimateDiT(ModelConfig.wan22_animate_14b())
             _require_kind(ck, allowed, meta_shapes(default), what)
+        settings = _config_metadata(ck.metadata)
+        if num_heads is not None:
+            width = ck.shapes.get("patch_embedding.weight", (0,))[0]
+            if width and (width % num_heads or (width // num_heads) % 2):
+                raise DreamActorError(f"num_heads: {num_heads} does not fit this model's width {width} (the head "
+                                      f"size must be a whole, even number); leave it unset to use the file's")
+            settings["num_heads"] = int(num_heads)
         try:
-            config = ModelConfig.from_shapes(ck.shapes, **_config_metadata(ck.metadata))
+            config = ModelConfig.from_shapes(ck.shapes, **settings)
         except DreamActorError as e:
             raise CheckpointError(f"checkpoint {ck.describe()}: {e}") from None
         with torch.device("meta"):
