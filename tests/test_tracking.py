@@ -108,3 +108,27 @@ def test_two_people_index_out_of_range(two_people):
     frames, fps, _ = two_people
     with pytest.raises(DreamActorError, match="only 2 people"):
         extract_motion(frames[:1], fps, person=2, hands=False, face=False)
+
+
+def test_a_person_who_comes_in_later_does_not_take_over(synth_dir):
+    """One person alone, a second walks in at frame 6; the first vanishes for frames 16-18 (as behind
+    an occluder) and comes back. Counting again while alone gives the followed person a crop window,
+    so the extractor waits for them instead of jumping to the newcomer (it used to, for good)."""
+    n = 26
+    left, fps = read_video(synth_dir / "pub02_arm_wave.mp4", max_frames=n)
+    right, _ = read_video(synth_dir / "pub01_walk_in_place.mp4", max_frames=n)
+    backdrop = lambda clip: np.median(clip[:, :, :60].reshape(-1, 3), 0).astype(np.uint8)  # noqa: E731
+    right, left = right.copy(), left.copy()
+    right[:6] = backdrop(right)
+    left[16:19] = backdrop(left)
+    gt = json.load(open(synth_dir / "pub02_arm_wave.json"))["frames"][:n]
+    uv = np.array([f["coco17"]["uv"] for f in gt])
+    box = np.array([f["person_bbox_xyxy"] for f in gt])
+    diag = np.hypot(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
+    m = extract_motion(np.concatenate([left, right], axis=2), fps, hands=False, face=False, smoothing=0.0)
+    info = m.meta["person"]
+    assert info["count"] == 2 and info["joined_at"] == 12  # counted again after 0.5 s
+    err = np.linalg.norm(m.body_px[:, MP33_TO_COCO17, :2] - uv, axis=2) / diag[:, None]
+    seen = np.r_[0:16, 19:n]
+    assert np.nanmedian(err[seen], axis=1).max() < 0.1  # on the first person in every frame they are seen
+    assert np.isfinite(m.body_px[seen, 0, 0]).all()

@@ -138,7 +138,7 @@ def extract_motion(
 
     import mediapipe as mp
 
-    body = _BodyStage(person)
+    body = _BodyStage(person, recount_every=max(1, int(round(0.5 * fps))))
     details = _DetailStage(hands=hands, face=face)
     rows: list = []
     pending: deque = deque()
@@ -198,11 +198,11 @@ def _done(futures) -> bool:
 class _BodyStage:
     """Pose on each frame, for the person :class:`PersonFollower` chose (main thread)."""
 
-    def __init__(self, person):
+    def __init__(self, person, recount_every: int = 12):
         self.pose = PoseLandmarker()
         self.static_pose: PoseLandmarker | None = None
         self.factor = 1
-        self.follower = PersonFollower(person, self._detect)
+        self.follower = PersonFollower(person, self._detect, recount_every=recount_every)
 
     def _detect(self, img: np.ndarray) -> list[np.ndarray]:
         if self.static_pose is None:
@@ -225,6 +225,9 @@ class _BodyStage:
                 self.pose.close()
                 self.pose = PoseLandmarker()
                 res = None
+        elif self.follower.recount(img, t):  # someone came in: follow ours in a crop from now on
+            self.pose.close()
+            self.pose = PoseLandmarker()
         if self.follower.window is None:
             if res is None and self.follower.meta.get("first_frame") != t:
                 res = self.pose.process(_upscaled(img, self.factor))

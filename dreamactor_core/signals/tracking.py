@@ -116,14 +116,15 @@ def choose_person(boxes: list[np.ndarray], person) -> int:
     return index
 
 
-def nearest_box(boxes: list[np.ndarray], last_box: np.ndarray) -> int | None:
-    """The box closest to where the person was last seen, if one is plausibly them."""
+def nearest_box(boxes: list[np.ndarray], last_box: np.ndarray, reach: float = 0.5) -> int | None:
+    """The box closest to where the person was last seen, if one is plausibly them: its centre
+    within ``reach`` of the last box's diagonal (someone standing beside them is further)."""
     if not boxes:
         return None
     c = box_center(last_box)
     dists = [np.linalg.norm(box_center(b) - c) for b in boxes]
     best = int(np.argmin(dists))
-    return best if dists[best] < box_diag(last_box) else None
+    return best if dists[best] < reach * box_diag(last_box) else None
 
 
 # --- crop window ------------------------------------------------------------------
@@ -233,12 +234,17 @@ class PersonFollower:
     ``detect(frame) -> boxes`` finds people (see :func:`detect_people`). With one
     person the whole frame is used (MediaPipe tracks them itself); with several, a
     :class:`CropWindow` around the chosen one, re-found by position when lost.
+    While only one person has been seen, people are counted again every
+    ``recount_every`` frames: MediaPipe on the whole frame keeps to whoever it
+    tracks, but after losing them for a moment it takes whoever is there, so a
+    person who walked in later gets the followed one a crop window of their own.
     """
 
-    def __init__(self, person, detect, redetect_every: int = 3):
+    def __init__(self, person, detect, redetect_every: int = 3, recount_every: int = 12):
         self.mode, self.index = parse_person(person)
         self.detect = detect
         self.redetect_every = max(1, int(redetect_every))
+        self.recount_every = max(1, int(recount_every))
         self.started = False
         self.window: CropWindow | None = None
         self.last_box: np.ndarray | None = None
@@ -264,6 +270,21 @@ class PersonFollower:
             "boxes": [[round(float(v), 1) for v in b] for b in boxes],
             "redetections": 0,
         })
+        return True
+
+    def recount(self, frame: np.ndarray, t: int) -> bool:
+        """Count the people again when it is due; True when someone new came in and the
+        followed person now has a crop window (MediaPipe must then start afresh on it)."""
+        due = self.meta.get("counted_at", self.meta.get("first_frame", t)) + self.recount_every
+        if self.window is not None or self.last_box is None or self.lost_frames or t < due:
+            return False
+        self.meta["counted_at"] = int(t)
+        boxes = self.detect(frame)
+        best = nearest_box(boxes, self.last_box) if len(boxes) > 1 else None
+        if best is None:
+            return False
+        self.window = CropWindow(boxes[best])
+        self.meta.update({"count": max(self.meta["count"], len(boxes)), "joined_at": int(t)})
         return True
 
     def found(self, box: np.ndarray) -> None:
