@@ -72,10 +72,19 @@ def detect_people(frame: np.ndarray, pose_static, max_people: int = MAX_PEOPLE) 
         if work is frame:
             work = frame.copy()
             fill = np.median(frame.reshape(-1, 3), axis=0).astype(np.uint8)
-        x0, y0, x1, y1 = box.astype(int)
-        work[y0:y1 + 1, x0:x1 + 1] = fill
+        blank_box(work, box, fill)
     boxes.sort(key=lambda b: float(b[0] + b[2]))
     return boxes
+
+
+def blank_box(frame: np.ndarray, box: np.ndarray, fill: np.ndarray, grow: float = 0.0) -> np.ndarray:
+    """Fill ``box`` (grown by ``grow`` of its size on each side) of ``frame`` in place with ``fill``."""
+    gx, gy = (box[2] - box[0]) * grow, (box[3] - box[1]) * grow
+    h, w = frame.shape[:2]
+    x0, y0 = max(0, int(box[0] - gx)), max(0, int(box[1] - gy))
+    x1, y1 = min(w - 1, int(box[2] + gx)), min(h - 1, int(box[3] + gy))
+    frame[y0:y1 + 1, x0:x1 + 1] = fill
+    return frame
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -279,12 +288,13 @@ class PersonFollower:
         if self.window is not None or self.last_box is None or self.lost_frames or t < due:
             return False
         self.meta["counted_at"] = int(t)
-        boxes = self.detect(frame)
-        best = nearest_box(boxes, self.last_box) if len(boxes) > 1 else None
-        if best is None:
+        # hide the followed person first, so that being alone costs one detector pass
+        fill = np.median(frame.reshape(-1, 3), axis=0).astype(np.uint8)
+        others = self.detect(blank_box(frame.copy(), self.last_box, fill, grow=0.1))
+        if not others:
             return False
-        self.window = CropWindow(boxes[best])
-        self.meta.update({"count": max(self.meta["count"], len(boxes)), "joined_at": int(t)})
+        self.window = CropWindow(self.last_box)
+        self.meta.update({"count": max(self.meta["count"], 1 + len(others)), "joined_at": int(t)})
         return True
 
     def found(self, box: np.ndarray) -> None:
