@@ -38,7 +38,9 @@ per step (the encoder, and so every cached latent, is still v2's)::
         --vae-lr 3e-4 --vae-clips-per-step 4 --threads 2
 
 Continuations of the DiT from v4 scored lower and were not shipped (``ref_fill=True`` in ``DIT_CONFIG``;
-``--dit-single-ref``); docs/DEMO_MODEL.md has their numbers.
+``--dit-single-ref``; ``--dit-photo-ref`` after ``$demo photos`` and a rebuilt cache, which gives
+clips written before the engine made reference photos their rest-pose photo); docs/DEMO_MODEL.md
+has their numbers.
 
 Exported files (fp16, official key layouts): ``demo_dit.safetensors``, ``demo_vae.safetensors``.
 """
