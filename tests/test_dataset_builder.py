@@ -110,3 +110,18 @@ def test_reference_photo_fills_every_slot_for_the_photo_ref_share(built, tmp_pat
                       metadata=f.metadata())
     no_photo = CachedClips(tmp_path, text_len=4, photo_ref=1.0).batch(3, 0, 1, 2)
     assert torch.equal(no_photo["x0"], base["x0"])
+
+
+def test_an_unreadable_photo_is_skipped_not_its_video(built, tmp_path):
+    *_, videos = built
+    (video,) = sorted(videos.glob("synth_*.mp4"))
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    write_video(folder / "take.mp4", read_video(str(video))[0][:9], 10.0)
+    (folder / "take.ref.png").write_bytes(b"not an image")
+    torch.manual_seed(0)
+    summary = build_dataset(folder, tmp_path / "cache", WanVAE(VAEConfig(dim=8)).eval(),
+                            BuildSettings(base=64, window=9, stride=8))
+    assert summary["windows"] == 1 and summary["reference_photos"] == 0
+    (problem,) = summary["skipped"]
+    assert problem["video"] == "take.ref.png" and "cached without it" in problem["reason"]

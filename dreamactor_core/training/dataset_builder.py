@@ -14,7 +14,8 @@ still before the take) is stored with every window of that video as
 ``photo_latents``. Artists animate a photo taken apart from the motion, so
 training on it (``TrainConfig.photo_ref``) teaches the model to move a body
 from a pose unlike the driving one; reference frames picked from a short clip
-are rarely that far from the window's poses.
+are rarely that far from the window's poses. An unreadable photo is listed
+with the skipped files, and its video is cached without it.
 """
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def build_dataset(video_dir: str | Path, out_dir: str | Path, vae, settings: Bui
             saved = path.with_suffix(".motion.json")
             motion = Motion.from_json(saved.read_text()) if saved.is_file() else extract_motion(frames, fps,
                                                                                                  cancel=cancel)
-            photo = _reference_photo(path)
+            photo = _reference_photo(path, skipped)
             for name, bucket in _cache_video(path.stem, frames, motion, vae, settings, out_dir, photo):
                 buckets.setdefault(bucket, []).append(name)
             photos += photo is not None
@@ -119,12 +120,19 @@ def build_dataset(video_dir: str | Path, out_dir: str | Path, vae, settings: Bui
     return summary
 
 
-def _reference_photo(video: Path) -> np.ndarray | None:
+def _reference_photo(video: Path, skipped: list[dict]) -> np.ndarray | None:
+    """The video's reference photo, if it has one; an unreadable photo is skipped (and said so),
+    not the video."""
     from ..signals.video_io import load_image
 
     for ext in (".ref.png", ".ref.jpg", ".ref.jpeg"):
-        if video.with_suffix(ext).is_file():
-            return load_image(video.with_suffix(ext))
+        path = video.with_suffix(ext)
+        if path.is_file():
+            try:
+                return load_image(path)
+            except DreamActorError as e:
+                skipped.append({"video": path.name, "reason": f"{e}; the video is cached without it"})
+                return None
     return None
 
 
