@@ -55,9 +55,11 @@ def cancel_callback() -> Callable[[], bool]:
 
 
 @contextlib.contextmanager
-def node_errors(node: str, input_name: str) -> Iterator[None]:
+def node_errors(node: str, input_name: str, also: tuple[str, ...] = ()) -> Iterator[None]:
     """Turn core errors into messages that name the node and the input to fix.
 
+    ``also`` lists other inputs the wrapped call takes: an error the core starts with
+    one of their names (``"num_heads: ..."``) is put on that input instead.
     A :class:`Cancelled` from the core becomes the host's own interruption, so
     ComfyUI shows "interrupted" rather than an error.
     """
@@ -65,9 +67,10 @@ def node_errors(node: str, input_name: str) -> Iterator[None]:
         yield
     except DreamActorError as err:
         message = str(err)
-        if message.startswith(f"{input_name}: "):  # the core already named the same input
-            message = message[len(input_name) + 2:]
-        raise DreamActorError(f"{node}, input '{input_name}': {message}") from err
+        name = next((n for n in (input_name, *also) if message.startswith(f"{n}: ")), None)
+        if name is not None:  # the core already named the input
+            message = message[len(name) + 2:]
+        raise DreamActorError(f"{node}, input '{name or input_name}': {message}") from err
     except Cancelled:
         mm = _host("comfy.model_management")
         if mm is not None:

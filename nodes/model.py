@@ -88,7 +88,7 @@ class ModelLoader(io.ComfyNode):
         with host.node_errors(node, "model_name"):
             path = host.model_path(DIT_FOLDERS, model_name, "model_name")
         device = host.torch_device()
-        with host.node_errors(node, "num_heads" if int(num_heads) else "model_name"):
+        with host.node_errors(node, "model_name", also=("num_heads",)):
             model = load_dit(path, weight_dtype=WEIGHT_DTYPES[weight_dtype],
                              compute_dtype=pick_compute_dtype(compute_dtype, device), device=device,
                              block_swap=int(block_swap), attention=attention, num_heads=int(num_heads) or None)

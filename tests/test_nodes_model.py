@@ -104,3 +104,12 @@ def test_model_loader_num_heads_override(tmp_path, monkeypatch):
     assert model.ModelLoader.execute(**kw, num_heads=4)[0].config.num_heads == 4
     with pytest.raises(DreamActorError, match="DreamActor Model Loader, input 'num_heads': 5 does not fit"):
         model.ModelLoader.execute(**kw, num_heads=5)
+
+
+def test_model_loader_puts_a_file_error_on_model_name_even_with_num_heads(tmp_path, monkeypatch):
+    monkeypatch.setenv("DREAMACTOR_HOME", str(tmp_path))
+    (tmp_path / "models" / "dreamactor").mkdir(parents=True)
+    (tmp_path / "models" / "dreamactor" / "broken.safetensors").write_bytes(b"\x00" * 16)
+    with pytest.raises(DreamActorError, match="DreamActor Model Loader, input 'model_name'"):
+        model.ModelLoader.execute(model_name="broken.safetensors", weight_dtype="default", compute_dtype="fp32",
+                                  block_swap=0, attention="sdpa", reference_slots=0, num_heads=4)

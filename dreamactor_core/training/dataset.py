@@ -129,8 +129,7 @@ class CachedClips:
         ``u`` in [0, 1) among those outside the window (all of them if none is)."""
         slots = self._refs_outside[name]
         k = slots[min(int(u * len(slots)), len(slots) - 1)]
-        refs = sample["ref_latents"]
-        return {**sample, "ref_latents": refs[:, k:k + 1].expand_as(refs).contiguous()}
+        return _in_every_slot(sample, sample["ref_latents"][:, k:k + 1])
 
     def _outside_window(self, name: str, meta: dict, slots: int) -> list[int]:
         frames = json.loads(meta.get("refs", "[]"))[:slots]
@@ -146,10 +145,12 @@ class CachedClips:
 
 def _photo_reference(sample: dict) -> dict:
     """``sample`` with every reference slot holding its clip's reference photo (unchanged without one)."""
-    if "photo_latents" not in sample:
-        return sample
-    refs = sample["ref_latents"]
-    return {**sample, "ref_latents": sample["photo_latents"].expand_as(refs).contiguous()}
+    return _in_every_slot(sample, sample["photo_latents"]) if "photo_latents" in sample else sample
+
+
+def _in_every_slot(sample: dict, latent: torch.Tensor) -> dict:
+    """``sample`` with the one-frame ``latent`` [C, 1, h, w] in every reference slot."""
+    return {**sample, "ref_latents": latent.expand_as(sample["ref_latents"]).contiguous()}
 
 
 class RandomClips:
