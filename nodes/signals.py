@@ -98,7 +98,8 @@ class MotionToPoseKeypoint(io.ComfyNode):
             node_id="DreamActorMotionToPoseKeypoint",
             display_name="DreamActor Motion to POSE_KEYPOINT",
             category=CATEGORY,
-            description="Converts a DreamActor motion to OpenPose-format keypoints, for nodes that take POSE_KEYPOINT.",
+            description="Converts a DreamActor motion to OpenPose-format keypoints (18-point body, 70-point face, "
+                        "21-point hands), for nodes that take POSE_KEYPOINT.",
             inputs=[Motion.Input("motion", tooltip="Motion from Extract Motion, Retarget Motion or Load Motion.")],
             outputs=[PoseKeypoint.Output(display_name="pose_keypoint")],
         )

@@ -94,3 +94,74 @@ def test_bad_pose_keypoint():
     bad["people"][0]["pose_keypoints_2d"] = [1.0, 2.0]
     with pytest.raises(DreamActorError, match="triples"):
         motion_from_pose_keypoint([bad], fps=25)
+
+
+def test_face_is_exported_as_openpose_70_points():
+    from dreamactor_core.signals.openpose import FACE70_FROM_MESH
+
+    m = motion_from_pose_keypoint([frame(OP18)] * 3, fps=25)
+    rng = np.random.default_rng(0)
+    m.face_px[:2] = rng.uniform(20, 180, size=(2, 478, 3))
+    m.face_conf[:2] = [0.9, 0.7]
+    m.face_px[1, 468:] = np.nan  # no iris landmarks in frame 1; frame 2 has no face at all
+    for normalized, scale in ((False, [1, 1]), (True, [1 / 200, 1 / 400])):
+        pk = motion_to_pose_keypoint(m, normalized=normalized)
+        faces = [np.array(f["people"][0]["face_keypoints_2d"]).reshape(-1, 3) for f in pk[:2]]
+        assert [len(f) for f in faces] == [70, 70] and pk[2]["people"][0]["face_keypoints_2d"] == []
+        np.testing.assert_allclose(faces[0][:, :2], m.face_px[0, list(FACE70_FROM_MESH), :2] * scale, rtol=1e-6)
+        np.testing.assert_allclose(faces[0][:, 2], 0.9)
+        np.testing.assert_array_equal(faces[1][68:], 0.0)  # pupils missing -> 0, 0, 0 as OpenPose writes them
+        np.testing.assert_allclose(faces[1][:68, 2], 0.7)
+    # Read back, the face's eye and mouth corners become the body's (iBUG 36/39/42/45/48/54).
+    back = motion_from_pose_keypoint(motion_to_pose_keypoint(m), fps=25)
+    for mp_body, mesh in {1: 362, 3: 263, 4: 133, 6: 33, 9: 291, 10: 61}.items():
+        np.testing.assert_allclose(back.body_px[0, mp_body, :2], m.face_px[0, mesh, :2], atol=1e-3)
+
+
+def test_face_only_frame_keeps_its_person():
+    m = Motion.empty(1, fps=25, width=64, height=64)
+    m.face_px[0] = 32.0
+    m.face_conf[0] = 0.8
+    people = motion_to_pose_keypoint(m)[0]["people"]
+    assert len(people) == 1 and len(people[0]["face_keypoints_2d"]) == 210
+    assert set(people[0]["pose_keypoints_2d"]) == {0.0}
+
+
+def test_exported_face_lands_on_ground_truth(synth_dir):
+    """FaceMesh on the synthetic portrait, exported as OpenPose's face: the points named by the
+    70-point layout sit where the ground truth has them, in iBUG's order."""
+    from synth_head import extract, gt_heads, load_clip
+
+    gt, _, idx = load_clip(str(synth_dir), "pub06_portrait_head", 4)
+    motion = extract(str(synth_dir), "pub06_portrait_head", 4, False)
+    heads = gt_heads(gt, idx)
+    faces = [f["people"][0]["face_keypoints_2d"] if f["people"] else [] for f in motion_to_pose_keypoint(motion)]
+    found = np.array([len(f) == 210 for f in faces])
+    assert found.mean() > 0.9
+    pts = np.stack([np.array(f).reshape(70, 3) for f, ok in zip(faces, found) if ok])
+    radius = heads["radius"][found]
+    gt_uv = np.array([gt["frames"][i]["mp33"]["uv"] for i in idx])[found]
+    gt_vis = np.array([gt["frames"][i]["mp33"]["vis"] for i in idx])[found]
+    # iBUG mouth corners 48/54 and OpenPose pupils 68/69 against MediaPipe-33 mouth_right/left, eyes.
+    for k, g in ((48, 10), (54, 9), (68, 5), (69, 2)):
+        ok = gt_vis[:, g] == 2
+        err = np.linalg.norm(pts[ok, k, :2] - gt_uv[ok, g], axis=1) / radius[ok]
+        assert ok.sum() >= 10 and np.median(err) < 0.05 and err.max() < 0.1, (k, err)
+    yaw = np.array([gt["frames"][i]["head"]["yaw_deg"] for i in idx])[found]
+    front = pts[np.abs(yaw) < 20]
+    assert len(front) >= 3
+    # Coordinates along and across the eye line, so that head roll does not matter.
+    along = front[:, 45, :2] - front[:, 36, :2]
+    along /= np.linalg.norm(along, axis=1, keepdims=True)
+    x = np.einsum("fkc,fc->fk", front[..., :2], along)
+    y = np.einsum("fkc,fc->fk", front[..., :2], np.stack([-along[:, 1], along[:, 0]], 1))
+    assert (x[:, :8] < x[:, 16:8:-1]).all()  # jaw: subject's right on the image left, mirrored pairs
+    assert np.isin(y[:, :17].argmax(1), [7, 8, 9]).all()  # the chin end is the jaw's lowest
+    assert (np.diff(y[:, :7], axis=1) > 0).all() and (np.diff(y[:, 10:17], axis=1) < 0).all()  # ear to chin
+    # Brows, the eyes' upper lids and the upper lip run left to right; lower lids and lip back.
+    for run in ([*range(17, 27)], [36, 37, 38, 39, 42, 43, 44, 45], [*range(48, 55)], [60, 61, 62, 63, 64],
+                [39, 40, 41, 36], [45, 46, 47, 42], [*range(54, 60), 48], [64, 65, 66, 67, 60]):
+        assert (np.diff(x[:, run], axis=1) * (1 if run[0] < run[-1] else -1) > 0).all(), run
+    assert (y[:, 17:27].max(1) < y[:, 36:48].min(1)).all()  # brows above the eyes
+    assert (np.diff(y[:, 27:31], axis=1) > 0).all()  # nose bridge runs down to the tip
+    assert (y[:, 51] < y[:, 62]).all() and (y[:, 66] < y[:, 57]).all()  # inner lips inside the outer

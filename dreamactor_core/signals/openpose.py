@@ -32,6 +32,18 @@ _BODY25_TO_MP = {0: 0, 2: 12, 3: 14, 4: 16, 5: 11, 6: 13, 7: 15, 9: 24, 10: 26, 
                  19: 31, 21: 29, 22: 32, 24: 30}
 # 68-point (iBUG) face -> MediaPipe eye corners and mouth corners (subject's left/right).
 _FACE68_TO_MP = {42: 1, 45: 3, 39: 4, 36: 6, 54: 9, 48: 10}
+# OpenPose's 70-point face (iBUG 68 + right and left pupil, subject's sides) <- FaceMesh indices:
+# jaw from the subject's right ear to the left one, brows outside-in then inside-out, nose
+# bridge and base, eyes from the outer (right) / inner (left) corner clockwise, outer and inner lips.
+FACE70_FROM_MESH = (
+    127, 234, 132, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 361, 454, 356,
+    70, 63, 105, 66, 107, 336, 296, 334, 293, 300,
+    168, 197, 5, 4, 98, 97, 2, 326, 327,
+    33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,
+    61, 40, 37, 0, 267, 270, 291, 321, 314, 17, 84, 91,
+    78, 81, 13, 311, 308, 402, 14, 178,
+    468, 473,
+)
 # Hand keypoints (same 21-point layout in both) -> MediaPipe pinky / index / thumb points.
 _HAND_TO_MP = {17: (17, 18), 5: (19, 20), 3: (21, 22)}  # hand index -> (left mp, right mp)
 
@@ -162,12 +174,14 @@ def _world_from_2d(body_px: np.ndarray) -> np.ndarray:
 
 
 def motion_to_pose_keypoint(motion: Motion, normalized: bool = False, min_conf: float = 0.0) -> list[dict]:
-    """The motion as an OpenPose-format ``POSE_KEYPOINT`` list (18-point body, 21-point hands).
+    """The motion as an OpenPose-format ``POSE_KEYPOINT`` list (18-point body, 70-point face,
+    21-point hands).
 
     Coordinates are pixels of the motion's frame size, or in [0, 1] with
     ``normalized=True``. Missing points are written as ``0, 0, 0`` as OpenPose does.
-    The neck is the mid-point of the shoulders. No face points are written (the 478
-    FaceMesh points have no OpenPose counterpart; nose, eyes and ears are in the body).
+    The neck is the mid-point of the shoulders. The face is read off the FaceMesh
+    landmarks at :data:`FACE70_FROM_MESH` with the frame's face confidence; a frame
+    without a face gets an empty face list, and the pupils are zeros without iris landmarks.
     """
     w, h = motion.width, motion.height
     sx, sy = (1.0 / w, 1.0 / h) if normalized else (1.0, 1.0)
@@ -189,11 +203,14 @@ def motion_to_pose_keypoint(motion: Motion, normalized: bool = False, min_conf: 
             body_c[src] = motion.body_conf[t, dst]
         body_xy[1] = motion.body_px[t, [11, 12], :2].mean(axis=0)
         body_c[1] = np.min(motion.body_conf[t, [11, 12]])
-        person = {"pose_keypoints_2d": triples(body_xy, body_c), "face_keypoints_2d": []}
+        face = motion.face_px[t, FACE70_FROM_MESH, :2]
+        face_found = np.isfinite(face[:68]).all()
+        person = {"pose_keypoints_2d": triples(body_xy, body_c),
+                  "face_keypoints_2d": triples(face, np.full(70, motion.face_conf[t])) if face_found else []}
         for side, key in enumerate(("hand_left_keypoints_2d", "hand_right_keypoints_2d")):
             hand = motion.hands_px[t, side, :, :2]
             conf = np.full(21, motion.hands_conf[t, side])
             person[key] = triples(hand, conf) if np.isfinite(hand).all() else []
-        people = [person] if np.isfinite(body_xy).any() else []
+        people = [person] if np.isfinite(body_xy).any() or face_found else []
         frames.append({"people": people, "canvas_width": w, "canvas_height": h})
     return frames
