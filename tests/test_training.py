@@ -173,6 +173,32 @@ def test_log_lines_carry_the_mean_loss_and_the_demo_card_reads_it(tmp_path, capl
     assert parsed[6] == 0.5
 
 
+def test_demo_recipe_trains_and_exports_a_larger_dit_when_asked(tmp_path):
+    """``--dit-config`` overrides reach the run's config and the export, which loads back as that model."""
+    from dreamactor_core.model.loader import load_dit
+    from dreamactor_core.training import demo
+    from dreamactor_core.training.state_io import export_model
+
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "index.json").write_text(json.dumps({"windows": 3}))
+    wider = {"dim": 64, "ffn_dim": 96, "num_heads": 4, "num_layers": 1, "patch": [1, 1, 1]}
+    cfg = demo.dit_train_config(tmp_path / "cache", tmp_path / "run", steps=5, model=wider)
+    assert {k: cfg.model[k] for k in wider} == wider and cfg.model["num_refs"] == demo.DIT_CONFIG["num_refs"]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(cfg.to_json())
+    torch.manual_seed(0)
+    trained = AnimateDiT(ModelConfig(**TrainConfig.from_json(tmp_path / "run" / "config.json").model)).eval()
+    export_model(tmp_path / "run" / "model.safetensors", trained)
+    info = demo.export_trained(tmp_path / "run", tmp_path / "demo_dit.safetensors")
+    assert info["steps"] == 5 and info["windows"] == 3
+    back = load_dit(tmp_path / "demo_dit.safetensors")
+    assert (back.config.dim, back.config.num_heads, back.config.num_layers, tuple(back.config.patch)) == (64, 4, 1, (1, 1, 1))
+    want = {k: v.half().float() for k, v in trained.state_dict().items() if not k.endswith(".kernel")}
+    torch.testing.assert_close({k: back.state_dict()[k].float() for k in want}, want)
+    with pytest.raises(ValueError, match="unknown model settings \\['width'\\]"):
+        demo.dit_train_config(tmp_path / "cache", tmp_path / "run", steps=5, model={"width": 3})
+
+
 def test_exported_model_loads_back_with_its_head_count(tmp_path):
     """Without a face path the weights cannot tell the head count; the exported file's metadata does."""
     from dreamactor_core.model.loader import load_dit

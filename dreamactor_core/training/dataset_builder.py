@@ -149,7 +149,7 @@ def _cache_video(stem: str, frames: np.ndarray, motion, vae, s: BuildSettings, o
     guide = render_guidance(transform_motion(motion, w, h, s.aspect), w, h, aspect="stretch")
     refs = reference_frames(motion.head_angles[:, 0], s.refs)
     ref_lat = torch.cat([_encode(vae, small[i:i + 1]) for i in refs], 2)[0]
-    grey = vae.encode(torch.zeros(1, 3, s.window, h, w))[0].float()
+    grey = _encode(vae, np.full((s.window, h, w, 3), 127.5, np.float32))[0]
     photo_lat = None if photo is None else _encode(vae, resize_frames(photo[None], w, h, s.aspect))[0]
     faces = crop_faces(frames, motion, size=s.face_size) if s.face_size else None
     starts = range(0, len(frames) - s.window + 1, s.stride)
@@ -169,5 +169,8 @@ def _cache_video(stem: str, frames: np.ndarray, motion, vae, s: BuildSettings, o
 
 @torch.no_grad()
 def _encode(vae, frames_u8: np.ndarray) -> torch.Tensor:
+    """Frames [T, H, W, 3] (0..255) -> latent [1, 16, t, h, w] on the CPU, encoded where the VAE is."""
+    from ..sampling.conditioning import module_device
+
     video = torch.from_numpy(np.ascontiguousarray(frames_u8)).float().div(127.5).sub(1.0)
-    return vae.encode(video.permute(3, 0, 1, 2).unsqueeze(0)).float()
+    return vae.encode(video.permute(3, 0, 1, 2).unsqueeze(0).to(module_device(vae))).float().cpu()

@@ -47,6 +47,7 @@ Exported files (fp16, official key layouts): ``demo_dit.safetensors``, ``demo_va
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -125,12 +126,12 @@ def train_vae(clip_dir: Path, out_path: Path, **kwargs) -> dict:
 
 
 # --------------------------------------------------------------------------------------- dataset
-def build_cache(clip_dir: Path, vae_path: Path, cache_dir: Path) -> dict:
+def build_cache(clip_dir: Path, vae_path: Path, cache_dir: Path, device: str | torch.device = "cpu") -> dict:
     """``dataset_builder.build_dataset`` on the clips with the demo VAE (motions reused when saved)."""
     from ..model.loader import load_vae
     from .dataset_builder import BuildSettings, build_dataset
 
-    vae = load_vae(vae_path)
+    vae = load_vae(vae_path).to(device)
     summary = build_dataset(clip_dir, cache_dir, vae, BuildSettings(base=SIZE, window=WINDOW, stride=8),
                             progress=lambda d, n: log.info("cached %d/%d", d, n))
     log.info("%d windows, skipped %d", summary["windows"], len(summary["skipped"]))
@@ -139,33 +140,41 @@ def build_cache(clip_dir: Path, vae_path: Path, cache_dir: Path) -> dict:
 
 # ------------------------------------------------------------------------------------------- DiT
 def dit_train_config(cache_dir: Path, out_dir: Path, steps: int, lr: float = 1e-3, batch: int = 4,
-                     init: Path | None = None, single_ref: float = 0.0, photo_ref: float = 0.0):
+                     init: Path | None = None, single_ref: float = 0.0, photo_ref: float = 0.0,
+                     model: dict | None = None):
     """One stage over every parameter (the face path is off, so stages 2-3 have nothing to train);
     ``init`` goes on from an earlier demo DiT instead of a random start; ``single_ref`` and
-    ``photo_ref``: see ``TrainConfig``."""
+    ``photo_ref``: see ``TrainConfig``; ``model`` overrides entries of ``DIT_CONFIG`` (a larger
+    demo on a GPU, e.g. ``{"dim": 256, "num_layers": 8, "patch": [1, 1, 1]}``)."""
+    from ..model.config import ModelConfig
     from .config import StageConfig, TrainConfig
 
+    unknown = sorted(set(model or {}) - {f.name for f in dataclasses.fields(ModelConfig)})
+    if unknown:
+        raise ValueError(f"--dit-config: unknown model settings {unknown}; see model/config.py's ModelConfig")
     stage = StageConfig("body_head", ["*"], steps=steps, lr=lr, warmup=50, use_face=False, decay="cosine")
-    return TrainConfig(model=dict(DIT_CONFIG), init_from=None if init is None else str(init), data=str(cache_dir),
+    return TrainConfig(model={**DIT_CONFIG, **(model or {})}, init_from=None if init is None else str(init), data=str(cache_dir),
                        stages=[stage], batch_size=batch, seed=0, single_ref=single_ref, photo_ref=photo_ref,
                        out_dir=str(out_dir), checkpoint_every=100, log_every=20, shift=DEMO_SAMPLING["shift"],
                        grad_clip=1.0)
 
 
 def train_dit(cache_dir: Path, out_dir: Path, steps: int, export: Path, lr: float = 1e-3, batch: int = 4,
-              ranks: int = 2, init: Path | None = None, single_ref: float = 0.0, photo_ref: float = 0.0) -> dict:
+              ranks: int = 2, init: Path | None = None, single_ref: float = 0.0, photo_ref: float = 0.0,
+              model: dict | None = None) -> dict:
     """Train (or resume) the demo DiT on the cache and export it in fp16 with its card in the metadata.
 
-    ``ranks`` > 1 runs the same trainer under torchrun (gloo, FSDP), each rank taking
-    ``batch / ranks`` samples of every global batch: on a shared CPU that is the way to
-    use more than one core (one thread per process avoids OpenMP spin-waiting).
+    ``ranks`` > 1 runs the same trainer under torchrun (FSDP; gloo on CPUs, NCCL with one GPU
+    per rank), each rank taking ``batch / ranks`` samples of every global batch: on a shared
+    CPU that is the way to use more than one core (one thread per process avoids OpenMP
+    spin-waiting). ``model``: see :func:`dit_train_config`.
     """
     import os
     import subprocess
 
     if batch % ranks:
         raise ValueError(f"batch {batch} must be a multiple of ranks {ranks}")
-    cfg = dit_train_config(cache_dir, out_dir, steps, lr, batch // ranks, init, single_ref, photo_ref)
+    cfg = dit_train_config(cache_dir, out_dir, steps, lr, batch // ranks, init, single_ref, photo_ref, model)
     card = demo_card(init) if init is not None else {}
     # the card of the run this one goes on from (read now: the export may overwrite that file)
     history = [*card.pop("history", []), card] if card else []
@@ -202,7 +211,7 @@ def export_trained(out_dir: Path, export: Path, extra: dict | None = None) -> di
             raise FileNotFoundError(f"{out_dir}: no checkpoint to export")
         sd = {k.split("::", 1)[1]: v for k, v in load_file(str(ckpt)).items() if k.startswith("model::")}
         steps = int(ckpt.stem.split("_")[1])
-    model = AnimateDiT(ModelConfig(**DIT_CONFIG))
+    model = AnimateDiT(ModelConfig(**cfg.model))  # the run's own settings (DIT_CONFIG or a larger one)
     model.load_state_dict(sd)
     losses = logged_losses(out_dir / "train.log")
     info = {"steps": steps, "batch_per_rank": cfg.batch_size, "lr": cfg.stages[0].lr, "init_from": cfg.init_from and Path(cfg.init_from).name,
@@ -252,6 +261,12 @@ def demo_card(path: Path) -> dict:
         return json.loads((f.metadata() or {}).get("dreamactor_demo", "{}"))
 
 
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     p = argparse.ArgumentParser(prog="python -m dreamactor_core.training.demo", description=__doc__,
@@ -272,6 +287,10 @@ def main(argv=None) -> int:
     p.add_argument("--dit-steps", type=int, default=6000)
     p.add_argument("--dit-lr", type=float, default=1e-3)
     p.add_argument("--dit-batch", type=int, default=4, help="global batch (split over the 2 ranks)")
+    p.add_argument("--dit-config", type=json.loads, default=None,
+                   help='JSON overrides of the DiT settings, e.g. \'{"dim": 256, "num_layers": 8}\' (a new run)')
+    p.add_argument("--ranks", type=int, default=2, help="dit: torchrun processes (CPU: one core each; GPU: one GPU each)")
+    p.add_argument("--device", default="auto", help="vae, dataset: where the VAE runs (auto: the GPU when there is one)")
     p.add_argument("--dit-init", type=Path, default=None, help="go on from this demo DiT file")
     p.add_argument("--dit-run", default="dit", help="run folder under --work (a new one for a continuation)")
     p.add_argument("--dit-single-ref", type=float, default=0.0,
@@ -296,13 +315,13 @@ def main(argv=None) -> int:
             print(json.dumps(train_vae(clips, vae, steps=args.vae_steps, lr=args.vae_lr, dim=args.vae_dim,
                                        init=args.vae_init, per_frame_time_init=args.vae_init is None,
                                        train_encoder=not args.vae_decoder_only, ssim_weight=args.vae_ssim,
-                                       clips_per_step=args.vae_clips_per_step)))
+                                       clips_per_step=args.vae_clips_per_step, device=_device(args.device))))
         elif step == "dataset":
-            build_cache(clips, vae, cache)
+            build_cache(clips, vae, cache, _device(args.device))
         else:
             print(json.dumps(train_dit(cache, args.work / args.dit_run, args.dit_steps, args.out / DIT_FILE, lr=args.dit_lr,
                                        batch=args.dit_batch, init=args.dit_init, single_ref=args.dit_single_ref,
-                                       photo_ref=args.dit_photo_ref)))
+                                       photo_ref=args.dit_photo_ref, ranks=args.ranks, model=args.dit_config)))
     return 0
 
 

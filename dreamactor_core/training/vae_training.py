@@ -36,7 +36,7 @@ def _vae_forward(vae, video: torch.Tensor, gen: torch.Generator,
     with torch.set_grad_enabled(train_encoder and torch.is_grad_enabled()):
         h = vae.conv1(vae.encoder(video))
     mu, logvar = h[:, :16], h[:, 16:].clamp(-30.0, 20.0)
-    z = mu + torch.randn(mu.shape, generator=gen) * torch.exp(0.5 * logvar)
+    z = mu + torch.randn(mu.shape, generator=gen).to(mu.device) * torch.exp(0.5 * logvar)
     kl = 0.5 * torch.mean(mu.square() + logvar.exp() - 1.0 - logvar)
     return vae.decoder(vae.conv2(z)), kl
 
@@ -129,7 +129,8 @@ def init_time_layers_per_frame(vae) -> None:
 def train_vae(frames: np.ndarray, out_path: Path, steps: int = 2000, lr: float = 1e-3, kl_weight: float = 1e-5,
               seed: int = 0, init: Path | None = None, crop: int | None = 64, dim: int = 8,
               save_every: int = 250, clips_per_step: int = 2, per_frame_time_init: bool = True,
-              window: int = 9, train_encoder: bool = True, ssim_weight: float = 0.0) -> dict:
+              window: int = 9, train_encoder: bool = True, ssim_weight: float = 0.0,
+              device: str | torch.device = "cpu") -> dict:
     """Train a small Wan2.1 VAE on ``frames`` (uint8 [clips, T, H, W, 3]; the last four clips are
     held out), from scratch or on from the VAE file ``init``; measure its latent statistics
     and save it (fp16).
@@ -146,11 +147,13 @@ def train_vae(frames: np.ndarray, out_path: Path, steps: int = 2000, lr: float =
     were, so a DiT already trained on them decodes through the better decoder unchanged.
     ``ssim_weight`` adds ``w * (1 - SSIM)`` to the loss: L1 and L2 alone settle on blurred edges
     (the mean of the plausible answers), which SSIM's local contrast and structure terms punish.
+    ``device`` is where the VAE trains (the frames stay in host memory; each step's crops are moved).
     """
     from ..model.vae import VAEConfig, WanVAE
 
     torch.manual_seed(seed)
-    held_out = to_video(frames[-4:, :window])  # the last clips are never trained on
+    device = torch.device(device)
+    held_out = to_video(frames[-4:, :window]).to(device)  # the last clips are never trained on
     data = frames[:-4]
     vae = WanVAE(VAEConfig(dim=dim))
     init_as_identity(vae)
@@ -168,6 +171,7 @@ def train_vae(frames: np.ndarray, out_path: Path, steps: int = 2000, lr: float =
             # the latents a DiT was trained on were normalised with these; re-measuring them with the
             # fp16-rounded encoder would shift them by ~1e-3
             stats = json.loads(meta["latent_mean"]), json.loads(meta["latent_std"])
+    vae.to(device)
     if per_frame_time_init:  # from scratch, or on from a VAE trained on stills only
         init_time_layers_per_frame(vae)
     if not train_encoder:  # decoder-only fine-tuning: latents (and a DiT trained on them) stay valid
@@ -184,9 +188,10 @@ def train_vae(frames: np.ndarray, out_path: Path, steps: int = 2000, lr: float =
         clips = rng.integers(len(data), size=clips_per_step)
         starts = rng.integers(data.shape[1] - 4, size=clips_per_step)
         still = _crop(to_video(data[rng.integers(len(data), size=8), rng.integers(data.shape[1])][:, None]), rng, crop)
-        inputs = [still]
+        inputs = [still.to(device)]
         if clips_per_step:
-            inputs.append(_crop(to_video(np.stack([data[c, s:s + 5] for c, s in zip(clips, starts)])), rng, clip_crop))
+            inputs.append(_crop(to_video(np.stack([data[c, s:s + 5] for c, s in zip(clips, starts)])), rng,
+                                clip_crop).to(device))
         loss = 0.0
         for x in inputs:
             rec, kl = _vae_forward(vae, x, gen, train_encoder)
@@ -248,7 +253,8 @@ def reconstruction_scores(vae, video: torch.Tensor) -> dict:
 @torch.no_grad()
 def latent_stats(vae, data: np.ndarray, clips: int = 32, window: int = 9) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of the VAE's raw latent means over 9-frame windows of the data."""
-    mus = [vae.encode_raw(to_video(data[i:i + 1, :window])) for i in range(min(clips, len(data)))]
+    device = next(vae.parameters()).device
+    mus = [vae.encode_raw(to_video(data[i:i + 1, :window]).to(device)) for i in range(min(clips, len(data)))]
     mu = torch.cat(mus, 2)
     mean = mu.mean((0, 2, 3, 4))
     std = mu.std((0, 2, 3, 4)).clamp_min(1e-3)
@@ -259,7 +265,7 @@ def save_vae(vae, path: Path, mean: list[float], std: list[float], info: dict) -
     """Official Wan2.1 VAE key layout in fp16, latent statistics in the metadata."""
     from safetensors.torch import save_file
 
-    sd = {k: v.detach().to(torch.float16).contiguous() for k, v in vae.state_dict().items()}
+    sd = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in vae.state_dict().items()}
     meta = {"latent_mean": json.dumps(mean), "latent_std": json.dumps(std), "dreamactor_demo": json.dumps(info)}
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(sd, str(path), metadata=meta)
