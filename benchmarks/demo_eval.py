@@ -7,12 +7,14 @@ so bodies, looks, cameras and motions are new) gives a reference image, a drivin
 of another body, and the exact target: the reference body rendered in the driving pose.
 Every method goes through the same public pipeline (``sampling.pipeline``):
 
-* ``demo``: the demo model with pose guidance (pose strength 1);
+* ``demo``: the demo model with pose guidance (pose strength 1), sampled and decoded with the
+  settings of its card (``demo.DEMO_SAMPLING``, which include ``reference_detail``);
 * ``no pose``: the same model and seed with pose strength 0 (the pose input is the
   latent of an empty pose video, the sampler's "absent" value);
 * ``copy ref``: the reference frame repeated;
 * ``VAE ceiling`` (not a method): the exact target through the VAE and back, the best a
   model decoding with this VAE can reach;
+* ``plain decode``: the demo without ``reference_detail`` (printed when the card uses it);
 * ``pseudo-refs``: the demo model with two pseudo-references (yaw -30 and +30) in its
   spare reference slots, against the single reference repeated in them (Table 3).
 
@@ -229,10 +231,12 @@ def main(argv=None) -> int:
     s = demo.DEMO_SAMPLING
     base = AnimateSettings(width=s["width"], height=s["height"], window=s["window"], refert=s["refert"],
                            steps=args.steps or s["steps"], shift=s["shift"], solver=args.solver or s["solver"],
-                           seed=0, aspect="stretch")
+                           seed=0, aspect="stretch", reference_detail=s.get("reference_detail", 0.0))
     no_pose = AnimateSettings(**{**base.__dict__, "guidance": GuidanceSettings(pose=StrengthWindow(0.0))})
+    plain = AnimateSettings(**{**base.__dict__, "reference_detail": 0.0})
     engine = SynthHumanEngine(demo.SIZE, demo.SIZE, fps=demo.FPS)
-    rows: dict[str, list[dict]] = {"demo": [], "no pose": [], "copy ref": [], "VAE ceiling": [], "pseudo-refs": []}
+    rows: dict[str, list[dict]] = {"demo": [], "no pose": [], "copy ref": [], "VAE ceiling": [],
+                                   "plain decode": [], "pseudo-refs": []}
     motions: list[str] = []
     framings: list[str] = []
     seed, done = args.seed, 0
@@ -253,13 +257,15 @@ def main(argv=None) -> int:
         rows["no pose"].append(score(_generate(pair, dit, vae, no_pose, cache), pair))
         rows["copy ref"].append(score(np.repeat(pair["reference"][None], len(pair["target"]), 0), pair))
         rows["VAE ceiling"].append(score(vae_round_trip(vae, pair["target"]), pair))
+        if base.reference_detail:
+            rows["plain decode"].append(score(_generate(pair, dit, vae, plain, cache), pair))
         if not args.no_pseudo:
             rows["pseudo-refs"].append(score(_pseudo(pair, dit, vae, base), pair))
         print(f"pair {done}/{args.pairs} (seed {seed - 1}, {pair['motion']}): ssim demo {rows['demo'][-1]['ssim']:.3f}, "
               f"no pose {rows['no pose'][-1]['ssim']:.3f}, copy {rows['copy ref'][-1]['ssim']:.3f}", flush=True)
     print(f"\n{args.pairs} held-out pairs ({args.framing} framing), {args.frames} frames at {demo.SIZE}x{demo.SIZE}, "
           f"{base.steps} {base.solver} steps, {time.perf_counter() - t0:.0f}s")
-    _table({k: v for k, v in rows.items() if k != "pseudo-refs"}, "Demo model vs baselines")
+    _table({k: v for k, v in rows.items() if k != "pseudo-refs" and v}, "Demo model vs baselines")
     _by(rows, motions, "motion")
     if len(set(framings)) > 1:
         _by(rows, framings, "framing")
@@ -272,7 +278,7 @@ def main(argv=None) -> int:
 def _by(rows: dict, labels: list[str], what: str) -> None:
     """PSNR and keypoint error per motion kind (or framing): where the model gains on copying, and where it can't."""
     print(f"\nBy {what} (pairs; PSNR dB / kp err px)")
-    names = ["demo", "no pose", "copy ref", "VAE ceiling"]
+    names = [n for n in ("demo", "no pose", "copy ref", "VAE ceiling", "plain decode") if rows[n]]
     print(f"{what:<8}{'pairs':>6}" + "".join(f"{n:>18}" for n in names))
     for kind in sorted(set(labels)):
         idx = [i for i, m in enumerate(labels) if m == kind]

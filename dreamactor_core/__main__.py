@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--window", type=int, default=77)
     a.add_argument("--refert", type=int, default=5)
     a.add_argument("--color-match", type=float, default=0.0)
+    a.add_argument("--reference-detail", type=float, default=0.0,
+                   help="0..1: put back the reference's own pixels where the output left them unchanged "
+                        "(for a still camera, as in animating a photo)")
     a.add_argument("--style", default="dreamactor", choices=["dreamactor", "openpose"])
     a.add_argument("--aspect", default="letterbox", choices=["letterbox", "crop", "stretch"])
     a.add_argument("--size-fix", default="crop", choices=["crop", "pad"])
@@ -97,7 +100,18 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     a.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
     a.add_argument("--block-swap", type=int, default=0)
+    p.animate_parser = a  # main() asks it which options the user gave
     return p
+
+
+_UNSET = object()
+
+
+def _given_options(argv: list[str], defaults: dict) -> set[str]:
+    """The ``animate`` options named on the command line (even when set to their default value)."""
+    probe = _parser()
+    probe.animate_parser.set_defaults(**{key: _UNSET for key in defaults if key != "command"})
+    return {key for key, value in vars(probe.parse_args(argv)).items() if value is not _UNSET}
 
 
 def _run_extract(args) -> int:
@@ -164,9 +178,9 @@ def _strength(values, name: str):
     return StrengthWindow(*values) if len(values) == 3 else StrengthWindow(values[0])
 
 
-def _use_demo_model(args, parser_defaults: dict) -> bool:
+def _use_demo_model(args, given: set[str]) -> bool:
     """No --checkpoint and no --vae: run the embedded demo model, at its own sampling settings
-    for every option the user left at its default."""
+    for every option the user did not give."""
     if args.checkpoint is not None or args.vae is not None or not all(p.is_file() for p in DEMO_FILES):
         return False
     import json
@@ -177,7 +191,7 @@ def _use_demo_model(args, parser_defaults: dict) -> bool:
     with safe_open(str(DEMO_FILES[0]), framework="pt") as f:
         card = json.loads((f.metadata() or {}).get("dreamactor_demo", "{}"))
     for key, value in card.get("sampling", {}).items():
-        if getattr(args, key, None) == parser_defaults.get(key):
+        if key not in given and hasattr(args, key):
             setattr(args, key, value)
     print(f"no --checkpoint/--vae given: using the embedded demo model ({DEMO_DIR}); "
           "it is tiny and trained on synthetic humans only, see docs/DEMO_MODEL.md")
@@ -197,8 +211,8 @@ def _missing_models(args) -> list[str]:
     return missing
 
 
-def _run_animate(args, parser_defaults: dict) -> int:
-    _use_demo_model(args, parser_defaults)
+def _run_animate(args, given: set[str]) -> int:
+    _use_demo_model(args, given)
     args.reference = args.reference or SAMPLE_REFERENCE
     args.driving = args.driving or SAMPLE_DRIVING
     missing = _missing_models(args)
@@ -222,7 +236,8 @@ def _run_animate(args, parser_defaults: dict) -> int:
     vae = load_vae(args.vae, dtype=torch.float32, device=device)
     settings = AnimateSettings(
         width=args.width, height=args.height, steps=args.steps, solver=args.solver, shift=args.shift,
-        seed=args.seed, window=args.window, refert=args.refert, color_match=args.color_match, style=args.style,
+        seed=args.seed, window=args.window, refert=args.refert, color_match=args.color_match,
+        reference_detail=args.reference_detail, style=args.style,
         aspect=args.aspect, size_fix=args.size_fix, pseudo_ref_angles=tuple(args.pseudo_refs),
         guidance=GuidanceSettings(cfg=args.cfg, pose=_strength(args.pose_strength, "pose-strength"),
                                   face=_strength(args.face_strength, "face-strength")))
@@ -256,7 +271,7 @@ def main(argv=None) -> int:
     try:
         if args.command == "extract":
             return _run_extract(args)
-        return _run_animate(args, vars(parser.parse_args(["animate"])))
+        return _run_animate(args, _given_options(argv, vars(parser.parse_args(["animate"]))))
     except DreamActorError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -66,21 +66,6 @@ def _settings(**kw):
     return AnimateSettings(guidance=guidance, **kw)
 
 
-class _RecordingVAE:
-    """Passes every call to the VAE and keeps the raw latent of each window it decodes."""
-
-    def __init__(self, vae):
-        self._vae = vae
-        self.latents: list[torch.Tensor] = []
-
-    def decode(self, latent, **kw):
-        self.latents.append(self._vae.denormalize(latent).float().cpu())
-        return self._vae.decode(latent, **kw)
-
-    def __getattr__(self, name):
-        return getattr(self._vae, name)
-
-
 def _stitch(latents: list[torch.Tensor], total: int, window: int, refert: int) -> torch.Tensor:
     """Window latents -> one latent; the carried-over frames each later window starts with are dropped."""
     from dreamactor_core.sampling.conditioning import latent_frames
@@ -162,6 +147,11 @@ class Sampler(io.ComfyNode):
                                tooltip="Schedule fraction where face guidance starts."),
                 io.Float.Input("face_end", default=1.0, min=0.0, max=1.0, step=0.01,
                                tooltip="Schedule fraction where face guidance ends."),
+                io.Float.Input("reference_detail", default=0.0, min=0.0, max=1.0, step=0.05,
+                               tooltip="Put back the reference's own pixels wherever the video leaves them "
+                                       "unchanged, which the VAE would blur (0 = off, 1 = full). For a still "
+                                       "camera, as when animating a photo. Applies to the frames Decode to "
+                                       "Frames shows, not to the LATENT samples."),
             ],
             outputs=[io.Latent.Output(display_name="latent")],
         )
@@ -169,7 +159,7 @@ class Sampler(io.ComfyNode):
     @classmethod
     def execute(cls, model, vae, reference, fps, width, height, aspect, frame_count, window,
                 motion_frames, color_match, steps, solver, shift, cfg, seed, pose_strength, pose_start,
-                pose_end, face_strength, face_start, face_end, guidance=None, pose_latents=None, face_crops=None,
+                pose_end, face_strength, face_start, face_end, reference_detail=0.0, guidance=None, pose_latents=None, face_crops=None,
                 face_tokens=None, extra_references=None, positive=None, negative=None,
                 clip_vision_output=None) -> io.NodeOutput:
         from dreamactor_core.sampling.pipeline import animate_guidance
@@ -179,22 +169,24 @@ class Sampler(io.ComfyNode):
         faces, tokens = _face_source(node, face_crops, face_tokens, frame_count, latents is not None)
         ref = image_to_uint8(reference[:1], "reference")[0]
         extras = [] if extra_references is None else list(image_to_uint8(extra_references, "extra_references"))
-        with host.node_errors(node, "cfg / strengths / window"):
+        with host.node_errors(node, "cfg / strengths / window / reference_detail"):
             settings = _settings(steps=int(steps), solver=solver, shift=float(shift), seed=int(seed),
                                  window=int(window), refert=int(motion_frames), color_match=float(color_match),
+                                 reference_detail=float(reference_detail),
                                  aspect=aspect, cfg=cfg, pose_strength=pose_strength, pose_start=pose_start,
                                  pose_end=pose_end, face_strength=face_strength, face_start=face_start,
                                  face_end=face_end)
-        recorder = _RecordingVAE(vae)
+        windows: list[torch.Tensor] = []  # each window's raw latent, as a LATENT holds it
         with host.node_errors(node, "guidance"), torch.inference_mode():
-            result = animate_guidance(ref, guide, faces, model, recorder, fps=float(fps),
+            result = animate_guidance(ref, guide, faces, model, vae, fps=float(fps),
                                       text=text_embeddings(positive, "positive"),
                                       text_null=text_embeddings(negative, "negative"),
                                       clip_fea=clip_features(clip_vision_output), settings=settings,
                                       extra_references=extras, aspect=aspect, pose_latents=latents,
                                       face_tokens=tokens, progress=host.progress_callback(),
-                                      cancel=host.cancel_callback())
-        samples = _stitch(recorder.latents, result.num_frames, settings.window, settings.refert)
+                                      cancel=host.cancel_callback(),
+                                      latent_sink=lambda lat: windows.append(vae.denormalize(lat).float().cpu()))
+        samples = _stitch(windows, result.num_frames, settings.window, settings.refert)
         latent = {"samples": samples, "dreamactor_frames": torch.from_numpy(result.frames),
                   "dreamactor_fps": float(fps)}
         notes = "\n".join([f"{result.num_frames} frames, {result.width}x{result.height}", *result.notes])

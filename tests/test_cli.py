@@ -5,6 +5,7 @@ import subprocess
 
 import imageio_ffmpeg
 import numpy as np
+import pytest
 
 from dreamactor_core.__main__ import SAMPLE_DRIVING, SAMPLE_REFERENCE, main
 from dreamactor_core.sampling.video_sink import has_audio
@@ -69,3 +70,24 @@ def test_animate_tiny_checkpoint_from_synthetic_clip_keeps_audio(tmp_path, synth
     assert frames.shape == (5, 64, 64, 3) and fps == 25 and np.isfinite(frames).all()
     assert has_audio(out)
     assert not list(tmp_path.glob("*video-only*"))
+
+
+def test_demo_model_takes_its_card_settings_except_those_given():
+    """Without --checkpoint/--vae the demo's own sampling settings apply, but never over an option
+    the user named, even one set to the parser's default value."""
+    from dreamactor_core.__main__ import DEMO_FILES, _given_options, _parser, _use_demo_model
+    from dreamactor_core.training import demo
+
+    if not all(p.is_file() for p in DEMO_FILES):
+        pytest.skip("demo model files are not installed")
+    parser = _parser()
+    defaults = vars(parser.parse_args(["animate"]))
+    argv = ["animate", "--reference-detail", "0", "--steps", "20"]
+    args = parser.parse_args(argv)
+    assert _use_demo_model(args, _given_options(argv, defaults))
+    assert (args.reference_detail, args.steps) == (0.0, 20)  # as given, though both equal the defaults
+    assert (args.solver, args.shift, args.window) == (demo.DEMO_SAMPLING["solver"], demo.DEMO_SAMPLING["shift"],
+                                                      demo.DEMO_SAMPLING["window"])
+    args = parser.parse_args(["animate"])
+    _use_demo_model(args, _given_options(["animate"], defaults))
+    assert (args.reference_detail, args.steps) == (1.0, 12)

@@ -129,3 +129,22 @@ def test_multi_reference_checkpoint_fills_empty_slots_with_the_reference():
     assert "2 reference slot(s) filled with the first reference" in latent.ui.value
     one = _sample(vae, reference=ref, guidance=guide, face_crops=faces)[0]
     _same(out.numpy(), one)  # the oracle ignores reference slots: same video as a one-slot model
+
+
+def test_reference_detail_changes_the_frames_not_the_latent():
+    """The oracle reproduces its guidance, here the reference itself: with reference detail the frames
+    are the reference's pixels instead of their blurred decode; the LATENT stays the sampled one."""
+    vae = RawPoolVAE()
+    ref, _, _ = _images(13)
+    dit = OracleDiT()
+    with torch.no_grad():
+        dit.w.fill_(1.0)
+    args = dict(SAMPLER_DEFAULTS, model=dit, vae=vae, reference=ref, guidance=ref.expand(13, -1, -1, -1))
+    plain, kept = (sampling.Sampler.execute(**args, reference_detail=s)[0] for s in (0.0, 1.0))
+    assert kept["samples"].shape == plain["samples"].shape == (1, 16, 4, 4, 6)  # 13 frames: 1 + 3 latent frames
+    torch.testing.assert_close(kept["samples"], plain["samples"])
+    want = np.broadcast_to((ref[0].numpy() * 255).round().astype(np.uint8), (13, 32, 48, 3))
+    np.testing.assert_array_equal(kept["dreamactor_frames"].numpy(), want)
+    _differs(plain["dreamactor_frames"].numpy(), want)
+    with pytest.raises(DreamActorError, match="reference_detail: 2.0 must be between 0"):
+        _sample(vae, reference=ref, guidance=ref.expand(9, -1, -1, -1), reference_detail=2.0)

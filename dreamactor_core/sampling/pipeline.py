@@ -20,6 +20,7 @@ from ..utils import Cancelled, CancelFn, DreamActorError, ProgressFn
 from . import schedule, solvers
 from .conditioning import Encoder, build_window, check_precomputed, module_device, prepare_text
 from .guidance import GuidanceSettings, GuidedDenoiser
+from .reference_detail import check_detail, restore_reference_detail
 from .windows import Window, plan_windows, run_windows, take, take_latents
 
 log = logging.getLogger("dreamactor.sampling")
@@ -40,6 +41,7 @@ class AnimateSettings:
     window: int = 77
     refert: int = 5
     color_match: float = 0.0
+    reference_detail: float = 0.0  # 0..1, see reference_detail.py (for a still camera, as in animating a photo)
     style: str = "dreamactor"
     aspect: str = "letterbox"
     size_fix: str = "crop"
@@ -47,6 +49,9 @@ class AnimateSettings:
     pseudo_ref_frames: int = 17
     max_area: int = 832 * 480
     strict: bool = False
+
+    def __post_init__(self) -> None:
+        check_detail(self.reference_detail)
 
 
 @dataclass
@@ -174,7 +179,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
                      clip_fea=None, settings: AnimateSettings | None = None, extra_references=(),
                      aspect: str | None = None, sink: Callable[[np.ndarray], None] | None = None,
                      progress: ProgressFn = None, cancel: CancelFn = None, pose_latents=None,
-                     face_tokens=None, _timer=None) -> AnimateResult:
+                     face_tokens=None, latent_sink: Callable[[torch.Tensor], None] | None = None,
+                     _timer=None) -> AnimateResult:
     """Animate ``reference`` [H,W,3] along ready ``guidance`` frames [N,H,W,3] and face crops [N,S,S,3].
 
     ``guidance``/``faces`` may be arrays or lazy sequences (``len`` and slicing returning
@@ -186,7 +192,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     4 (T - 1) + 1 frames at 8h x 8w) and ``face_tokens`` [1,T',K,D] from
     ``AnimateDiT.encode_face`` (with ``faces`` None; one token frame per latent frame of the
     pose, ``(N - 1) // 4 + 1`` for N frames). Windows take their latent frames by
-    time (see :func:`.windows.take_latents`).
+    time (see :func:`.windows.take_latents`). ``latent_sink`` receives each window's sampled
+    video latent (normalized, reference slots removed) before it is decoded.
     """
     settings = settings or AnimateSettings()
     timer = _timer if _timer is not None else _Timer()
@@ -227,9 +234,10 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     cache: dict = {}
     t0 = time.perf_counter()
     # frame each reference like the guidance, then crop/pad it exactly as the guidance frames are
-    ref_latents = encoder.references([_fix(fit_frames(r[None], gw, gh, frame_mode), w, h, settings.size_fix)[0]
-                                      for r in refs])
+    ref_images = [_fix(fit_frames(r[None], gw, gh, frame_mode), w, h, settings.size_fix)[0] for r in refs]
+    ref_latents = encoder.references(ref_images)
     timer.add("encode", t0)
+    detail = _ReferenceDetail(encoder, ref_images[0], settings.reference_detail)
     windows = plan_windows(total, settings.window, settings.refert)
     steps_total = len(windows) * settings.steps
     face_size = int(getattr(getattr(dit, "config", None), "face_size", 512))
@@ -257,8 +265,10 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         latent = sample_window(dit, cond, settings, settings.seed + win.index, cancel=cancel, cache=cache,
                                timer=timer, progress=report)
         del cond
+        if latent_sink is not None:
+            latent_sink(latent[:, :, ref_latents.shape[2]:])
         t0 = time.perf_counter()
-        video = decode_video(vae, latent, ref_latents.shape[2])
+        video = detail(decode_video(vae, latent, ref_latents.shape[2]))
         timer.add("decode", t0)
         return video
 
@@ -276,6 +286,24 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         raise
     frames = None if collect is None else collect.result()
     return AnimateResult(frames, float(fps), w, h, n, dict(timer), notes=notes)
+
+
+class _ReferenceDetail:
+    """Applies ``reference_detail`` to each decoded window (the still reference decoded once per length)."""
+
+    def __init__(self, encoder: Encoder, reference: np.ndarray, strength: float):
+        self.encoder, self.strength = encoder, float(strength)
+        self.reference = torch.from_numpy(np.ascontiguousarray(reference)).float() / 127.5 - 1.0
+        self._still: dict[int, torch.Tensor] = {}
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.strength == 0:
+            return frames
+        n = frames.shape[0]
+        if n not in self._still:
+            video = self.reference.permute(2, 0, 1)[None, :, None].expand(1, 3, n, *self.reference.shape[:2])
+            self._still[n] = decode_video(self.encoder.vae, self.encoder.encode(video), 0)
+        return restore_reference_detail(frames, self.reference, self._still[n], self.strength)
 
 
 def _fix(frames: np.ndarray, w: int, h: int, mode: str) -> np.ndarray:

@@ -68,7 +68,9 @@ DIT_CONFIG = dict(dim=128, ffn_dim=384, num_heads=2, num_layers=4, text_len=8, p
                   pose_mode="concat", in_dim=52, ref_attn=True, num_refs=3, face_every=0, has_clip=False,
                   ref_fill=False)
 # Sampling settings the demo model is meant for (the CLI uses them when no model is given).
-DEMO_SAMPLING = dict(width=SIZE, height=SIZE, window=WINDOW, refert=1, steps=12, shift=3.0, solver="euler")
+# reference_detail: the still synthetic cameras keep what the reference shows unmoved (see docs/DEMO_MODEL.md).
+DEMO_SAMPLING = dict(width=SIZE, height=SIZE, window=WINDOW, refert=1, steps=12, shift=3.0, solver="euler",
+                     reference_detail=1.0)
 
 
 def _clip_paths(clip_dir: Path) -> list[Path]:
