@@ -279,3 +279,29 @@ def test_reference_shares_are_checked():
         TrainConfig.from_dict({"single_ref": 1.5})
     with pytest.raises(DreamActorError, match="photo_ref -0.1 must be between 0 and 1"):
         TrainConfig.from_dict({"photo_ref": -0.1})
+
+
+def test_ranks_that_find_different_checkpoints_stop_with_a_clear_error(tmp_path):
+    """Two machines without shared storage would resume from different steps and hang; both ranks stop."""
+    script = tmp_path / "agree.py"
+    script.write_text(
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "import torch.distributed as dist\n"
+        "from dreamactor_core.training.state_io import agree_on_checkpoint\n"
+        "from dreamactor_core.utils import DreamActorError\n"
+        "dist.init_process_group('gloo')\n"
+        "rank = dist.get_rank()\n"
+        "agree_on_checkpoint(Path('out/step_0000040.safetensors'))\n"
+        "try:\n"
+        "    agree_on_checkpoint(Path('out/step_0000040.safetensors') if rank == 0 else None)\n"
+        "except DreamActorError as e:\n"
+        "    print(f'rank {rank}: {e}', flush=True)\n"
+        "dist.destroy_process_group()\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rank in (0, 1):
+        assert (f"rank {rank}: resume: the ranks found different checkpoints (rank 0: step_0000040.safetensors, "
+                "rank 1: none); put out_dir on storage every machine sees") in proc.stdout, proc.stdout

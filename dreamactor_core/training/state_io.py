@@ -3,7 +3,7 @@
 Everything goes through ``torch.distributed.checkpoint.state_dict`` with full
 (unsharded) state dicts, so a run sharded with FSDP on N ranks writes the same
 file as a single process and can resume on any number of ranks. Rank 0 writes;
-every rank reads. No pickle is involved.
+every rank reads (on several machines, from storage they share). No pickle is involved.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from ..model.loader import config_metadata
+from ..utils import DreamActorError
 
 _SEP = "::"
 _NAME = re.compile(r"step_(\d+)\.safetensors$")
@@ -82,6 +83,22 @@ def load_training_state(path: Path, model, optimizer) -> tuple[int, dict]:
     optim_sd = {"state": optim_state, "param_groups": json.loads(meta["param_groups"])}
     set_optimizer_state_dict(model, optimizer, optim_state_dict=optim_sd, options=opts)
     return int(meta["step"]), json.loads(meta.get("extra", "{}"))
+
+
+def agree_on_checkpoint(ckpt: Path | None) -> None:
+    """Stop every rank with a clear error unless all ranks found the same checkpoint to resume from.
+
+    Rank 0 writes checkpoints and every rank reads them, so on several machines ``out_dir`` must
+    be storage they all see; otherwise ranks would resume from different steps and hang.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    found: list = [None] * dist.get_world_size()
+    dist.all_gather_object(found, None if ckpt is None else Path(ckpt).name)
+    if len(set(found)) > 1:
+        seen = ", ".join(f"rank {r}: {name or 'none'}" for r, name in enumerate(found))
+        raise DreamActorError(f"resume: the ranks found different checkpoints ({seen}); put out_dir on storage "
+                              "every machine sees (rank 0 writes checkpoints, every rank reads them)")
 
 
 def latest_checkpoint(out_dir: Path) -> Path | None:

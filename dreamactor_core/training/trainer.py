@@ -139,6 +139,7 @@ def train(cfg: TrainConfig, data, *, max_steps: int | None = None, resume: bool 
     out = Path(cfg.out_dir)
     start = 0
     ckpt = state_io.latest_checkpoint(out) if resume else None
+    state_io.agree_on_checkpoint(ckpt)
     if ckpt is not None:
         start, _ = state_io.load_training_state(ckpt, model, optim)
         if rank == 0:
