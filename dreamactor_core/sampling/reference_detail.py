@@ -26,9 +26,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from ..utils import DreamActorError
+from .blur import gaussian_blur
 
 NOISE_FLOOR = 8.0  # of 255; picked on the demo's first held-out pairs, see docs/DEMO_MODEL.md
 CHANGE_LEVEL = 32.0
@@ -51,16 +51,10 @@ def _ramp(e: torch.Tensor, level: float) -> torch.Tensor:
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of [N, H, W], edges replicated."""
+    """[N, H, W] blurred over about three sigmas, edges replicated."""
     if sigma <= 0:
         return x
-    radius = max(1, math.ceil(3 * sigma))
-    k = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
-    k = k / k.sum()
-    y = F.pad(x[:, None], (radius, radius, 0, 0), mode="replicate")
-    y = F.conv2d(y, k.view(1, 1, 1, -1))
-    y = F.pad(y, (0, 0, radius, radius), mode="replicate")
-    return F.conv2d(y, k.view(1, 1, -1, 1))[:, 0]
+    return gaussian_blur(x[:, None], sigma, max(1, math.ceil(3 * sigma)))[:, 0]
 
 
 def restore_reference_detail(frames: torch.Tensor, reference: torch.Tensor, still: torch.Tensor,

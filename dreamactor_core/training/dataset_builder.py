@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from ..sampling.conditioning import module_device
 from ..utils import CancelFn, DreamActorError, ProgressFn, check_cancel, report
 
 VIDEO_EXTS = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
@@ -170,7 +171,5 @@ def _cache_video(stem: str, frames: np.ndarray, motion, vae, s: BuildSettings, o
 @torch.no_grad()
 def _encode(vae, frames_u8: np.ndarray) -> torch.Tensor:
     """Frames [T, H, W, 3] (0..255) -> latent [1, 16, t, h, w] on the CPU, encoded where the VAE is."""
-    from ..sampling.conditioning import module_device
-
     video = torch.from_numpy(np.ascontiguousarray(frames_u8)).float().div(127.5).sub(1.0)
     return vae.encode(video.permute(3, 0, 1, 2).unsqueeze(0).to(module_device(vae))).float().cpu()

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..sampling.blur import gaussian_blur
+
 log = logging.getLogger("dreamactor.vae_training")
 
 
@@ -224,15 +226,11 @@ def train_vae(frames: np.ndarray, out_path: Path, steps: int = 2000, lr: float =
 def ssim(a: torch.Tensor, b: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
     """Mean SSIM (Gaussian window, K1 0.01, K2 0.03) of videos [B, 3, T, H, W] in [-1, 1]; differentiable."""
     radius = int(3.5 * sigma + 0.5)  # 11 taps at sigma 1.5, as the usual 11x11 window
-    x = torch.arange(-radius, radius + 1, dtype=a.dtype, device=a.device)
-    g = torch.exp(-0.5 * (x / sigma) ** 2)
-    g = g / g.sum()
     # SSIM is defined on [0, L] (its luminance term is not shift invariant): map [-1, 1] to [0, 1]
     a2, b2 = ((v.transpose(1, 2).reshape(-1, 1, *v.shape[-2:]) + 1.0) * 0.5 for v in (a, b))
 
     def blur(v):
-        v = F.conv2d(F.pad(v, (radius, radius, 0, 0), mode="reflect"), g.view(1, 1, 1, -1))
-        return F.conv2d(F.pad(v, (0, 0, radius, radius), mode="reflect"), g.view(1, 1, -1, 1))
+        return gaussian_blur(v, sigma, radius, mode="reflect")
 
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     mu_a, mu_b = blur(a2), blur(b2)
