@@ -3,9 +3,10 @@
 ``ComfyHost(comfy_path)`` copies the ComfyUI checkout to a temporary folder (so
 nothing is ever written into the original), links this pack into a temporary
 ``custom_nodes``, gives the server its own models/input/output folders through
-``--base-directory``, and starts it on a free loopback port. On machines without
-torchvision it puts a stand-in package (outside the repo) on the server's
-PYTHONPATH: ComfyUI only imports torchvision for models this pack never loads.
+``--base-directory``, and starts it on a free loopback port. Where torchvision is
+absent, or present but unable to import (PyPI's wheel beside a CPU torch), it puts a
+stand-in package (outside the repo) first on the server's PYTHONPATH: ComfyUI only
+imports torchvision for models this pack never loads.
 
 It also converts UI-format workflows to API format with ``/object_info``, the way
 the frontend does when it queues a prompt.
@@ -36,6 +37,15 @@ _TORCHVISION_STUB = '''"""Stand-in torchvision for a CPU test host: importable, 
 def __getattr__(name):
     raise AttributeError(f"torchvision stand-in has no {name!r}")
 '''
+
+
+def _torchvision_imports() -> bool:
+    """Whether torchvision imports in a fresh interpreter: absent, or present but built for another torch
+    (PyPI's wheel beside a CPU torch fails with "operator torchvision::nms does not exist"), both need the stand-in."""
+    if importlib.util.find_spec("torchvision") is None:
+        return False
+    probe = subprocess.run([sys.executable, "-c", "import torchvision"], capture_output=True, timeout=120)
+    return probe.returncode == 0
 
 
 def _free_port() -> int:
@@ -95,7 +105,7 @@ class ComfyHost:
             (self.base / "custom_nodes" / folder.name).symlink_to(folder.resolve(), target_is_directory=True)
         (self.tmp / "frontend").mkdir()
         paths = []
-        if importlib.util.find_spec("torchvision") is None:
+        if not _torchvision_imports():
             stub = self.tmp / "stubs" / "torchvision"
             (stub / "transforms").mkdir(parents=True)
             (stub / "__init__.py").write_text(_TORCHVISION_STUB)
