@@ -71,6 +71,19 @@ class BlockSwap:
                 t.data = h
         return hook
 
+    def rehost(self, tensor: torch.Tensor) -> None:
+        """Take ``tensor``'s new data as its host copy (after it was replaced, e.g. by a LoRA merge
+        that dequantized an fp8 weight); tensors of blocks that are not swapped are left alone."""
+        for entries in self.host:
+            for j, (t, _) in enumerate(entries):
+                if t is tensor:
+                    h = t.data.to("cpu")
+                    if self.cuda and not h.is_pinned():
+                        h = h.pin_memory()
+                    t.data = h
+                    entries[j] = (t, h)
+                    return
+
     def remove(self) -> None:
         """Stop swapping and move every swapped block to the device."""
         for h in self.handles:

@@ -63,6 +63,7 @@ class AnimateDiT(nn.Module):
             self.face_encoder = FaceEncoder(cfg)
             self.face_adapter = FaceAdapter(cfg)
         self.compute_dtype = torch.float32
+        self.block_swap = None  # a BlockSwap handle while enable_block_swap streams blocks
         self.set_attention(attention)
         self._rope_cache: dict = {}
 
