@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--height", type=int, default=None)
     e.add_argument("--style", default="dreamactor", choices=["dreamactor", "openpose"])
     e.add_argument("--aspect", default="letterbox", choices=["letterbox", "crop", "stretch"])
+    e.add_argument("--pin-root", action="store_true",
+                   help="with --reference: keep the body on the spot (no travel), e.g. a walk onto a portrait")
     e.add_argument("--face-size", type=int, default=512)
     e.add_argument("--max-frames", type=int, default=None)
 
@@ -135,7 +137,7 @@ def _run_extract(args) -> int:
         from .sampling.alignment import align_to_reference
 
         ref_motion = extract_motion(ref, fps, name=str(args.reference))
-        target = align_to_reference(retarget_motion(motion, ref_motion), ref_motion)
+        target = align_to_reference(retarget_motion(motion, ref_motion, pin_root=args.pin_root), ref_motion)
     w = args.width or target.width
     h = args.height or target.height
     out = args.out_dir

@@ -38,6 +38,8 @@ import numpy as np
 from ..utils import DreamActorError
 from .camera import Camera, back_project, estimate_camera, focal_guess, project
 from .motion import Motion
+from .placement import choose_anchor, estimate_up, place_root, reliable_joints
+from .reliability import reliable_landmarks
 from .skeleton import BODY, LEFT_HAND, MP33_TO_BODY, RIGHT_HAND, body_joints, bone_rotations, forward_kinematics
 
 # group -> (joint a, joint b) measured as |a - b|; bilateral groups name the left side.
@@ -60,12 +62,6 @@ _BILATERAL = ("upper_arm", "forearm", "thigh", "shin", "foot", "heel", "hand")
 # Groups whose landmarks are not a rigid bone (face points, articulated hand points):
 # their per-frame driving offsets are scaled rather than fixed to one length.
 SCALE_GROUPS = ("head", "hand")
-# Share of a group's length that one bone of the group spans.
-_FRACTION = {"torso": 0.5, "shoulder_width": 0.5, "hip_width": 0.5}
-_FOOT_JOINTS = [BODY.index(n) for n in ("left_ankle", "right_ankle", "left_heel", "right_heel",
-                                        "left_foot_index", "right_foot_index")]
-_LEFT_FOOT = _FOOT_JOINTS[0::2]
-_RIGHT_FOOT = _FOOT_JOINTS[1::2]
 MIN_REFERENCE_CONF = 0.5
 
 
@@ -136,7 +132,9 @@ def measure_proportions(reference_motion: Motion, frame: int = 0) -> dict[str, A
         raise DreamActorError(f"reference: no body pose in frame {frame}; use an image where the whole person is detected")
     conf = np.nan_to_num(reference_motion.body_conf[frame].astype(np.float64), nan=0.0)
     w, h = reference_motion.width, reference_motion.height
-    cam = estimate_camera(px[None], world[None], w, h, weights=np.maximum(conf, 0.05)[None], focal=focal_guess(w, h))
+    seen = reliable_landmarks(reference_motion)[frame]  # invented landmarks barely weigh in the camera fit
+    weights = np.where(seen, np.maximum(conf, 0.05), 1e-6)[None]
+    cam = estimate_camera(px[None], world[None], w, h, weights=weights, focal=focal_guess(w, h))
     parts = _measure(px[None], world[None], conf[None], cam, MIN_REFERENCE_CONF)
     lengths = {g: v[0] for g, v in parts["blend"].items()}
     world_lengths = {g: v[0] for g, v in parts["world"].items()}
@@ -186,15 +184,6 @@ def _bone_scale(scales: dict[str, float], joint: str, group: str) -> float:
     return s * scales.get(f"{side}_{group}", 1.0) if side else s
 
 
-def _estimate_up(cam_joints: np.ndarray) -> np.ndarray:
-    """Up direction in camera coordinates: the mean body axis (ankles -> neck) over frames."""
-    ankles = cam_joints[:, [BODY.index("left_ankle"), BODY.index("right_ankle")]].mean(1)
-    axis = cam_joints[:, BODY.index("neck")] - ankles
-    axis = axis / np.linalg.norm(axis, axis=-1, keepdims=True)
-    up = axis.mean(0)
-    return up / np.linalg.norm(up)
-
-
 def _check_up(up) -> np.ndarray:
     v = np.asarray(up, dtype=np.float64)
     if v.shape != (3,) or not np.isfinite(v).all() or np.linalg.norm(v) < 1e-9:
@@ -210,24 +199,30 @@ def _pixel_model(points_cam: np.ndarray, anchor_depth: np.ndarray, K: np.ndarray
 
 
 def retarget_motion(driving: Motion, reference, *, bone_scales: dict[str, float] | None = None,
-                    keep_feet_on_ground: bool = True, up=None, keep_2d_detail: bool = True) -> Motion:
+                    keep_feet_on_ground: bool = True, up=None, keep_2d_detail: bool = True,
+                    pin_root: bool = False) -> Motion:
     """The driving motion rebuilt with the reference's bone lengths (a new ``Motion``).
 
     - ``reference``: a motion (measured at frame 0 with :func:`measure_proportions`) or the
       dict that function returns (or a plain ``{group: length}`` dict, see the module doc).
     - ``bone_scales``: extra per-group factors on top of the reference, e.g.
       ``{"thigh": 1.2, "shin": 1.2, "upper_arm": 0.9}``.
-    - ``keep_feet_on_ground``: the lowest foot point of every frame keeps the driving's
-      height above the ground (scaled with body size in the air); otherwise the root
-      trajectory is only scaled.
+    - ``keep_feet_on_ground``: where the feet are seen, the lowest foot point of every frame
+      keeps the driving's height above the ground (scaled with body size in the air);
+      otherwise the lowest trunk joint that is seen carries the body (see :mod:`placement`).
     - ``up``: the world up direction in camera axes; estimated from the body axis if None.
     - ``keep_2d_detail``: carry over the driving's 2D landmark residual against the fitted
-      camera, so retargeting onto the driving's own proportions returns its pixels (up to
-      the frame-to-frame bone-length jitter that the fixed lengths remove).
+      camera, so retargeting onto the driving's own proportions returns its pixels.
+    - ``pin_root``: the body does not travel: the joint that places it (the pelvis when the
+      feet do) stays where it is in the first frame.
 
-    Every bone rotation of the driving is kept; only lengths change. ``body_px``, ``body_world``,
-    ``body_cam``, ``hands_px``, ``face_px``, the head sphere and ``person_box`` are rebuilt;
-    the head orientation and gaze are unchanged. ``meta["retarget"]`` records what was done.
+    The driving's first body frame is what meets the reference: each group's factor is the
+    reference's length over the driving's length measured the same way in that frame (groups
+    not seen there use the clip's median), and every frame's bones are the driving's own
+    lengths times that factor. Retargeting a clip onto its own first frame is therefore the
+    identity. Every bone rotation is kept. ``body_px``, ``body_world``, ``body_cam``,
+    ``hands_px``, ``face_px``, the head sphere and ``person_box`` are rebuilt; the head
+    orientation and gaze are unchanged. ``meta["retarget"]`` records what was done.
     """
     if not isinstance(driving, Motion):
         raise DreamActorError("driving motion: expected a DreamActor motion")
@@ -237,45 +232,62 @@ def retarget_motion(driving: Motion, reference, *, bone_scales: dict[str, float]
     valid = np.isfinite(driving.body_world).all((1, 2)) & np.isfinite(driving.body_px[..., :2]).all((1, 2))
     if t == 0 or not valid.any():
         raise DreamActorError("driving motion: no frame has a body pose; extract the motion from a video with a person")
+    up_v = None if up is None else _check_up(up)
     px_d = driving.body_px.astype(np.float64)
     conf = np.nan_to_num(driving.body_conf.astype(np.float64), nan=0.0)
-    cam = estimate_camera(px_d[valid, :, :2], driving.body_world[valid], driving.width, driving.height,
-                          weights=np.maximum(conf[valid], 0.05))
+    seen_mp = reliable_landmarks(driving)[valid]
+    # Landmarks that were not seen (a portrait's invented legs) barely weigh in the camera fit.
+    weights = np.where(seen_mp, np.maximum(conf[valid], 0.05), 1e-6)
+    cam = estimate_camera(px_d[valid, :, :2], driving.body_world[valid], driving.width, driving.height, weights=weights)
     world_d = driving.body_world[valid].astype(np.float64) + cam.translation[:, None]
     joints_d = body_joints(world_d)  # camera frame, valid frames only
+    seen = reliable_joints(seen_mp)
 
-    # New lengths: rigid groups take the reference's length, scale groups scale the driving's.
     pose = bone_rotations(BODY, joints_d)
-    measured = _measure(px_d[valid], driving.body_world[valid].astype(np.float64), conf[valid], cam)["blend"]
-    drv = {g: float(np.nanmedian(v)) for g, v in measured.items()}
-    new_len, factors, overall, filled = _new_lengths(pose.lengths.numpy(), drv, ref, scales)
+    drv = _driving_lengths(driving, valid, cam)
+    len_d = pose.lengths.numpy()
+    new_len, factors, overall, filled = _new_lengths(len_d, drv, ref, scales)
     rel_r = forward_kinematics(BODY, pose.local_rot, new_len)  # root at the origin
 
-    # Root trajectory scaled with leg length; feet kept on the ground.
-    up_v = _estimate_up(joints_d) if up is None else _check_up(up)
+    # Root path: placed by the joints that were seen, scaled with leg length.
+    up_v = estimate_up(joints_d, seen) if up_v is None else up_v
     legs = [BODY.index(n) for n in ("left_knee", "right_knee", "left_ankle", "right_ankle")]
-    leg_d = float(np.median(pose.lengths.numpy()[:, legs].sum(1)))
-    k = float(new_len[:, legs].sum(1).mean() / leg_d)
-    root_r, ground = _place_root(joints_d, rel_r, k, up_v, keep_feet_on_ground, 0.03 * leg_d)
+    leg_d = len_d[:, legs].sum(1)
+    k = float(np.median(new_len[:, legs].sum(1) / np.maximum(leg_d, 1e-9)))
+    anchor = choose_anchor(seen, keep_feet_on_ground)
+    root_r, ground = place_root(joints_d, rel_r, k, up_v, anchor, 0.03 * float(np.median(leg_d)), pin=pin_root)
     joints_r = rel_r + root_r[:, None]
     return _rebuild(driving, valid, cam, joints_d, joints_r, factors, scales, keep_2d_detail, meta={
         "reference_lengths": _round(ref), "driving_lengths": _round(drv),
         "result_lengths": _round({g: float(np.nanmedian(v)) for g, v in group_lengths(joints_r).items()}),
         "bone_scales": scales, "filled_from_driving": filled, "overall_scale": round(overall, 5),
         "root_scale": round(k, 5), "keep_feet_on_ground": bool(keep_feet_on_ground), "ground_height": round(ground, 5),
+        "placed_by": anchor, "pin_root": bool(pin_root),
         "up": np.round(up_v, 5).tolist(), "camera": cam.to_dict(),
     })
+
+
+def _driving_lengths(driving: Motion, valid: np.ndarray, cam: Camera) -> dict[str, float]:
+    """The driving's group lengths where it meets the reference: its first body frame, measured
+    exactly as a reference is; groups not seen there take the median over the clip."""
+    at_first = measure_proportions(driving, int(np.flatnonzero(valid)[0]))["lengths"]
+    conf = np.nan_to_num(driving.body_conf[valid].astype(np.float64), nan=0.0)
+    clip = _measure(driving.body_px[valid].astype(np.float64), driving.body_world[valid].astype(np.float64),
+                    conf, cam, MIN_REFERENCE_CONF)["blend"]
+    return {g: (at_first[g] if np.isfinite(at_first[g]) else float(np.nanmedian(clip[g]))
+                if np.isfinite(clip[g]).any() else np.nan) for g in GROUPS}
 
 
 def _new_lengths(len_d: np.ndarray, drv: dict, ref: dict, scales: dict):
     """Bone lengths ``[T, J]`` of the retargeted body, the per-group factors, the overall
     factor and the groups the reference did not measure.
 
-    Rigid groups get one length for the whole clip: the reference's (times its bone scale).
-    Scale groups (face, hands) keep the driving's per-frame offsets times the factor. A group
-    the reference lacks takes the driving's length times the overall (median) factor.
+    Every bone keeps the driving's per-frame length times its group's factor (reference over
+    driving) and bone scale, so what the driving's camera saw of each frame is kept. A group
+    the reference lacks takes the overall (median) factor of the rigid groups.
     """
-    factors = {g: ref[g] / drv[g] for g in GROUPS if np.isfinite(ref[g]) and ref[g] > 0 and drv[g] > 0}
+    factors = {g: ref[g] / drv[g] for g in GROUPS
+               if np.isfinite(ref[g]) and ref[g] > 0 and np.isfinite(drv[g]) and drv[g] > 0}
     if not factors:
         raise DreamActorError("reference proportions: no group could be compared with the driving motion")
     rigid = [factors[g] for g in GROUPS if g in factors and g not in SCALE_GROUPS]
@@ -286,42 +298,8 @@ def _new_lengths(len_d: np.ndarray, drv: dict, ref: dict, scales: dict):
     new_len = np.zeros_like(len_d)
     for j in range(1, BODY.num_joints):
         g = BODY.groups[j]
-        s = _bone_scale(scales, BODY.joints[j], g) * factors.get(g, overall)
-        if g in SCALE_GROUPS:
-            new_len[:, j] = len_d[:, j] * s
-        else:
-            new_len[:, j] = drv[g] * _FRACTION.get(g, 1.0) * s
+        new_len[:, j] = len_d[:, j] * _bone_scale(scales, BODY.joints[j], g) * factors.get(g, overall)
     return new_len, factors, overall, filled
-
-
-def _place_root(joints_d, rel_r, k: float, up, feet_on_ground: bool, contact_width: float):
-    """Root positions ``[T, 3]`` of the retargeted body, and the ground height.
-
-    Horizontally, the feet carry the body: each foot proposes the root position that puts it
-    at the driving foot's place scaled by ``k`` about the first frame, and the proposals are
-    blended with weights that favour the lower (supporting) foot. A planted driving foot
-    therefore stays planted, and the whole path scales with leg length. Vertically, the
-    lowest foot point keeps the driving's height above the ground (times ``k`` in the air).
-    Without ``feet_on_ground`` the root path is simply scaled by ``k``.
-    """
-    def horizontal(v):
-        return v - (v @ up)[..., None] * up
-
-    root_d = joints_d[:, 0]
-    foot_low_d = (joints_d[:, _FOOT_JOINTS] @ up).min(1)
-    ground = float(foot_low_d.min())
-    if not feet_on_ground:
-        return root_d[0] + k * (root_d - root_d[0]), ground
-    feet_d = np.stack([joints_d[:, _LEFT_FOOT].mean(1), joints_d[:, _RIGHT_FOOT].mean(1)], 1)  # [T, 2, 3]
-    feet_r = np.stack([rel_r[:, _LEFT_FOOT].mean(1), rel_r[:, _RIGHT_FOOT].mean(1)], 1)
-    anchor = horizontal(feet_d[0].mean(0))
-    proposals = anchor + k * horizontal(feet_d - anchor) - horizontal(feet_r)
-    h = feet_d @ up
-    w = np.exp(-(h - h.min(1, keepdims=True)) / max(contact_width, 1e-9))
-    root = (proposals * w[..., None]).sum(1) / w.sum(1)[:, None]
-    target = ground + k * (foot_low_d - ground)
-    lift = target - ((rel_r[:, _FOOT_JOINTS] @ up).min(1) + root @ up)
-    return root + lift[:, None] * up, ground
 
 
 def _round(d: dict[str, float]) -> dict[str, float | None]:
