@@ -50,6 +50,15 @@ Example:
 """
 
 
+class _Append(argparse.Action):
+    """argparse's "append" that also starts a fresh list over a non-list default (``_given_options``
+    probes with a sentinel default)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        items = getattr(namespace, self.dest, None)
+        setattr(namespace, self.dest, (list(items) if isinstance(items, list) else []) + [values])
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dreamactor_core", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     a.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16", "float16"])
     a.add_argument("--block-swap", type=int, default=0)
+    a.add_argument("--lora", action=_Append, default=[], metavar="FILE[:STRENGTH]",
+                   help="merge a LoRA into the DiT (PEFT, kohya or diff files; strength 1 by default); repeatable")
     p.animate_parser = a  # main() asks it which options the user gave
     return p
 
@@ -213,11 +224,17 @@ def _missing_models(args) -> list[str]:
     return missing
 
 
+def _missing_loras(values: list[str]) -> list[str]:
+    from .model.lora import parse_lora_arg
+
+    return [f"--lora {v}: no such file" for v in values if not Path(parse_lora_arg(v)[0]).is_file()]
+
+
 def _run_animate(args, given: set[str]) -> int:
     _use_demo_model(args, given)
     args.reference = args.reference or SAMPLE_REFERENCE
     args.driving = args.driving or SAMPLE_DRIVING
-    missing = _missing_models(args)
+    missing = _missing_models(args) + _missing_loras(args.lora)
     if missing:
         print("cannot animate: " + "; ".join(missing) + "\n", file=sys.stderr)
         print(MODEL_HELP, file=sys.stderr)
@@ -235,6 +252,11 @@ def _run_animate(args, given: set[str]) -> int:
     reference = load_image(args.reference)
     frames, fps = read_video(args.driving, max_frames=args.max_frames)
     dit = load_dit(args.checkpoint, compute_dtype=dtype, device=device, block_swap=args.block_swap)
+    if args.lora:
+        from .model.lora import apply_loras, parse_lora_arg
+
+        for line in apply_loras(dit, [parse_lora_arg(x) for x in args.lora]).lines():
+            print(line)
     vae = load_vae(args.vae, dtype=torch.float32, device=device)
     settings = AnimateSettings(
         width=args.width, height=args.height, steps=args.steps, solver=args.solver, shift=args.shift,

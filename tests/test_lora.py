@@ -28,7 +28,7 @@ def make_lora(sd: dict, fmt: str, prefix: str, seed: int = 3, rank: int = 4, alp
     if fmt in ("peft", "kohya"):
         up_name, down_name = (".lora_B.weight", ".lora_A.weight") if fmt == "peft" else (".lora_up.weight",
                                                                                           ".lora_down.weight")
-        for base in LOW_RANK:
+        for base in (b for b in LOW_RANK if b + ".weight" in sd):  # models without a CLIP branch lack k_img
             w = sd[base + ".weight"]
             up = torch.randn(w.shape[0], rank, generator=g) * 0.1
             down = torch.randn(rank, *w.shape[1:], generator=g) * 0.1

@@ -27,7 +27,8 @@ from dreamactor_core.model.layers import Linear
 from dreamactor_core.model.lora_keys import LoraError, ModelNames, Target, match_keys
 from dreamactor_core.utils import ProgressFn, report
 
-__all__ = ["LoraError", "LoraPatch", "LoraReport", "apply_loras", "lora_patches", "parse_lora_arg"]
+__all__ = ["LoraError", "LoraPatch", "LoraReport", "apply_loras", "check_loras", "lora_patches",
+           "merge_into_state_dict", "parse_lora_arg"]
 
 
 class LoraPatch(NamedTuple):
@@ -199,6 +200,49 @@ def _merge(dit: nn.Module, key: str, delta: torch.Tensor) -> None:
         p.data.copy_(p.data.float() + delta)  # one rounding, not two
 
 
+class _Opened:
+    """LoRA files opened and checked against a model's shapes; yields the summed change per tensor."""
+
+    def __init__(self, loras: Iterable[tuple], shapes: Mapping[str, tuple]):
+        self.shapes, self.files, self.matches, self.report = shapes, [], [], LoraReport()
+        try:
+            for path, strength in loras:
+                f = LoraFile(path)
+                self.files.append((f, float(strength)))
+                found = match_file(f, shapes)
+                self.matches.append(found)
+                self.report.files.append(FileReport(f.name, float(strength), len(found.targets),
+                                                    dict(found.left_out), len(found.unknown)))
+        except BaseException:
+            self.close()
+            raise
+        self.groups: dict[str, list[str]] = {}
+        for key in sorted({k for m in self.matches for k in m.targets}, key=_order):
+            self.groups.setdefault(_group(key), []).append(key)
+        self.report.changed = sum(len(keys) for keys in self.groups.values())
+
+    def delta(self, key: str, device) -> torch.Tensor:
+        """The float32 change of tensor ``key`` summed over the files, each at its strength."""
+        total = None
+        for (f, strength), found in zip(self.files, self.matches):
+            if key in found.targets:
+                d = delta_of(f.patch(found.targets[key], device), self.shapes[key]) * strength
+                total = d if total is None else total + d
+        return total
+
+    def close(self) -> None:
+        for f, _ in self.files:
+            f.close()
+
+
+def check_loras(loras: Iterable[tuple], shapes: Mapping[str, tuple]) -> LoraReport:
+    """Check ``[(path, strength), ...]`` against a model's parameter shapes without reading any
+    LoRA tensor (to fail before long work); returns what applying them would report."""
+    opened = _Opened(loras, shapes)
+    opened.close()
+    return opened.report
+
+
 def apply_loras(dit: nn.Module, loras: Iterable[tuple], progress: ProgressFn = None) -> LoraReport:
     """Merge LoRA files ``[(path, strength), ...]`` into ``dit``'s weights, one module group at a time.
 
@@ -206,36 +250,36 @@ def apply_loras(dit: nn.Module, loras: Iterable[tuple], progress: ProgressFn = N
     change nothing). ``progress(done, total)`` counts module groups. Returns a :class:`LoraReport`
     with the tensors each file changed and the module groups it left out.
     """
-    shapes = {k: tuple(p.shape) for k, p in dit.named_parameters()}
-    files, matches, result = [], [], LoraReport()
+    opened = _Opened(loras, {k: tuple(p.shape) for k, p in dit.named_parameters()})
     try:
-        for item in loras:
-            path, strength = item
-            f = LoraFile(path)
-            files.append((f, float(strength)))
-            found = match_file(f, shapes)
-            matches.append(found)
-            result.files.append(FileReport(f.name, float(strength), len(found.targets), dict(found.left_out),
-                                           len(found.unknown)))
-        by_group: dict[str, list[str]] = {}
-        for key in sorted({k for m in matches for k in m.targets}, key=_order):
-            by_group.setdefault(_group(key), []).append(key)
-        result.changed = sum(len(keys) for keys in by_group.values())
         with torch.no_grad():
-            for done, keys in enumerate(by_group.values(), 1):
+            for done, keys in enumerate(opened.groups.values(), 1):
                 for key in keys:
-                    device = dit.get_parameter(key).device
-                    delta = None
-                    for (f, strength), found in zip(files, matches):
-                        if key in found.targets:
-                            d = delta_of(f.patch(found.targets[key], device), shapes[key]) * strength
-                            delta = d if delta is None else delta + d
-                    _merge(dit, key, delta)
-                report(progress, done, len(by_group))
+                    _merge(dit, key, opened.delta(key, dit.get_parameter(key).device))
+                report(progress, done, len(opened.groups))
     finally:
-        for f, _ in files:
-            f.close()
-    return result
+        opened.close()
+    return opened.report
+
+
+def merge_into_state_dict(sd: dict, loras: Iterable[tuple]) -> LoraReport:
+    """Replace the tensors of state dict ``sd`` (official keys) that the LoRAs change by merged copies,
+    keeping each tensor's dtype (fp8 becomes float32, which can hold the sum). The tensors given are
+    never written to, so ``sd`` may share them with a live model (an exporter's)."""
+    opened = _Opened(loras, {k: tuple(v.shape) for k, v in sd.items()})
+    try:
+        for keys in opened.groups.values():
+            for key in keys:
+                old = sd[key].float()
+                scale_key = key[: -len("weight")] + "scale_weight"
+                if key.endswith(".weight") and scale_key in sd:  # an fp8 "scaled" weight: dequantize for good
+                    s = sd.pop(scale_key).float()
+                    old = old * (s.reshape(-1, *([1] * (old.ndim - 1))) if s.numel() > 1 else s.reshape(()))
+                dtype = torch.float32 if sd[key].dtype in FP8_DTYPES else sd[key].dtype
+                sd[key] = (old + opened.delta(key, old.device)).to(dtype)
+    finally:
+        opened.close()
+    return opened.report
 
 
 def _order(key: str):

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..model.lora import parse_lora_arg
 from ..utils import DreamActorError
 
 
@@ -67,6 +68,8 @@ class TrainConfig:
     shift: float = 5.0  # flow-matching timestep shift used when sampling training sigmas
     mixed_precision: bool = True  # bf16 compute on GPU; ignored on CPU
     grad_checkpointing: bool = False
+    # LoRAs merged into the exported model.safetensors (not into training): "FILE[:STRENGTH]" or [FILE, STRENGTH]
+    export_loras: list = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
@@ -101,6 +104,24 @@ class TrainConfig:
         for name in ("single_ref", "photo_ref"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise DreamActorError(f"training config: {name} {getattr(self, name)} must be between 0 and 1")
+
+        self.export_lora_list()
+
+    def export_lora_list(self) -> list[tuple[str, float]]:
+        """``export_loras`` as (file, strength) pairs; a missing file is an error before training."""
+        out = []
+        for item in self.export_loras:
+            if isinstance(item, str):
+                path, strength = parse_lora_arg(item)
+            elif isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[1], (int, float)):
+                path, strength = str(item[0]), float(item[1])
+            else:
+                raise DreamActorError(f"training config: export_loras entry {item!r} must be \"FILE[:STRENGTH]\" "
+                                      "or [FILE, STRENGTH]")
+            if not Path(path).is_file():
+                raise DreamActorError(f"training config: export_loras file {path} does not exist")
+            out.append((path, strength))
+        return out
 
     @property
     def total_steps(self) -> int:

@@ -8,6 +8,7 @@ every rank reads (on several machines, from storage they share). No pickle is in
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -25,7 +26,10 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from ..model.loader import config_metadata
+from ..model.lora import merge_into_state_dict
 from ..utils import DreamActorError
+
+log = logging.getLogger("dreamactor.train")
 
 _SEP = "::"
 _NAME = re.compile(r"step_(\d+)\.safetensors$")
@@ -107,11 +111,15 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def export_model(path: Path, model: torch.nn.Module, dtype: torch.dtype | None = None) -> None:
-    """Write only the model weights in the official key layout (what ``load_dit`` reads)."""
+def export_model(path: Path, model: torch.nn.Module, dtype: torch.dtype | None = None, loras=()) -> None:
+    """Write only the model weights in the official key layout (what ``load_dit`` reads), with the
+    LoRAs ``[(file, strength), ...]`` merged in (the model itself is left as it is)."""
     sd = full_model_state(model)
     if _rank() != 0:
         return
+    if loras:
+        for line in merge_into_state_dict(sd, loras).lines():
+            log.info("export: %s", line)
     if dtype is not None:
         sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..model.config import ModelConfig
 from ..model.dit import AnimateDiT
+from ..model.lora import check_loras
 from ..utils import CancelFn, check_cancel
 from . import state_io
 from .config import TrainConfig
@@ -134,7 +135,11 @@ def train(cfg: TrainConfig, data, *, max_steps: int | None = None, resume: bool 
     """
     rank, world, device = distributed()
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    model = shard(build_model(cfg, device), device, cfg.mixed_precision, cfg.grad_checkpointing)
+    model = build_model(cfg, device)
+    export_loras = cfg.export_lora_list()
+    if export_loras:  # a LoRA that does not fit fails now, not after the training
+        check_loras(export_loras, {k: tuple(p.shape) for k, p in model.named_parameters()})
+    model = shard(model, device, cfg.mixed_precision, cfg.grad_checkpointing)
     optim = torch.optim.AdamW(model.parameters(), lr=cfg.stages[0].lr, weight_decay=cfg.weight_decay)
     out = Path(cfg.out_dir)
     start = 0
@@ -183,7 +188,7 @@ def train(cfg: TrainConfig, data, *, max_steps: int | None = None, resume: bool 
             state_io.save_training_state(result.checkpoint, model, optim, step + 1)
     if result.steps_done == cfg.total_steps:
         result.exported = out / "model.safetensors"
-        state_io.export_model(result.exported, model)
+        state_io.export_model(result.exported, model, loras=export_loras)
     result.seconds = time.perf_counter() - t0
     return result
 
