@@ -29,6 +29,11 @@ def _host(module: str):
         return None
 
 
+def comfy_module(module: str):
+    """A ComfyUI module (``comfy.sd``, ...) or None outside ComfyUI, where nodes fall back to core objects."""
+    return _host(module)
+
+
 # --- progress and cancellation ------------------------------------------------
 def progress_callback() -> Callable[[int, int], None]:
     """A ``progress(done, total)`` callback that drives the node's progress bar."""

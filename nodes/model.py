@@ -7,7 +7,8 @@ from comfy_api.latest import io
 from dreamactor_core.utils import DreamActorError
 
 from . import host
-from .types import FaceTokens, Model, Vae, image_to_uint8, image_to_video, video_to_image
+from .comfy_vae import core_vae, wrap_vae
+from .types import FaceTokens, Model, image_to_uint8, image_to_video, video_to_image
 
 CATEGORY = "DreamActor/model"
 DIT_FOLDERS = [host.DREAMACTOR_FOLDER, "diffusion_models"]
@@ -104,13 +105,15 @@ class VAELoader(io.ComfyNode):
             node_id="DreamActorVAELoader",
             display_name="DreamActor VAE Loader",
             category=CATEGORY,
-            description="Loads the Wan2.1 3D causal VAE (16 latent channels, 4x time, 8x space) from a safetensors file.",
+            description="Loads the Wan2.1 3D causal VAE (16 latent channels, 4x time, 8x space) from a safetensors file "
+                        "as a stock VAE: stock VAE Encode/Decode take it too, and its decode works chunk by chunk "
+                        "in time, so memory stays flat however long the video is.",
             inputs=[
                 io.Combo.Input("vae_name", options=host.list_models("vae"), tooltip=_folders_tip(VAE_FOLDERS)),
                 io.Combo.Input("dtype", options=["auto", *COMPUTE_DTYPES], default="auto",
                                tooltip="Type the VAE runs in. auto: bf16 on a GPU that has it, else fp32."),
             ],
-            outputs=[Vae.Output(display_name="vae")],
+            outputs=[io.Vae.Output(display_name="vae")],
         )
 
     @classmethod
@@ -121,7 +124,7 @@ class VAELoader(io.ComfyNode):
             path = host.model_path(VAE_FOLDERS, vae_name, "vae_name")
             device = host.torch_device()
             vae = load_vae(path, dtype=pick_compute_dtype(dtype, device), device=device)
-        return io.NodeOutput(vae)
+        return io.NodeOutput(wrap_vae(vae))
 
 
 def pad_frames(images: torch.Tensor) -> torch.Tensor:
@@ -135,6 +138,7 @@ def pad_frames(images: torch.Tensor) -> torch.Tensor:
     return torch.cat([images, images[-1:].expand(extra, *images.shape[1:])]) if extra else images
 
 
+VAE_TOOLTIP = "A Wan2.1 VAE: from DreamActor VAE Loader or stock Load VAE (wan_2.1_vae)."
 CHUNK_TOOLTIP = ("Latent frames per VAE call (1 = the official 4-frame chunks). Larger is faster and uses more "
                  "memory; the result is the same.")
 TILE_TOOLTIP = ("Spatial tile size in pixels (0 = whole frame). Tiles overlap and are blended; use them when "
@@ -151,7 +155,7 @@ class VAEEncode(io.ComfyNode):
             description="Encodes an IMAGE batch (a video) to a Wan video LATENT [1,16,T,H/8,W/8] of raw VAE means, "
                         "as ComfyUI's own Wan VAE does. Time is encoded first frame alone, then 4 frames per chunk.",
             inputs=[
-                Vae.Input("vae", tooltip="From DreamActor VAE Loader."),
+                io.Vae.Input("vae", tooltip=VAE_TOOLTIP),
                 io.Image.Input("images", tooltip="Video frames; height and width must be multiples of 8. Any count: "
                                                  "the last frame is repeated up to 4n+1 frames."),
                 io.Int.Input("chunk", default=1, min=1, max=64, tooltip=CHUNK_TOOLTIP),
@@ -166,6 +170,7 @@ class VAEEncode(io.ComfyNode):
         if images.ndim != 4 or images.shape[0] == 0:
             raise DreamActorError(f"{node}, input 'images': expected a non-empty IMAGE batch")
         video = image_to_video(pad_frames(images.float()))
+        vae = core_vae(vae, node)
         with host.node_errors(node, "images"):
             latent = vae.encode_raw(video, tile=int(tile) or None, chunk=int(chunk),
                                     progress=host.progress_callback(), cancel=host.cancel_callback())
@@ -182,7 +187,7 @@ class VAEDecode(io.ComfyNode):
             description="Decodes a Wan video LATENT (raw VAE means) to an IMAGE batch, chunk by chunk in time so "
                         "memory stays flat however long the video is. Shows progress and can be cancelled.",
             inputs=[
-                Vae.Input("vae", tooltip="From DreamActor VAE Loader."),
+                io.Vae.Input("vae", tooltip=VAE_TOOLTIP),
                 io.Latent.Input("latent", tooltip="A video latent [B,16,T,H,W], e.g. from DreamActor Sampler."),
                 io.Int.Input("chunk", default=1, min=1, max=64, tooltip=CHUNK_TOOLTIP),
                 io.Int.Input("tile", default=0, min=0, max=4096, step=32, tooltip=TILE_TOOLTIP),
@@ -201,6 +206,7 @@ def decode_latent(vae, latent: dict, tile: int, node: str, chunk: int = 1) -> to
     if not isinstance(samples, torch.Tensor) or samples.ndim != 5 or samples.shape[1] != 16:
         shape = tuple(getattr(samples, "shape", ()))
         raise DreamActorError(f"{node}, input 'latent': expected a Wan video latent [B,16,T,H,W], got {shape}")
+    vae = core_vae(vae, node)
     with host.node_errors(node, "latent"):
         video = vae.decode_raw(samples, tile=int(tile) or None, chunk=int(chunk),
                                progress=host.progress_callback(), cancel=host.cancel_callback())

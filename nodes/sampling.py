@@ -10,8 +10,9 @@ from comfy_api.latest import io, ui
 from dreamactor_core.utils import DreamActorError
 
 from . import host
-from .model import decode_latent
-from .types import FaceTokens, Model, Vae, image_to_uint8, to_image
+from .comfy_vae import core_vae
+from .model import VAE_TOOLTIP, decode_latent
+from .types import FaceTokens, Model, image_to_uint8, to_image
 
 CATEGORY = "DreamActor/sampling"
 SOLVERS = ["unipc", "dpmpp_2m", "euler"]
@@ -91,7 +92,7 @@ class Sampler(io.ComfyNode):
                         "frames or from pose latents, face motion from face crops or from face tokens.",
             inputs=[
                 Model.Input("model", tooltip="From DreamActor Model Loader."),
-                Vae.Input("vae", tooltip="From DreamActor VAE Loader (encodes references and guidance, decodes windows)."),
+                io.Vae.Input("vae", tooltip=VAE_TOOLTIP + " Encodes references and guidance, decodes windows."),
                 io.Image.Input("reference", tooltip="The person to animate (first image)."),
                 io.Image.Input("guidance", optional=True,
                                tooltip="Guidance frames from DreamActor Render Guidance. Connect this or pose_latents."),
@@ -165,6 +166,7 @@ class Sampler(io.ComfyNode):
         from dreamactor_core.sampling.pipeline import animate_guidance
 
         node = "DreamActor Sampler"
+        vae = core_vae(vae, node)
         guide, latents = _pose_source(node, vae, guidance, pose_latents, frame_count, width, height, aspect)
         faces, tokens = _face_source(node, face_crops, face_tokens, frame_count, latents is not None)
         ref = image_to_uint8(reference[:1], "reference")[0]
@@ -254,7 +256,7 @@ class DecodeToFrames(io.ComfyNode):
             description="Turns the sampler's LATENT into video frames plus their fps, ready for Create Video / "
                         "Save Video. Windowed results use the sampler's own stitched decode.",
             inputs=[
-                Vae.Input("vae", tooltip="From DreamActor VAE Loader."),
+                io.Vae.Input("vae", tooltip=VAE_TOOLTIP),
                 io.Latent.Input("latent", tooltip="From DreamActor Sampler (or any Wan video latent)."),
                 io.Float.Input("fps", default=25.0, min=0.1, max=240.0, step=0.01,
                                tooltip="Used only when the latent does not carry the sampler's fps."),
@@ -295,7 +297,7 @@ class PseudoReferences(io.ComfyNode):
                         "complementary appearance guidance). Check them in the preview, or replace them.",
             inputs=[
                 Model.Input("model", tooltip="From DreamActor Model Loader."),
-                Vae.Input("vae", tooltip="From DreamActor VAE Loader."),
+                io.Vae.Input("vae", tooltip=VAE_TOOLTIP),
                 io.Image.Input("reference", tooltip="The person to animate (first image)."),
                 *_conditioning_inputs(),
                 io.Int.Input("width", default=512, min=16, max=4096, step=16, tooltip="Width of the turn-around."),
@@ -324,6 +326,7 @@ class PseudoReferences(io.ComfyNode):
         from dreamactor_core.signals.extract import extract_motion
 
         node = "DreamActor Pseudo References"
+        vae = core_vae(vae, node)
         with host.node_errors(node, "angles"):
             yaws = parse_angles(angles)
         ref = image_to_uint8(reference[:1], "reference")[0]

@@ -18,8 +18,6 @@ Motion = io.Custom("DREAMACTOR_MOTION")
 PoseKeypoint = io.Custom("POSE_KEYPOINT")
 # A loaded animation DiT (dreamactor_core.model AnimateDiT).
 Model = io.Custom("DREAMACTOR_MODEL")
-# A loaded Wan2.1 3D causal VAE (dreamactor_core.model WanVAE).
-Vae = io.Custom("DREAMACTOR_VAE")
 # Face motion tokens [B, latent_frames, 5, D] from the face motion encoder.
 FaceTokens = io.Custom("DREAMACTOR_FACE_TOKENS")
 

@@ -53,6 +53,39 @@ def tiny_vae(path: Path, *, seed: int = 0) -> Path:
     return _save(WanVAE(VAEConfig(dim=8)).state_dict(), path)
 
 
+def stock_vae(path: Path) -> Path:
+    """A Wan2.1 VAE at the real width (96, which stock Load VAE assumes), set up as a working autoencoder.
+
+    Random weights would decode everything to one saturated colour; the identity init the VAE
+    trainer starts from reconstructs images roughly, so decodes can be compared pixel by pixel.
+    """
+    from dreamactor_core.model.vae import VAEConfig, WanVAE
+    from dreamactor_core.training.vae_training import init_as_identity, init_time_layers_per_frame
+
+    torch.manual_seed(0)
+    vae = WanVAE(VAEConfig())
+    with torch.no_grad():
+        init_as_identity(vae)
+        init_time_layers_per_frame(vae)
+    return _save({k: v.to(torch.bfloat16) for k, v in vae.state_dict().items()}, path)
+
+
+def stock_dit(path: Path, *, seed: int = 0) -> Path:
+    """A Wan2.2-Animate DiT that stock Load Diffusion Model also loads: head size 128 (ComfyUI derives the
+    head count from it) and the face path at full size (ComfyUI builds it with fixed sizes), 2 x 5 blocks
+    narrowed to width 128. About 39 M parameters, stored in bf16."""
+    from dreamactor_core.model.config import ModelConfig
+    from dreamactor_core.model.dit import AnimateDiT
+
+    torch.manual_seed(seed)
+    model = AnimateDiT(ModelConfig(dim=128, ffn_dim=256, num_heads=1, num_layers=5))
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2 and p.abs().sum() == 0:
+                p.normal_(0, 0.02)
+    return _save({k: v.to(torch.bfloat16) for k, v in model.state_dict().items()}, path)
+
+
 def _tokenizer_proto() -> bytes:
     """A small SentencePiece model with umT5's special ids (pad 0, eos 1, unk 2)."""
     import sentencepiece as spm

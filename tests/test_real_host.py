@@ -71,11 +71,12 @@ def _write_inputs(folder: Path, synth_dir: Path) -> None:
 
 
 def _write_models(models: Path) -> None:
-    from host_models import tiny_clip_vision, tiny_dit, tiny_umt5, tiny_vae
+    from host_models import stock_dit, stock_vae, tiny_clip_vision, tiny_dit, tiny_umt5
 
-    tiny_dit(models / "diffusion_models" / "wan2.2_animate_14B_bf16.safetensors")
+    # The Wan files are ones stock loaders read too (ComfyUI fixes some sizes); ours read any size.
+    stock_dit(models / "diffusion_models" / "wan2.2_animate_14B_bf16.safetensors")
     tiny_dit(models / "dreamactor" / "dreamactor_m1.safetensors", variant="dreamactor")
-    tiny_vae(models / "vae" / "wan_2.1_vae.safetensors")
+    stock_vae(models / "vae" / "wan_2.1_vae.safetensors")
     tiny_umt5(models / "text_encoders" / "umt5_xxl_fp8_e4m3fn_scaled.safetensors")
     tiny_clip_vision(models / "clip_vision" / "clip_vision_h.safetensors")
 
@@ -163,3 +164,47 @@ def test_api_workflow_runs(api_path, host):
     if any(n["class_type"] == "DreamActorSampler" for n in prompt.values()):
         # the prompt and CLIP vision features from the stock encode nodes reached the sampler
         assert "no text embeddings given" not in log and "no CLIP vision features were given" not in log, log[-3000:]
+
+
+def _saved_images(host, entry: dict, node_id: str):
+    import numpy as np
+    from PIL import Image
+
+    items = entry["outputs"][node_id]["images"]
+    return np.stack([np.asarray(Image.open(host.output / i.get("subfolder", "") / i["filename"]).convert("RGB"))
+                     for i in items]).astype(np.int16)
+
+
+def test_pack_vae_and_stock_vae_are_one_socket(host):
+    """Stock Load VAE and DreamActor VAE Loader read the same file; stock VAE Encode/Decode and the pack's
+    VAE Decode take either, and every decode of one latent agrees to within one 8-bit level (1/255)."""
+    vae_file = "wan_2.1_vae.safetensors"
+    prompt = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "dreamactor_reference.png"}},
+        "2": {"class_type": "ImageScale", "inputs": {"image": ["1", 0], "upscale_method": "area", "width": 64,
+                                                     "height": 64, "crop": "center"}},
+        "3": {"class_type": "VAELoader", "inputs": {"vae_name": vae_file}},
+        "4": {"class_type": "DreamActorVAELoader", "inputs": {"vae_name": vae_file, "dtype": "fp32"}},
+        "5": {"class_type": "VAEEncode", "inputs": {"pixels": ["2", 0], "vae": ["3", 0]}},
+        "6": {"class_type": "VAEEncode", "inputs": {"pixels": ["2", 0], "vae": ["4", 0]}},
+        "7": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["3", 0]}},   # stock, stock
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["4", 0]}},   # stock node, ours
+        "9": {"class_type": "DreamActorVAEDecode", "inputs": {"vae": ["3", 0], "latent": ["5", 0], "chunk": 1,
+                                                              "tile": 0}},                 # our node, stock VAE
+        "10": {"class_type": "VAEDecode", "inputs": {"samples": ["6", 0], "vae": ["3", 0]}},  # our encode
+        "11": {"class_type": "VAEDecodeTiled", "inputs": {"samples": ["5", 0], "vae": ["4", 0], "tile_size": 64,
+                                                          "overlap": 16, "temporal_size": 64, "temporal_overlap": 8}},
+    }
+    for n in ("7", "8", "9", "10", "11", "2"):
+        prompt[f"s{n}"] = {"class_type": "SaveImage", "inputs": {"images": [n, 0], "filename_prefix": f"vae_{n}"}}
+    entry = host.run(prompt, timeout=300)
+    stock = _saved_images(host, entry, "s7")
+    source = _saved_images(host, entry, "s2")
+    assert stock.shape == source.shape == (1, 64, 64, 3)
+    # the test VAE is a rough autoencoder: its decode varies over the image and is not saturated, so the
+    # comparisons below mean something
+    saturated = ((stock == 0) | (stock == 255)).mean()
+    assert stock.std() > 10 and saturated < 0.5, (stock.std(), saturated)
+    for other in ("s8", "s9", "s10", "s11"):
+        diff = int(abs(_saved_images(host, entry, other) - stock).max())
+        assert diff <= 1, f"{other} differs from the stock decode by {diff}/255"
