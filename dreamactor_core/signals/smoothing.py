@@ -18,12 +18,17 @@ import numpy as np
 from ..utils import DreamActorError
 from .motion import Motion
 
+_FACE, _MID, _END = 0.2, 0.5, 0.25
 # strength -> filter parameters. Speeds are measured in "scales per second" (the
 # scale being the person's size), so the same strength behaves alike at any resolution.
 _MAX_LOG_CUTOFF = 1.0  # strength ~0: min cutoff 10 Hz (almost nothing removed at 25 fps)
 _LOG_CUTOFF_RANGE = 1.9  # strength 1: min cutoff ~0.13 Hz (still joints nearly frozen)
 _BETA = 6.0  # cutoff gain per scale/second of speed
 _D_CUTOFF = 3.0  # Hz, cutoff of the speed estimate (1 Hz, the usual value, reacts too late to limb swings)
+# Per body landmark (MediaPipe-33 order): the size its speed is measured against, as a share
+# of the person. Face points turn with the head and hands and feet swing at the end of long
+# chains: against the whole person their fast moves look slow and would be smoothed away.
+BODY_JOINT_SCALE = np.array([_FACE] * 11 + [1.0, 1.0, _MID, _MID] + [_END] * 8 + [1.0, 1.0, _MID, _MID] + [_END] * 6)
 
 
 def filter_params(strength: float) -> tuple[float, float]:
@@ -64,7 +69,8 @@ def one_euro(values: np.ndarray, fps: float, strength: float, scale: float = 1.0
     """Zero-lag One Euro smoothing of ``values [T, ...]`` along time.
 
     ``scale`` is the size of the thing being tracked in the values' units (e.g. the
-    person's box diagonal in pixels) so that speed-adaptivity does not depend on units.
+    person's box diagonal in pixels) so that speed-adaptivity does not depend on units;
+    an array broadcast against ``values[0]`` gives each feature its own.
     """
     values = np.asarray(values)
     if strength == 0 or values.shape[0] < 3:
@@ -74,7 +80,8 @@ def one_euro(values: np.ndarray, fps: float, strength: float, scale: float = 1.0
     min_cutoff, beta = filter_params(strength)
     flat = values.reshape(values.shape[0], -1).astype(np.float64)
     dt = 1.0 / float(fps)
-    scale = float(scale) if scale and np.isfinite(scale) and scale > 0 else 1.0
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), values.shape[1:]).reshape(-1)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
     fwd = _one_euro_pass(flat, dt, min_cutoff, beta, scale)
     bwd = _one_euro_pass(flat[::-1], dt, min_cutoff, beta, scale)[::-1]
     return ((fwd + bwd) * 0.5).reshape(values.shape).astype(values.dtype)
@@ -99,8 +106,9 @@ def smooth_motion(motion: Motion, strength: float = 0.5) -> Motion:
         return out
     px_scale = _person_scale(motion)
     fps = motion.fps
-    out.body_px = one_euro(motion.body_px, fps, strength, px_scale)
-    out.body_world = one_euro(motion.body_world, fps, strength, 1.0)  # metres; a person is ~1.7 m
+    joint = BODY_JOINT_SCALE[:, None]
+    out.body_px = one_euro(motion.body_px, fps, strength, px_scale * joint)
+    out.body_world = one_euro(motion.body_world, fps, strength, joint)  # metres; a person is ~1.7 m
     # Hands and face are small and fast relative to the person: use their own size.
     out.hands_px = one_euro(motion.hands_px, fps, strength, px_scale * 0.25)
     out.face_px = one_euro(motion.face_px, fps, strength, px_scale * 0.25)
