@@ -25,6 +25,10 @@ ASPECT_TOOLTIP = ("How the driving video's framing is fitted into width x height
                   "guidance and reference line up pixel for pixel.")
 
 
+MOTION_OUT = ("The tracked person's motion: 2D and 3D body landmarks, hands, face, head pose and gaze per frame "
+              "(DREAMACTOR_MOTION). Connect it to Retarget Motion, Render Guidance, Face Crops or Save Motion.")
+
+
 def _motion_ui(motion: MotionData) -> ui.PreviewText:
     return ui.PreviewText(motion_summary(motion))
 
@@ -50,7 +54,7 @@ class ExtractMotion(io.ComfyNode):
                                tooltip="Temporal smoothing strength (0 = raw landmarks). Higher removes more jitter; "
                                        "the filter adapts to speed so fast moves do not lag."),
             ],
-            outputs=[Motion.Output(display_name="motion")],
+            outputs=[Motion.Output(display_name="motion", tooltip=MOTION_OUT)],
         )
 
     @classmethod
@@ -79,7 +83,8 @@ class MotionFromPoseKeypoint(io.ComfyNode):
                 io.Float.Input("fps", default=25.0, min=0.1, max=240.0, step=0.01,
                                tooltip="Frame rate of the video the keypoints came from."),
             ],
-            outputs=[Motion.Output(display_name="motion")],
+            outputs=[Motion.Output(display_name="motion", tooltip="The keypoints as a motion (2D; depth estimated), "
+                                                                  "ready for Retarget Motion or Render Guidance.")],
         )
 
     @classmethod
@@ -101,7 +106,9 @@ class MotionToPoseKeypoint(io.ComfyNode):
             description="Converts a DreamActor motion to OpenPose-format keypoints (18-point body, 70-point face, "
                         "21-point hands), for nodes that take POSE_KEYPOINT.",
             inputs=[Motion.Input("motion", tooltip="Motion from Extract Motion, Retarget Motion or Load Motion.")],
-            outputs=[PoseKeypoint.Output(display_name="pose_keypoint")],
+            outputs=[PoseKeypoint.Output(display_name="pose_keypoint",
+                                         tooltip="OpenPose JSON, one entry per frame, in pixels of the motion's "
+                                                 "frame size (as DWPose writes it).")],
         )
 
     @classmethod
@@ -147,7 +154,8 @@ class RetargetMotion(io.ComfyNode):
                                         "hip_width, head, upper_arm, forearm, thigh, shin, foot, heel, hand; prefix "
                                         "left_ or right_ for one side. Empty keeps the reference's lengths."),
             ],
-            outputs=[Motion.Output(display_name="motion")],
+            outputs=[Motion.Output(display_name="motion", tooltip="The driving motion with the reference's bone "
+                                                                  "lengths, placed where the reference stands.")],
         )
 
     @classmethod
@@ -179,12 +187,14 @@ class RenderGuidance(io.ComfyNode):
                 Motion.Input("motion", tooltip="Motion to draw (usually retargeted to the reference)."),
                 io.Int.Input("width", default=512, min=16, max=4096, step=16, tooltip="Output width in pixels."),
                 io.Int.Input("height", default=512, min=16, max=4096, step=16, tooltip="Output height in pixels."),
-                io.Combo.Input("style", options=["dreamactor", "openpose"], default="dreamactor",
-                               tooltip="dreamactor: depth-aware 3D skeleton (left/right coloured, near over far) and "
-                                       "head sphere. openpose: Wan2.2-Animate's skeleton on black."),
+                io.Combo.Input("style", options=["openpose", "dreamactor"], default="openpose",
+                               tooltip="openpose: the skeleton on black that Wan2.2-Animate was trained on (use it with "
+                                       "Wan2.2-Animate). dreamactor: depth-aware 3D skeleton (left/right coloured, near "
+                                       "over far) and head sphere, for DreamActor-M1 variants trained with this pack."),
                 io.Combo.Input("aspect", options=ASPECTS, default="letterbox", tooltip=ASPECT_TOOLTIP),
             ],
-            outputs=[io.Image.Output(display_name="guidance")],
+            outputs=[io.Image.Output(display_name="guidance", tooltip="Guidance frames (IMAGE batch, width x height), "
+                                                                      "one per motion frame, for the sampler.")],
         )
 
     @classmethod
@@ -212,7 +222,8 @@ class FaceCrops(io.ComfyNode):
                 io.Combo.Input("size", options=[512, 224], default=512,
                                tooltip="Crop size in pixels: 512 for Wan2.2-Animate's face encoder, 224 as an option."),
             ],
-            outputs=[io.Image.Output(display_name="face_crops")],
+            outputs=[io.Image.Output(display_name="face_crops", tooltip="Square face crops (IMAGE batch, size x size), "
+                                                                        "one per frame, for the face motion encoder.")],
         )
 
     @classmethod
@@ -265,13 +276,22 @@ class SaveMotion(io.ComfyNode):
         return io.NodeOutput(ui=ui.PreviewText(f"saved {rel}\n{motion_summary(motion)}"))
 
 
-def _motion_files() -> list[str]:
-    root = host.input_dir()
+# Load Motion lists motion files of both folders; output files carry ComfyUI's " [output]" annotation (as
+# Load Image does for outputs), so Save Motion's files can be loaded without copying them.
+OUTPUT_MARK = " [output]"
+
+
+def _json_files(root: str) -> list[str]:
     names = []
     for base, _, files in os.walk(root):
         names += [os.path.relpath(os.path.join(base, f), root).replace(os.sep, "/")
                   for f in files if f.lower().endswith(".json")]
     return sorted(names)
+
+
+def _motion_files() -> list[str]:
+    """Every .json under the input folder, then every .json under the output folder marked ``[output]``."""
+    return _json_files(host.input_dir()) + [name + OUTPUT_MARK for name in _json_files(host.output_dir())]
 
 
 class LoadMotion(io.ComfyNode):
@@ -282,18 +302,23 @@ class LoadMotion(io.ComfyNode):
             display_name="DreamActor Load Motion",
             category=CATEGORY,
             description="Loads a motion JSON (written by Save Motion or python -m dreamactor_core extract) from "
-                        "ComfyUI's input folder.",
+                        "ComfyUI's input or output folder; the 'upload motion' button copies a file into input.",
             inputs=[io.Combo.Input("file", options=_motion_files(),
-                                   tooltip="A .json file in ComfyUI's input folder (subfolders included).")],
-            outputs=[Motion.Output(display_name="motion")],
+                                   tooltip="A .json file in ComfyUI's input folder, or in its output folder (marked "
+                                           "[output]: what Save Motion wrote), subfolders included. Press R to "
+                                           "refresh the list, or upload a file with the button below.")],
+            outputs=[Motion.Output(display_name="motion", tooltip=MOTION_OUT)],
         )
 
     @classmethod
     def _path(cls, file: str) -> str:
-        root = os.path.realpath(host.input_dir())
-        path = os.path.realpath(os.path.join(root, file))
+        folder = "output" if file.endswith(OUTPUT_MARK) else "input"
+        name = file[:-len(OUTPUT_MARK)] if folder == "output" else file
+        root = os.path.realpath(host.output_dir() if folder == "output" else host.input_dir())
+        path = os.path.realpath(os.path.join(root, name))
         if not path.startswith(root + os.sep) or not os.path.isfile(path):
-            raise DreamActorError(f"DreamActor Load Motion, input 'file': '{file}' is not a file in {root}")
+            raise DreamActorError(f"DreamActor Load Motion, input 'file': '{name}' is not a file in the {folder} "
+                                  f"folder ({root}); pick one from the list or upload it")
         return path
 
     @classmethod

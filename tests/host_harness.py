@@ -62,8 +62,9 @@ class ComfyHost:
     """A ComfyUI server process with this pack; use as a context manager."""
 
     def __init__(self, comfy_path: str | os.PathLike, startup_timeout: float = 240.0,
-                 extra_nodes: tuple[Path, ...] = ()):
+                 extra_nodes: tuple[Path, ...] = (), frontend: bool = False):
         self.source = Path(comfy_path)
+        self.frontend = frontend  # serve the installed frontend package (browser test); else an empty page
         self.extra_nodes = tuple(Path(p) for p in extra_nodes)  # more custom node folders (test stand-ins)
         self.startup_timeout = startup_timeout
         self.tmp = Path(tempfile.mkdtemp(prefix="dreamactor_host_"))
@@ -121,8 +122,9 @@ class ComfyHost:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env.setdefault("OMP_NUM_THREADS", "2")
         cmd = [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-               "--disable-auto-launch", "--base-directory", str(self.base),
-               "--front-end-root", str(self.tmp / "frontend"), "--database-url", "sqlite:///:memory:"]
+               "--disable-auto-launch", "--base-directory", str(self.base), "--database-url", "sqlite:///:memory:"]
+        if not self.frontend:
+            cmd += ["--front-end-root", str(self.tmp / "frontend")]
         log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=self.tmp / "ComfyUI", env=env, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)

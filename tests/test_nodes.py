@@ -140,7 +140,8 @@ def test_save_and_load_motion_round_trip(tmp_path, monkeypatch):
     (tmp_path / "input" / "shared" / "walk.json").write_text(saved.read_text())
     (tmp_path / "input" / "broken.json").write_text("{not json")
     options = signals.LoadMotion.GET_SCHEMA().inputs[0].options
-    assert options == ["broken.json", "shared/walk.json"]
+    assert options == ["broken.json", "shared/walk.json", "clips/walk_00001.json [output]",
+                       "clips/walk_00002.json [output]"]
     loaded = signals.LoadMotion.execute(file="shared/walk.json")[0]
     assert loaded.num_frames == 4 and loaded.meta["person"]["chosen"] == 1
     np.testing.assert_allclose(loaded.body_px, motion.body_px, atol=1e-5)

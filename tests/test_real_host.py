@@ -1,4 +1,4 @@
-"""The pack inside a real ComfyUI: nodes registered, and every API-format workflow runs.
+"""The pack inside a real ComfyUI: nodes registered, and every workflow runs (converted to API format here).
 
 Skipped unless COMFYUI_PATH points to a ComfyUI checkout (v0.3.64 or newer), e.g.
 ``COMFYUI_PATH=/path/to/ComfyUI python -m pytest tests/test_real_host.py``.
@@ -27,7 +27,7 @@ from host_harness import ComfyHost, ui_to_api
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = REPO / "workflows"
-API_TWINS = sorted(WORKFLOWS.glob("*.api.json"))
+UI_WORKFLOWS = sorted(WORKFLOWS.glob("*.json"))
 STANDINS = Path(__file__).resolve().parent / "host_standins"
 
 pytestmark = pytest.mark.skipif(not os.environ.get("COMFYUI_PATH"),
@@ -51,11 +51,11 @@ RUN_OVERRIDES = {
 }
 # Per workflow: the long-video one runs 9 frames in two windows of 5 (1 carried over).
 WORKFLOW_OVERRIDES = {
-    "dreamactor_long_video_windows.api.json": {"DreamActorSampler": {"frame_count": 0, "window": 5,
+    "dreamactor_long_video_windows": {"DreamActorSampler": {"frame_count": 0, "window": 5,
                                                                      "motion_frames": 1}},
 }
 # Output frames each workflow's saved video must have (None: no check).
-EXPECTED_FRAMES = {"dreamactor_long_video_windows.api.json": 9, "dreamactor_guidance_preview.api.json": 9}
+EXPECTED_FRAMES = {"dreamactor_long_video_windows": 9, "dreamactor_guidance_preview": 9}
 ANIMATION_FRAMES = 5
 
 
@@ -123,17 +123,16 @@ def test_frontend_extension_is_served(host):
     assert "registerExtension" in requests.get(host.url + ours[0], timeout=30).text
 
 
-@pytest.mark.parametrize("api_path", API_TWINS, ids=[p.name for p in API_TWINS])
-def test_ui_workflow_matches_its_api_twin(api_path, object_info):
-    ui_path = api_path.with_name(api_path.name.replace(".api.json", ".json"))
-    assert ui_path.is_file(), f"{api_path.name} has no UI-format twin"
-    converted = ui_to_api(json.loads(ui_path.read_text()), object_info)
-    assert converted == json.loads(api_path.read_text())
+def test_templates_are_the_ui_workflows(host):
+    import requests
+
+    listed = requests.get(host.url + "/workflow_templates", timeout=30).json()
+    assert sorted(listed.get("ComfyUI-DreamActor", [])) == [p.stem for p in UI_WORKFLOWS], listed
 
 
-def _prompt(api_path: Path) -> dict:
-    prompt = json.loads(api_path.read_text())
-    per_workflow = WORKFLOW_OVERRIDES.get(api_path.name, {})
+def _prompt(ui_path: Path, object_info: dict) -> dict:
+    prompt = ui_to_api(json.loads(ui_path.read_text()), object_info)  # as the frontend queues it
+    per_workflow = WORKFLOW_OVERRIDES.get(ui_path.stem, {})
     for node in prompt.values():
         kind = node["class_type"]
         node["inputs"].update(RUN_OVERRIDES.get(kind, {}))
@@ -142,23 +141,23 @@ def _prompt(api_path: Path) -> dict:
     return prompt
 
 
-@pytest.mark.parametrize("api_path", API_TWINS, ids=[p.name for p in API_TWINS])
-def test_api_workflow_runs(api_path, host):
+@pytest.mark.parametrize("ui_path", UI_WORKFLOWS, ids=[p.stem for p in UI_WORKFLOWS])
+def test_workflow_runs(ui_path, host, object_info):
     import imageio.v3 as iio
 
-    prompt = _prompt(api_path)
+    prompt = _prompt(ui_path, object_info)
     log_start = len(host.log_tail(10 ** 9))
     entry = host.run(prompt, timeout=400)
     outputs = entry["outputs"]
     saved = [item for out in outputs.values() for key in ("images", "gifs", "videos") for item in out.get(key, [])]
-    assert saved, f"{api_path.name} produced no file: {outputs}"
+    assert saved, f"{ui_path.name} produced no file: {outputs}"
     for item in saved:
         folder = {"output": host.output, "temp": host.base / "temp"}[item["type"]]
         path = folder / item.get("subfolder", "") / item["filename"]
         assert path.is_file() and path.stat().st_size > 1000, path
         if path.suffix == ".mp4":
             frames = iio.imread(path, plugin="pyav")
-            want = EXPECTED_FRAMES.get(api_path.name, ANIMATION_FRAMES)
+            want = EXPECTED_FRAMES.get(ui_path.stem, ANIMATION_FRAMES)
             assert frames.shape[0] == want, (path, frames.shape)
     log = host.log_tail(10 ** 9)[log_start:]
     if any(n["class_type"] == "DreamActorSampler" for n in prompt.values()):

@@ -1,32 +1,48 @@
-"""Regenerate the workflows in this folder: UI format (what an artist loads) and API twins.
+"""Regenerate the UI-format workflows in this folder (what an artist loads, and what ComfyUI lists as templates).
 
 ``COMFYUI_PATH=/path/to/ComfyUI python workflows/build.py`` starts a headless ComfyUI
 with this pack (``tests/host_harness.py``), reads every node's definition from
-``/object_info``, lays each graph below out in columns and writes
-``NAME.json`` (UI format: nodes, sockets, links, widget values) and
-``NAME.api.json`` (the same graph as the frontend would queue it). The real-host
-test checks that the two still agree and runs every API twin.
+``/object_info``, lays each graph below out in columns (boxes sized from each node's
+sockets and widgets, so none overlap) and writes ``NAME.json``. The API-format prompt
+is made from it when needed (``host_harness.ui_to_api``, as the frontend does); the
+real-host test runs every workflow that way. Every ``*.json`` here is served as a
+template, so nothing else may be written into this folder.
 """
 from __future__ import annotations
 
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from host_harness import WIDGET_TYPES, ComfyHost, ui_to_api  # noqa: E402
+from host_harness import WIDGET_TYPES, ComfyHost  # noqa: E402
 
 DIT = "wan2.2_animate_14B_bf16.safetensors"
 DIT_M1 = "dreamactor_m1.safetensors"
 VAE = "wan_2.1_vae.safetensors"
 UMT5 = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
 CLIP_VISION = "clip_vision_h.safetensors"
-NEGATIVE = ("blurry, static, low quality, jpeg artifacts, deformed, extra fingers, fused fingers, bad hands, "
-            "bad face, flicker")
-
+# Node box sizes in canvas units, from LiteGraph's metrics (title 30, slot row 20, widget row 20 + 4 spacing);
+# the frontend enlarges a node that is too small for its contents, which would make neighbours overlap.
+NODE_WIDTH = 340
+TITLE_H = 30
+SLOT_H = 20
+WIDGET_H = 24
+TEXT_BOX_H = 120  # a multiline text widget
+PADDING = 16
+GAP = 50
+NOTE_SIZE = (760, 360)
+# Nodes that show a preview, or (DreamActor nodes) a text box with what they did, below their widgets once
+# something is loaded or produced: room is kept for it so a run does not push a node over its neighbour.
+INFO_H = 120
+PREVIEW_H = {"LoadVideo": 340, "LoadImage": 340, "PreviewImage": 280, "SaveVideo": 320,
+             "DreamActorPseudoReferences": 280, "DreamActorExtractMotion": INFO_H, "DreamActorRetargetMotion": INFO_H,
+             "DreamActorMotionFromPoseKeypoint": INFO_H, "DreamActorSaveMotion": INFO_H,
+             "DreamActorLoadMotion": INFO_H, "DreamActorSampler": INFO_H}
 
 class Graph:
     """A workflow under construction; ``add`` returns the node id, ``out(id, slot)`` names an output."""
@@ -40,7 +56,8 @@ class Graph:
         """Add a node: ``values`` for widgets (others keep their defaults), ``links`` as ``name=(node, slot)``."""
         info = self.info[kind]
         values = dict(values or {})
-        node = {"id": len(self.nodes) + 1, "type": kind, "pos": [0, 0], "size": [320, 140], "flags": {},
+        widget_h = 0
+        node = {"id": len(self.nodes) + 1, "type": kind, "pos": [0, 0], "size": [NODE_WIDTH, 0], "flags": {},
                 "order": len(self.nodes), "mode": 0, "inputs": [], "outputs": [],
                 "properties": {"Node name for S&R": kind}, "widgets_values": []}
         for section in ("required", "optional"):
@@ -49,11 +66,15 @@ class Graph:
                 is_widget = (isinstance(spec, list) or spec in WIDGET_TYPES) and not opts.get("forceInput")
                 socket_type = "COMBO" if isinstance(spec, list) else spec
                 if is_widget:
+                    tall = opts.get("multiline") and name not in links
+                    widget_h += TEXT_BOX_H if tall else WIDGET_H
                     node["widgets_values"].append(values.pop(name, opts.get("default", _first(spec, opts))))
                     if opts.get("control_after_generate"):
                         node["widgets_values"].append("fixed")
+                        widget_h += WIDGET_H
                     if opts.get("image_upload") or opts.get("video_upload") or opts.get("upload"):
                         node["widgets_values"].append("image")
+                        widget_h += WIDGET_H
                 if name in links or not is_widget:
                     entry = {"name": name, "type": socket_type, "link": None}
                     if is_widget:
@@ -66,11 +87,13 @@ class Graph:
             raise KeyError(f"{kind} has no inputs {sorted(values) + sorted(links)}")
         for slot, (kind_out, name) in enumerate(zip(info["output"], info["output_name"])):
             node["outputs"].append({"name": name, "type": kind_out, "links": [], "slot_index": slot})
+        sockets = max(len([i for i in node["inputs"] if "widget" not in i]), len(node["outputs"]))
+        node["size"][1] = sockets * SLOT_H + widget_h + PADDING + PREVIEW_H.get(kind, 0)
         self.nodes.append(node)
         return node["id"]
 
     def note(self, text: str) -> None:
-        self.nodes.append({"id": len(self.nodes) + 1, "type": "MarkdownNote", "pos": [0, -380], "size": [700, 340],
+        self.nodes.append({"id": len(self.nodes) + 1, "type": "MarkdownNote", "pos": [0, 0], "size": list(NOTE_SIZE),
                            "flags": {}, "order": len(self.nodes), "mode": 0, "inputs": [], "outputs": [],
                            "properties": {}, "widgets_values": [text]})
 
@@ -82,21 +105,34 @@ class Graph:
         return link_id
 
     def workflow(self, name: str) -> dict:
-        """UI-format workflow, nodes placed in columns by their distance from the graph's sources."""
+        """UI-format workflow, nodes placed in columns by their distance from the graph's sources.
+
+        LiteGraph draws a node's title bar above ``pos``, so a node occupies
+        ``[x, y - TITLE_H, w, h + TITLE_H]``; columns and rows are spaced from those boxes.
+        """
         depth: dict[int, int] = {}
         for node in self.nodes:  # nodes are added after their inputs, so one pass suffices
             sources = [self.links[i["link"] - 1][1] for i in node["inputs"] if i["link"]]
             depth[node["id"]] = 1 + max((depth[s] for s in sources), default=-1)
-        rows: dict[int, int] = {}
+        columns: dict[int, list[dict]] = {}
         for node in self.nodes:
+            if node["type"] != "MarkdownNote":
+                columns.setdefault(depth[node["id"]], []).append(node)
+        x = 0
+        for col in sorted(columns):
+            y = TITLE_H
+            for node in columns[col]:
+                node["pos"] = [x, y]
+                y += node["size"][1] + TITLE_H + GAP
+            x += max(n["size"][0] for n in columns[col]) + GAP
+        for node in self.nodes:  # the note sits above the graph
             if node["type"] == "MarkdownNote":
-                continue
-            col = depth[node["id"]]
-            node["pos"] = [col * 380, rows.get(col, 0)]
-            rows[col] = rows.get(col, 0) + 60 + 26 * (len(node["inputs"]) + len(node["widgets_values"]))
-        return {"id": f"dreamactor-{name}", "revision": 0, "last_node_id": len(self.nodes),
+                node["pos"] = [0, -node["size"][1] - GAP]
+        # A stable uuid per workflow: the frontend's schema requires one.
+        workflow_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"comfyui-dreamactor/workflows/{name}"))
+        return {"id": workflow_id, "revision": 0, "last_node_id": len(self.nodes),
                 "last_link_id": len(self.links), "nodes": self.nodes, "links": self.links, "groups": [],
-                "config": {}, "extra": {"ds": {"scale": 0.7, "offset": [40, 420]}}, "version": 0.4}
+                "config": {}, "extra": {"ds": {"scale": 0.6, "offset": [40, 460]}}, "version": 0.4}
 
 
 def _first(spec, opts):
@@ -127,10 +163,9 @@ def _models(g: Graph, ref: int, prompt: str, *, dit: str = DIT, slots: int = 1):
     vae = g.add("DreamActorVAELoader", {"vae_name": VAE})
     clip = g.add("CLIPLoader", {"clip_name": UMT5, "type": "wan"})
     pos = g.add("CLIPTextEncode", {"text": prompt}, clip=(clip, 0))
-    neg = g.add("CLIPTextEncode", {"text": NEGATIVE}, clip=(clip, 0))
     vision = g.add("CLIPVisionLoader", {"clip_name": CLIP_VISION})
     seen = g.add("CLIPVisionEncode", {"crop": "none"}, clip_vision=(vision, 0), image=(ref, 0))
-    return model, vae, dict(positive=(pos, 0), negative=(neg, 0), clip_vision_output=(seen, 0))
+    return model, vae, dict(positive=(pos, 0), clip_vision_output=(seen, 0))
 
 
 def _save(g: Graph, vae: int, latent: int, parts: int, prefix: str) -> None:
@@ -140,7 +175,9 @@ def _save(g: Graph, vae: int, latent: int, parts: int, prefix: str) -> None:
 
 
 MODELS_NOTE = (f"Models: **{DIT}** in `models/diffusion_models` (or `models/dreamactor`), **{VAE}** in `models/vae`, "
-               f"**{UMT5}** in `models/text_encoders`, **{CLIP_VISION}** in `models/clip_vision`.")
+               f"**{UMT5}** in `models/text_encoders`, **{CLIP_VISION}** in `models/clip_vision`.\n\n"
+               "cfg is 1 (Wan2.2-Animate's default), where a negative prompt is unused, so none is wired: to use one, "
+               "connect a CLIP Text Encode to the sampler's `negative` and raise cfg above 1 (about twice the time).")
 
 
 # --- the workflows ------------------------------------------------------------------------------
@@ -149,7 +186,7 @@ def guidance_preview(g: Graph) -> None:
     drive = g.add("DreamActorExtractMotion", {"person": "largest", "smoothing": 0.5}, images=(parts, 0),
                   fps=(parts, 2))
     target = g.add("DreamActorRetargetMotion", {"bone_scales": ""}, motion=(drive, 0), reference=(ref, 0))
-    guide = g.add("DreamActorRenderGuidance", {"width": 512, "height": 512, "style": "dreamactor"}, motion=(target, 0))
+    guide = g.add("DreamActorRenderGuidance", {"width": 512, "height": 512, "style": "openpose"}, motion=(target, 0))
     video = g.add("CreateVideo", images=(guide, 0), fps=(parts, 2))
     g.add("SaveVideo", {"filename_prefix": "dreamactor/guidance"}, video=(video, 0))
     faces = g.add("DreamActorFaceCrops", {"size": 512}, images=(parts, 0), motion=(drive, 0))
@@ -160,8 +197,9 @@ def guidance_preview(g: Graph) -> None:
            "1. **Load Video**: the driving video. **Load Image**: the person you will animate.\n"
            "2. **Extract Motion** tracks body, hands, face and head pose; the box under it shows frames, fps and "
            "who was tracked.\n3. **Retarget Motion** rebuilds the motion with the reference's bone lengths "
-           "(`thigh=1.2` stretches a bone).\n4. **Render Guidance** draws the 3D skeleton and head sphere "
-           "(style `openpose`: Wan2.2-Animate's skeleton).\n5. Guidance, face crops and the motion JSON are saved "
+           "(`thigh=1.2` stretches a bone).\n4. **Render Guidance** draws it as guidance frames: style `openpose`, the "
+           "skeleton Wan2.2-Animate was trained on; `dreamactor` draws the 3D skeleton and head sphere that "
+           "DreamActor-M1 variants take.\n5. Guidance, face crops and the motion JSON are saved "
            "under `output/dreamactor/`. No model is needed.")
 
 
@@ -253,7 +291,6 @@ def main() -> None:
         build(g)
         ui = g.workflow(name)
         (HERE / f"{name}.json").write_text(json.dumps(ui, indent=1) + "\n")
-        (HERE / f"{name}.api.json").write_text(json.dumps(ui_to_api(ui, info), indent=1) + "\n")
         print(f"wrote {name}: {len(ui['nodes'])} nodes, {len(ui['links'])} links")
 
 

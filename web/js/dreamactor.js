@@ -1,7 +1,9 @@
-// ComfyUI-DreamActor frontend: colours DreamActor nodes by family and shows the
-// motion summary a node sends back (frames, fps, size, tracked person, gaps) in a
-// read-only text box under the node.
+// ComfyUI-DreamActor frontend: colours DreamActor nodes by family, shows the motion
+// summary a node sends back (frames, fps, size, tracked person, gaps) in a read-only
+// text box under the node, and lets Load Motion upload a motion file and see what
+// Save Motion has just written.
 import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
 import { ComfyWidgets } from "../../scripts/widgets.js";
 
 const FAMILY_COLOURS = {
@@ -9,6 +11,18 @@ const FAMILY_COLOURS = {
   "DreamActor/model": { color: "#2c3e63", bgcolor: "#3d5488" },
   "DreamActor/sampling": { color: "#5a3d22", bgcolor: "#7d5630" },
 };
+const LOAD_MOTION = "DreamActorLoadMotion";
+const SAVE_MOTION = "DreamActorSaveMotion";
+
+// Grow a node to fit its contents, never shrink it: the artist's (or the workflow's)
+// width keeps titles and labels readable.
+function growToFit(node) {
+  const need = node.computeSize?.();
+  if (!need || !node.size) return;
+  const width = Math.max(node.size[0], need[0]);
+  const height = Math.max(node.size[1], need[1]);
+  if (width !== node.size[0] || height !== node.size[1]) node.setSize([width, height]);
+}
 
 function showInfo(node, text) {
   let widget = node.widgets?.find((w) => w.name === "dreamactor_info");
@@ -19,8 +33,64 @@ function showInfo(node, text) {
     widget.serialize = false; // display only: never saved into the workflow's widget values
   }
   widget.value = text;
-  node.setSize?.(node.computeSize());
+  growToFit(node);
   app.graph?.setDirtyCanvas(true, false);
+}
+
+// The motion files the server lists now (input folder, then output folder marked "[output]").
+async function motionFiles() {
+  const response = await api.fetchApi(`/object_info/${LOAD_MOTION}`);
+  if (!response.ok) return null;
+  const spec = (await response.json())[LOAD_MOTION]?.input?.required?.file;
+  if (!spec) return null;
+  return Array.isArray(spec[0]) ? spec[0] : spec[1]?.options ?? null;
+}
+
+async function refreshMotionLists() {
+  const files = await motionFiles();
+  if (!files) return;
+  for (const node of app.graph?._nodes ?? []) {
+    if (node.type !== LOAD_MOTION) continue;
+    const widget = node.widgets?.find((w) => w.name === "file");
+    if (widget) widget.options.values = files;
+  }
+}
+
+function addUploadButton(node) {
+  const fileWidget = node.widgets?.find((w) => w.name === "file");
+  if (!fileWidget) return;
+  const picker = document.createElement("input");
+  picker.type = "file";
+  picker.accept = ".json,application/json";
+  picker.style.display = "none";
+  document.body.append(picker);
+  picker.onchange = async () => {
+    const file = picker.files?.[0];
+    picker.value = "";
+    if (!file) return;
+    const body = new FormData();
+    body.append("image", file); // ComfyUI's upload route takes any file under this field name
+    body.append("type", "input");
+    const response = await api.fetchApi("/upload/image", { method: "POST", body });
+    if (!response.ok) {
+      alert(`DreamActor Load Motion: upload of ${file.name} failed (${response.status} ${response.statusText})`);
+      return;
+    }
+    const saved = await response.json();
+    const name = saved.subfolder ? `${saved.subfolder}/${saved.name}` : saved.name;
+    await refreshMotionLists();
+    if (!fileWidget.options.values.includes(name)) fileWidget.options.values.push(name);
+    fileWidget.value = name;
+    fileWidget.callback?.(name);
+    app.graph?.setDirtyCanvas(true, false);
+  };
+  const button = node.addWidget("button", "upload motion", null, () => picker.click());
+  button.serialize = false; // a button holds no value
+  const onRemoved = node.onRemoved;
+  node.onRemoved = function () {
+    picker.remove();
+    return onRemoved?.apply(this, arguments);
+  };
 }
 
 app.registerExtension({
@@ -36,6 +106,7 @@ app.registerExtension({
         this.color = family.color;
         this.bgcolor = family.bgcolor;
       }
+      if (nodeData.name === LOAD_MOTION) addUploadButton(this);
       return r;
     };
 
@@ -44,6 +115,7 @@ app.registerExtension({
       onExecuted?.apply(this, arguments);
       const text = message?.text;
       if (text) showInfo(this, Array.isArray(text) ? text.join("\n") : String(text));
+      if (nodeData.name === SAVE_MOTION) refreshMotionLists();
     };
   },
 });

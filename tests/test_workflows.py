@@ -1,0 +1,94 @@
+"""The shipped workflows as the frontend sees them: valid ids, no overlapping boxes, only UI files
+in workflows/ (every .json there is served as a template), and they use what they wire."""
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+import nodes
+from host_harness import ui_to_api
+
+WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+FILES = sorted(WORKFLOWS.glob("*.json"))
+TITLE_H = 30  # LiteGraph draws a node's title bar above its pos
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _boxes(workflow: dict) -> dict[int, tuple[float, float, float, float]]:
+    return {n["id"]: (n["pos"][0], n["pos"][1] - TITLE_H, n["size"][0], n["size"][1] + TITLE_H)
+            for n in workflow["nodes"]}
+
+
+def overlapping(boxes: dict) -> list[tuple]:
+    """Pairs of boxes ``(x, y, w, h)`` whose areas intersect (touching edges do not count)."""
+    def hit(a, b):
+        return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+    return [(i, j) for (i, a), (j, b) in itertools.combinations(boxes.items(), 2) if hit(a, b)]
+
+
+def _our_object_info() -> dict:
+    """``/object_info`` entries of the pack's nodes, built from their schemas (for ``ui_to_api``)."""
+    info = {}
+    for cls in nodes.NODE_CLASSES:
+        schema = cls.GET_SCHEMA()
+        entry = json.loads(json.dumps(schema.get_v1_info(cls), default=str))  # lists, as served over HTTP
+        entry["input_order"] = {section: list(entry["input"].get(section, {})) for section in ("required", "optional")}
+        info[schema.node_id] = entry
+    return info
+
+
+def _our_nodes(workflow: dict) -> dict:
+    """The pack's nodes of a workflow in API format: ``{id: {"class_type", "inputs"}}``."""
+    ours = dict(workflow, nodes=[n for n in workflow["nodes"] if n["type"].startswith("DreamActor")])
+    return ui_to_api(ours, _our_object_info())
+
+
+def test_only_ui_workflows_are_in_the_folder():
+    assert len(FILES) >= 5
+    for path in FILES:
+        assert not path.name.endswith(".api.json"), f"{path.name}: API prompts are made at test time, not shipped"
+        workflow = _load(path)
+        assert isinstance(workflow.get("nodes"), list) and "links" in workflow, f"{path.name} is not a UI workflow"
+
+
+def test_corner_cases_of_the_overlap_check():
+    assert overlapping({1: (0, 0, 10, 10), 2: (10, 0, 10, 10)}) == []  # touching
+    assert overlapping({1: (0, 0, 10, 10), 2: (9, 9, 10, 10)}) == [(1, 2)]
+    assert overlapping({1: (0, 0, 100, 100), 2: (10, 10, 5, 5)}) == [(1, 2)]  # inside
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_workflow_id_is_a_uuid_and_boxes_do_not_overlap(path):
+    workflow = _load(path)
+    assert str(uuid.UUID(workflow["id"])) == workflow["id"], "the frontend's schema rejects a non-uuid id"
+    ids = [n["id"] for n in workflow["nodes"]]
+    assert len(ids) == len(set(ids)) and workflow["last_node_id"] >= max(ids)
+    clashes = overlapping(_boxes(workflow))
+    assert not clashes, f"{path.name}: overlapping nodes {clashes}"
+    for node in workflow["nodes"]:
+        assert node["size"][0] >= 300 and node["size"][1] >= 40, (path.name, node["type"], node["size"])
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_workflow_uses_what_it_wires(path):
+    workflow = _load(path)
+    prompt = _our_nodes(workflow)
+    for node_id, node in prompt.items():
+        inputs = node["inputs"]
+        if "cfg" in inputs:
+            wired = isinstance(inputs.get("negative"), list)
+            assert wired == (inputs["cfg"] > 1), (
+                f"{path.name} node {node_id}: cfg {inputs['cfg']} with negative {'wired' if wired else 'unwired'}; "
+                "a negative prompt is used only at cfg > 1")
+    # The guidance style is the one the workflow's model was trained on.
+    names = {v for n in workflow["nodes"] for v in n.get("widgets_values") or [] if isinstance(v, str)}
+    want = "dreamactor" if any("dreamactor_m1" in v for v in names) else "openpose"
+    styles = {node_id: n["inputs"]["style"] for node_id, n in prompt.items() if "style" in n["inputs"]}
+    assert styles and set(styles.values()) == {want}, (path.name, styles)
