@@ -9,9 +9,16 @@ points outside it), sometimes mixed between the body and the hands. So units are
 decided per array: an array whose points all lie within +-2 is normalised.
 
 The body is OpenPose's 18-point COCO layout (or BODY_25, which adds the mid-hip
-and the feet). It maps onto MediaPipe's 33 points; points it lacks stay NaN. The
-source is 2D only: depth is flat (0, NaN where the point is missing) and world coordinates are the pixels scaled to
-metres with a typical torso length.
+and the feet). It maps onto MediaPipe's 33 points; the feet also come from a
+``foot_keypoints_2d`` list (BODY_25's six foot points: big toe, small toe, heel, left
+then right), which our export writes beside the 18 points so a round trip keeps them.
+Points still missing (eye and mouth corners, fingers, feet) are estimated from their
+neighbours (:mod:`pose_completion`, flagged in ``meta["estimated_points"]``), since
+retargeting needs all 33. The 70-point face fills the FaceMesh landmarks it names; the
+head sphere is fitted on them, or on the nose, eyes and ears without a face
+(:func:`head_pose.estimate_head`). The source is 2D only: depth is flat (0, NaN where
+the point is missing) and world coordinates are the pixels scaled to metres with a
+typical torso length.
 """
 from __future__ import annotations
 
@@ -21,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from ..utils import DreamActorError
+from .head_pose import estimate_head
 from .motion import Motion
+from .pose_completion import complete_body
 from .tracking import landmarks_box
 
 # OpenPose index -> MediaPipe Pose index.
@@ -30,6 +39,9 @@ _OP18_TO_MP = {0: 0, 2: 12, 3: 14, 4: 16, 5: 11, 6: 13, 7: 15, 8: 24, 9: 26, 10:
 _BODY25_TO_MP = {0: 0, 2: 12, 3: 14, 4: 16, 5: 11, 6: 13, 7: 15, 9: 24, 10: 26, 11: 28,
                  12: 23, 13: 25, 14: 27, 15: 5, 16: 2, 17: 8, 18: 7,
                  19: 31, 21: 29, 22: 32, 24: 30}
+# BODY_25's foot points (as ``foot_keypoints_2d``: left big toe, small toe, heel, right ...) -> MediaPipe
+# foot index (the big toe) and heel; MediaPipe has no small toe.
+_FOOT6_TO_MP = {0: 31, 2: 29, 3: 32, 5: 30}
 # 68-point (iBUG) face -> MediaPipe eye corners and mouth corners (subject's left/right).
 _FACE68_TO_MP = {42: 1, 45: 3, 39: 4, 36: 6, 54: 9, 48: 10}
 # OpenPose's 70-point face (iBUG 68 + right and left pupil, subject's sides) <- FaceMesh indices:
@@ -44,6 +56,9 @@ FACE70_FROM_MESH = (
     78, 81, 13, 311, 308, 402, 14, 178,
     468, 473,
 )
+# FaceMesh 1 (nose tip, used by the head fit) is not among the 70 points; FaceMesh 4 (iBUG 30), a few
+# millimetres above it on the nose's ridge, stands in for it.
+_NOSE_TIP_MESH, _NOSE_TIP_STAND_IN = 1, 4
 # Hand keypoints (same 21-point layout in both) -> MediaPipe pinky / index / thumb points.
 _HAND_TO_MP = {17: (17, 18), 5: (19, 20), 3: (21, 22)}  # hand index -> (left mp, right mp)
 
@@ -122,11 +137,17 @@ def motion_from_pose_keypoint(pose_keypoint: Any, fps: float, person_index: int 
             if src < len(body):
                 motion.body_px[t, dst] = (body[src, 0] * sx, body[src, 1] * sy, body[src, 0] * 0.0)
                 motion.body_conf[t, dst] = body[src, 2] if np.isfinite(body[src, 0]) else np.nan
+        feet = _to_pixels(_points(person.get("foot_keypoints_2d"), "foot_keypoints_2d"), fw, fh)
+        if feet is not None and len(feet) == 6:
+            for src, dst in _FOOT6_TO_MP.items():
+                motion.body_px[t, dst] = (feet[src, 0] * sx, feet[src, 1] * sy, feet[src, 0] * 0.0)
+                motion.body_conf[t, dst] = feet[src, 2] if np.isfinite(feet[src, 0]) else np.nan
         face = _to_pixels(_points(person.get("face_keypoints_2d"), "face_keypoints_2d"), fw, fh)
         if face is not None and len(face) >= 68:
             for src, dst in _FACE68_TO_MP.items():
                 motion.body_px[t, dst] = (face[src, 0] * sx, face[src, 1] * sy, face[src, 0] * 0.0)
                 motion.body_conf[t, dst] = face[src, 2] if np.isfinite(face[src, 0]) else np.nan
+            _face_to_mesh(motion, t, face, sx, sy)
         for side, key in enumerate(("hand_left_keypoints_2d", "hand_right_keypoints_2d")):
             hand = _to_pixels(_points(person.get(key), key), fw, fh)
             if hand is None or len(hand) != 21 or not np.isfinite(hand[:, 0]).any():
@@ -145,10 +166,26 @@ def motion_from_pose_keypoint(pose_keypoint: Any, fps: float, person_index: int 
             f"pose_keypoint: no person with index {person_index} in any of the {len(pose_keypoint)} frames; "
             "check that the pose node found someone, or use person_index 0"
         )
+    # The head sphere is fitted on detected points only, before any point is estimated.
+    motion = estimate_head(motion)
+    motion.body_px, motion.body_conf, estimated = complete_body(motion.body_px, motion.body_conf)
     motion.body_world = _world_from_2d(motion.body_px)
     motion.meta["person"] = {"mode": "index", "index": int(person_index), "source": "pose_keypoint"}
     motion.meta["depth"] = "flat (2D source)"
+    motion.meta["estimated_points"] = sorted(int(i) for i in np.flatnonzero(estimated.any(axis=0)))
     return motion
+
+
+def _face_to_mesh(motion: Motion, t: int, face: np.ndarray, sx: float, sy: float) -> None:
+    """Write the 70-point face (68 without pupils) into the FaceMesh landmarks it was read from."""
+    mesh = np.asarray(FACE70_FROM_MESH[:len(face)])
+    found = np.isfinite(face[:len(mesh), 0])
+    motion.face_px[t, mesh[found], 0] = face[:len(mesh)][found, 0] * sx
+    motion.face_px[t, mesh[found], 1] = face[:len(mesh)][found, 1] * sy
+    motion.face_px[t, mesh[found], 2] = 0.0
+    motion.face_px[t, _NOSE_TIP_MESH] = motion.face_px[t, _NOSE_TIP_STAND_IN]
+    if found.any():
+        motion.face_conf[t] = float(np.mean(face[:len(mesh)][found, 2]))
 
 
 def _world_from_2d(body_px: np.ndarray) -> np.ndarray:
@@ -179,7 +216,9 @@ def motion_to_pose_keypoint(motion: Motion, normalized: bool = False, min_conf: 
 
     Coordinates are pixels of the motion's frame size, or in [0, 1] with
     ``normalized=True``. Missing points are written as ``0, 0, 0`` as OpenPose does.
-    The neck is the mid-point of the shoulders. The face is read off the FaceMesh
+    The neck is the mid-point of the shoulders. The feet go to ``foot_keypoints_2d``
+    (BODY_25's six foot points; the small toes, which MediaPipe lacks, as zeros), which
+    :func:`motion_from_pose_keypoint` reads back. The face is read off the FaceMesh
     landmarks at :data:`FACE70_FROM_MESH` with the frame's face confidence; a frame
     without a face gets an empty face list, and the pupils are zeros without iris landmarks.
     """
@@ -205,7 +244,12 @@ def motion_to_pose_keypoint(motion: Motion, normalized: bool = False, min_conf: 
         body_c[1] = np.min(motion.body_conf[t, [11, 12]])
         face = motion.face_px[t, FACE70_FROM_MESH, :2]
         face_found = np.isfinite(face[:68]).all()
+        foot_xy = np.full((6, 2), np.nan)
+        foot_c = np.zeros(6)
+        for src, dst in _FOOT6_TO_MP.items():
+            foot_xy[src], foot_c[src] = motion.body_px[t, dst, :2], motion.body_conf[t, dst]
         person = {"pose_keypoints_2d": triples(body_xy, body_c),
+                  "foot_keypoints_2d": triples(foot_xy, foot_c) if np.isfinite(foot_xy).any() else [],
                   "face_keypoints_2d": triples(face, np.full(70, motion.face_conf[t])) if face_found else []}
         for side, key in enumerate(("hand_left_keypoints_2d", "hand_right_keypoints_2d")):
             hand = motion.hands_px[t, side, :, :2]
