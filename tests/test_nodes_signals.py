@@ -87,3 +87,18 @@ def test_retarget_node_keeps_frames_and_applies_bone_scales(motion, synth_dir):
     assert out.num_frames == FRAMES and (out.width, out.height) == (512, 512)
     with pytest.raises(DreamActorError, match="input 'bone_scales'"):
         signals.RetargetMotion.execute(motion=motion, reference=ref, bone_scales="longer legs")
+
+
+def test_pose_keypoint_motion_retargets_and_renders_with_head_and_feet(motion, synth_dir):
+    """Motion from POSE_KEYPOINT -> Retarget -> Render, as the nodes chain it: the 18-point body, the
+    70-point face and the feet come back, the head sphere is fitted and every frame renders."""
+    keypoints = signals.MotionToPoseKeypoint.execute(motion=motion)[0]
+    back = signals.MotionFromPoseKeypoint.execute(pose_keypoint=keypoints, fps=25.0)[0]
+    assert np.isfinite(back.head_radius_px).all() and set(back.meta["head_source"]) == {"face"}
+    np.testing.assert_allclose(back.body_px[:, 27:33, :2], motion.body_px[:, 27:33, :2], atol=1e-3)
+    ref = torch.from_numpy(iio.imread(str(synth_dir / "pub01_walk_in_place.png"))[None]).float() / 255.0
+    moved = signals.RetargetMotion.execute(motion=back, reference=ref, bone_scales="")[0]
+    assert moved.num_frames == FRAMES and np.isfinite(moved.head_center_px).all()
+    guidance = signals.RenderGuidance.execute(motion=moved, width=256, height=256, style="openpose",
+                                              aspect="letterbox")[0]
+    assert tuple(guidance.shape) == (FRAMES, 256, 256, 3) and (guidance.amax(dim=(1, 2, 3)) > 0.5).all()
