@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..utils import DreamActorError
+from .replace import known_video, replace_mask
 
 log = logging.getLogger("dreamactor.sampling")
 LATENT_CHANNELS = 16
@@ -196,7 +197,8 @@ def face_pixels(crops, size: int = 512) -> torch.Tensor:
 
 def build_window(encoder: Encoder, ref_latents: torch.Tensor, guidance, faces, text: TextInputs,
                  refert=None, *, face_size: int = 512, pose: bool = True, pose_null: bool = True,
-                 pose_latents=None, face_tokens=None, ref_fill: bool = False) -> WindowConditioning:
+                 pose_latents=None, face_tokens=None, ref_fill: bool = False,
+                 replacement=None) -> WindowConditioning:
     """Conditioning for one window.
 
     ``guidance`` uint8 [F,H,W,3] rendered pose video, ``faces`` uint8 [F,S,S,3]
@@ -208,6 +210,9 @@ def build_window(encoder: Encoder, ref_latents: torch.Tensor, guidance, faces, t
     (which may then be None; F = 4 (lat_t - 1) + 1), and ``face_tokens``
     [1,lat_t,K,D] for ``faces``. ``ref_fill`` (from the checkpoint's config) puts the first
     reference's latent in the temporal guidance of every latent frame with no carried frame.
+    ``replacement`` (a :class:`.replace.Replacement` cut to this window) switches to
+    replacement mode: the temporal guidance is the background video after the carried
+    frames, and its mask channels are 1 on the background, 0 on the character.
     """
     if pose_latents is not None:
         if guidance is not None:
@@ -234,7 +239,13 @@ def build_window(encoder: Encoder, ref_latents: torch.Tensor, guidance, faces, t
     r = ref_latents.shape[2]
     mask_len = 0 if refert is None else int(refert.shape[0])
     videos = []
-    if mask_len:
+    if replacement is not None:
+        if replacement.background.shape[:3] != (frames, height, width):
+            raise DreamActorError(f"background video: window of {replacement.background.shape[0]} frames of "
+                                  f"{replacement.background.shape[2]}x{replacement.background.shape[1]} px, "
+                                  f"but the guidance has {frames} of {width}x{height}")
+        videos.append(known_video(replacement.background, refert, frames))
+    elif mask_len:
         known = torch.zeros(1, 3, frames, height, width)
         known[:, :, :mask_len] = refert[:frames].permute(3, 0, 1, 2).unsqueeze(0).float()
         videos.append(known)
@@ -243,15 +254,16 @@ def build_window(encoder: Encoder, ref_latents: torch.Tensor, guidance, faces, t
         videos.append(to_model_video(guidance))
     # one batched VAE call for the known-frames video and the pose video
     encoded = list(encoder.encode(torch.cat(videos)).split(1)) if videos else []
-    temporal = encoded.pop(0) if mask_len else encoder.constant(0.0, frames, height, width)
+    temporal = encoded.pop(0) if (mask_len or replacement is not None) else encoder.constant(0.0, frames, height, width)
     dev = temporal.device
-    if ref_fill:
+    if ref_fill and replacement is None:  # the background already shows the scene at every frame
         temporal = fill_reference(temporal, ref_latents[:, :, :1].to(dev), mask_len)
     pose_lat = None
     if pose:
         pose_lat = encoded.pop(0) if encode_pose else pose_latents.to(dev).float()
     ref_part = torch.cat([torch.ones(1, 4, r, h, w, device=dev), ref_latents.to(dev)], dim=1)
-    vid_part = torch.cat([frame_mask(frames, mask_len, h, w).to(dev), temporal], dim=1)
+    vmask = frame_mask(frames, mask_len, h, w) if replacement is None else replace_mask(replacement.mask, mask_len, h, w)
+    vid_part = torch.cat([vmask.to(dev), temporal], dim=1)
     y = torch.cat([ref_part, vid_part], dim=2)
     null = encoder.constant(-1.0, frames, height, width) if (pose and pose_null) else None
     assert pose_lat is None or pose_lat.shape[2] == lat_t

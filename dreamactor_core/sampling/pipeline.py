@@ -19,6 +19,7 @@ import torch
 from ..utils import Cancelled, CancelFn, DreamActorError, ProgressFn
 from . import schedule, solvers
 from .conditioning import Encoder, build_window, check_precomputed, module_device, prepare_text
+from .replace import Replacement, check_replacement
 from .guidance import GuidanceSettings, GuidedDenoiser
 from .reference_detail import check_detail, restore_reference_detail
 from .windows import Window, plan_windows, run_windows, take, take_latents
@@ -180,7 +181,7 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
                      aspect: str | None = None, sink: Callable[[np.ndarray], None] | None = None,
                      progress: ProgressFn = None, cancel: CancelFn = None, pose_latents=None,
                      face_tokens=None, latent_sink: Callable[[torch.Tensor], None] | None = None,
-                     _timer=None) -> AnimateResult:
+                     replacement: Replacement | None = None, _timer=None) -> AnimateResult:
     """Animate ``reference`` [H,W,3] along ready ``guidance`` frames [N,H,W,3] and face crops [N,S,S,3].
 
     ``guidance``/``faces`` may be arrays or lazy sequences (``len`` and slicing returning
@@ -194,6 +195,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     pose, ``(N - 1) // 4 + 1`` for N frames). Windows take their latent frames by
     time (see :func:`.windows.take_latents`). ``latent_sink`` receives each window's sampled
     video latent (normalized, reference slots removed) before it is decoded.
+    ``replacement`` (background video and character mask at the guidance's size, one frame per
+    guidance frame) switches to replacement mode (see :mod:`.replace`).
     """
     settings = settings or AnimateSettings()
     timer = _timer if _timer is not None else _Timer()
@@ -212,6 +215,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         first = np.asarray(guidance[0:1])
         gh, gw = int(first.shape[1]), int(first.shape[2])
     check_aspect((reference.shape[1], reference.shape[0]), (gw, gh), aspect)
+    if replacement is not None:
+        replacement = check_replacement(replacement.background, replacement.mask, total, gw, gh)
     notes: list[str] = []
     w, h, note = snap_size(gw, gh, settings.size_fix)
     if note:
@@ -254,11 +259,16 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
             f = np.asarray(take(faces, win.start, win.length))
         elif has_face and face_tokens is not None:
             ft = take_latents(face_tokens, win, 1)
+        rep = None
+        if replacement is not None:
+            bg = _fix(take(replacement.background, win.start, win.length), w, h, settings.size_fix)
+            mk = _fix(take(replacement.mask, win.start, win.length)[..., None], w, h, settings.size_fix)[..., 0]
+            rep = Replacement(bg, mk)
         timer.add("guidance", t0)
         t0 = time.perf_counter()
         cond = build_window(encoder, ref_latents, g, f, text_in, carried, face_size=face_size,
                             pose_null=not settings.guidance.pose_always_full, pose_latents=pl, face_tokens=ft,
-                            ref_fill=getattr(dit.config, "ref_fill", False))
+                            ref_fill=getattr(dit.config, "ref_fill", False), replacement=rep)
         timer.add("encode", t0)
         done = win.index * settings.steps
         report = None if progress is None else (lambda i, n: progress(done + i, steps_total))

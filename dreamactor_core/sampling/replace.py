@@ -1,0 +1,109 @@
+"""Replacement mode: the new person is generated inside the driver's mask, the scene is kept.
+
+Wan2.2-Animate's replacement conditioning differs from animation mode only in the
+video part of ``y`` (the reference slot is the same):
+
+* the "temporal guidance" video is the **background video** (the driving frames with
+  the character's region blacked out) instead of grey, with the carried frames of the
+  previous window in front of it as usual;
+* its 4 mask channels hold, per pixel frame, ``1 - character_mask`` sampled at the latent
+  grid (nearest: the top-left pixel of each 8x8 cell), i.e. 1 on the known background
+  and 0 where the character is generated; carried frames are all 1. The first pixel
+  frame stands for 4, then every 4 pixel frames fill the 4 channels of a latent frame,
+  exactly as in animation mode.
+
+Masks here are float ``[T, H, W]`` in [0, 1] with 1 on the character (ComfyUI's MASK).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..utils import DreamActorError
+
+
+@dataclass
+class Replacement:
+    """The scene to keep: ``background`` uint8 ``[T, H, W, 3]`` and ``mask`` float32 ``[T, H, W]`` (1 = character)."""
+
+    background: np.ndarray
+    mask: np.ndarray
+
+
+def as_mask(mask, name: str = "character mask") -> np.ndarray:
+    """A MASK-like input (numpy/torch ``[T, H, W]``, ``[T, H, W, 1]`` or one ``[H, W]``) as float32 ``[T, H, W]``."""
+    m = mask.detach().float().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
+    if m.dtype == np.uint8:
+        m = m.astype(np.float32) / 255.0
+    m = m.astype(np.float32)
+    if m.ndim == 4 and m.shape[-1] == 1:
+        m = m[..., 0]
+    if m.ndim == 2:
+        m = m[None]
+    if m.ndim != 3:
+        raise DreamActorError(f"{name}: expected a MASK batch [frames, height, width], got shape {m.shape}")
+    if not np.isfinite(m).all() or m.min() < 0 or m.max() > 1:
+        raise DreamActorError(f"{name}: values must lie in [0, 1] (1 on the character)")
+    return m
+
+
+def check_replacement(background, mask, frames: int, width: int, height: int, *,
+                      names: tuple[str, str] = ("background video", "character mask")) -> Replacement:
+    """Check a background video and character mask against the driving video (``frames`` of ``width`` x ``height``).
+
+    Raises before any heavy work when the counts or sizes differ, when the mask is empty (nothing
+    would be replaced) or when it covers every pixel of every frame (no scene would be kept).
+    """
+    bg_name, mask_name = names
+    bg = np.asarray(background)
+    if bg.ndim != 4 or bg.shape[-1] != 3:
+        raise DreamActorError(f"{bg_name}: expected frames [T, H, W, 3], got shape {bg.shape}")
+    if bg.dtype != np.uint8:
+        bg = (np.clip(bg.astype(np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
+    m = as_mask(mask, mask_name)
+    for name, arr in ((bg_name, bg), (mask_name, m)):
+        if arr.shape[0] != frames:
+            raise DreamActorError(f"{name}: {arr.shape[0]} frames but the driving video has {frames}; "
+                                  f"give one per driving frame (the same clip)")
+        if arr.shape[1:3] != (height, width):
+            raise DreamActorError(f"{name}: {arr.shape[2]}x{arr.shape[1]} px but the driving video is "
+                                  f"{width}x{height}; make it from the same frames, at the same size")
+    on = m >= 0.5
+    if not on.any():
+        raise DreamActorError(f"{mask_name}: it is empty (no pixel marks the character), so nothing would be "
+                              f"replaced; connect DreamActor Character Mask or another person mask")
+    if on.all():
+        raise DreamActorError(f"{mask_name}: it covers every pixel of every frame, so no scene is left to keep; "
+                              f"use animation mode, or a mask of the person only")
+    return Replacement(bg, m)
+
+
+def blackout(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The background video: ``frames`` (uint8 ``[T,H,W,3]``) blacked out where ``mask`` is on (soft edges scale)."""
+    keep = 1.0 - np.asarray(mask, np.float32)[..., None]
+    return (frames.astype(np.float32) * keep + 0.5).astype(np.uint8)
+
+
+def known_video(background: np.ndarray, refert: torch.Tensor | None, frames: int) -> torch.Tensor:
+    """The temporal guidance video ``[1, 3, F, H, W]`` in [-1, 1]: carried frames, then the background."""
+    video = torch.from_numpy(np.ascontiguousarray(background[:frames])).float().div(127.5).sub(1.0)
+    video = video.permute(3, 0, 1, 2).unsqueeze(0).contiguous()
+    if refert is not None and refert.shape[0]:
+        n = min(int(refert.shape[0]), frames)
+        video[:, :, :n] = refert[:n].permute(3, 0, 1, 2).unsqueeze(0).float()
+    return video
+
+
+def replace_mask(mask: np.ndarray, carried: int, h: int, w: int) -> torch.Tensor:
+    """The 4 mask channels of the video latent frames in replacement mode: ``[1, 4, lat_t, h, w]``."""
+    frames = mask.shape[0]
+    if (frames - 1) % 4:
+        raise DreamActorError(f"character mask: a window of {frames} frames is not 4n+1")
+    known = 1.0 - torch.from_numpy(np.ascontiguousarray(mask, np.float32))
+    known = F.interpolate(known[:, None], size=(h, w), mode="nearest")[:, 0]  # [F, h, w]
+    known[:carried] = 1.0
+    known = torch.cat([known[:1].expand(4, h, w), known[1:]])  # the first frame stands for 4
+    return known.view(-1, 4, h, w).transpose(0, 1).unsqueeze(0).contiguous()
