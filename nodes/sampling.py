@@ -148,6 +148,13 @@ class Sampler(io.ComfyNode):
                                tooltip="Schedule fraction where face guidance starts."),
                 io.Float.Input("face_end", default=1.0, min=0.0, max=1.0, step=0.01,
                                tooltip="Schedule fraction where face guidance ends."),
+                io.Image.Input("background_video", optional=True,
+                               tooltip="Replacement mode: the driving frames with the character blacked out (the "
+                                       "scene to keep). Connect with character_mask; the relighting LoRA helps the "
+                                       "new person take the scene's light."),
+                io.Mask.Input("character_mask", optional=True,
+                              tooltip="Replacement mode: 1 where the new person is generated (e.g. DreamActor "
+                                      "Character Mask, or any person mask), one per driving frame."),
                 io.Float.Input("reference_detail", default=0.0, min=0.0, max=1.0, step=0.05,
                                tooltip="Put back the reference's own pixels wherever the video leaves them "
                                        "unchanged, which the VAE would blur (0 = off, 1 = full). For a still "
@@ -162,7 +169,7 @@ class Sampler(io.ComfyNode):
                 motion_frames, color_match, steps, solver, shift, cfg, seed, pose_strength, pose_start,
                 pose_end, face_strength, face_start, face_end, reference_detail=0.0, guidance=None, pose_latents=None, face_crops=None,
                 face_tokens=None, extra_references=None, positive=None, negative=None,
-                clip_vision_output=None) -> io.NodeOutput:
+                clip_vision_output=None, background_video=None, character_mask=None) -> io.NodeOutput:
         from dreamactor_core.sampling.pipeline import animate_guidance
 
         node = "DreamActor Sampler"
@@ -178,14 +185,16 @@ class Sampler(io.ComfyNode):
                                  aspect=aspect, cfg=cfg, pose_strength=pose_strength, pose_start=pose_start,
                                  pose_end=pose_end, face_strength=face_strength, face_start=face_start,
                                  face_end=face_end)
+        replacement = _replacement(node, background_video, character_mask, guide, latents, frame_count, aspect)
         windows: list[torch.Tensor] = []  # each window's raw latent, as a LATENT holds it
-        with host.node_errors(node, "guidance"), torch.inference_mode():
+        with host.node_errors(node, "guidance", also=("background video", "character mask")), torch.inference_mode():
             result = animate_guidance(ref, guide, faces, model, vae, fps=float(fps),
                                       text=text_embeddings(positive, "positive"),
                                       text_null=text_embeddings(negative, "negative"),
                                       clip_fea=clip_features(clip_vision_output), settings=settings,
                                       extra_references=extras, aspect=aspect, pose_latents=latents,
-                                      face_tokens=tokens, progress=host.progress_callback(),
+                                      face_tokens=tokens, replacement=replacement,
+                                      progress=host.progress_callback(),
                                       cancel=host.cancel_callback(),
                                       latent_sink=lambda lat: windows.append(vae.denormalize(lat).float().cpu()))
         samples = _stitch(windows, result.num_frames, settings.window, settings.refert)
@@ -193,6 +202,22 @@ class Sampler(io.ComfyNode):
                   "dreamactor_fps": float(fps)}
         notes = "\n".join([f"{result.num_frames} frames, {result.width}x{result.height}", *result.notes])
         return io.NodeOutput(latent, ui=ui.PreviewText(notes))
+
+
+def _replacement(node: str, background_video, character_mask, guide, latents, frame_count: int, aspect: str):
+    """The replacement-mode inputs framed like the guidance, or None in animation mode."""
+    from dreamactor_core.sampling.replace import Replacement, fit_replacement
+
+    if background_video is None and character_mask is None:
+        return None
+    if background_video is None or character_mask is None:
+        raise DreamActorError(f"{node}: replacement mode needs both 'background_video' and 'character_mask'; "
+                              "connect both (or neither for animation mode)")
+    bg = image_to_uint8(background_video, "background_video")
+    h, w = guide.shape[1:3] if guide is not None else (latents.shape[3] * 8, latents.shape[4] * 8)
+    with host.node_errors(node, "character_mask"):
+        bg, mask = fit_replacement(bg, character_mask, int(w), int(h), aspect, frames=int(frame_count))
+    return Replacement(bg, mask)
 
 
 def _pose_source(node: str, vae, guidance, pose_latents, frame_count: int, width: int, height: int, aspect: str):

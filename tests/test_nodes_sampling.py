@@ -148,3 +148,29 @@ def test_reference_detail_changes_the_frames_not_the_latent():
     _differs(plain["dreamactor_frames"].numpy(), want)
     with pytest.raises(DreamActorError, match="reference_detail: 2.0 must be between 0"):
         _sample(vae, reference=ref, guidance=ref.expand(9, -1, -1, -1), reference_detail=2.0)
+
+
+def test_background_video_and_character_mask_switch_to_replacement_mode():
+    vae = RawPoolVAE()
+    ref, guide, faces = _images()
+    # a scene constant per 8x8 cell and in time: the fake VAE's round trip keeps it exactly
+    cells = torch.randint(0, 256, (4, 6, 3), generator=torch.Generator().manual_seed(5)).float() / 255
+    scene = cells.repeat_interleave(8, 0).repeat_interleave(8, 1)[None].expand(17, -1, -1, -1)
+    mask = torch.zeros(17, 32, 48)
+    mask[:, 8:24, 16:32] = 1.0
+    background = scene * (1 - mask[..., None])
+    out, _ = _sample(vae, reference=ref, guidance=guide, face_crops=faces, background_video=background,
+                     character_mask=mask)
+    plain, _ = _sample(vae, reference=ref, guidance=guide, face_crops=faces)
+    truth = (scene.numpy() * 255).round().astype(int)
+    outside = mask[0].numpy() < 0.5
+    assert np.abs(out.astype(int) - truth)[:, outside].max() <= 1
+    assert np.abs(plain.astype(int) - truth)[:, outside].mean() > 20
+    with pytest.raises(DreamActorError, match="needs both 'background_video' and 'character_mask'"):
+        _sample(vae, reference=ref, guidance=guide, face_crops=faces, character_mask=mask)
+    with pytest.raises(DreamActorError, match="DreamActor Sampler, input 'character mask': it is empty"):
+        _sample(vae, reference=ref, guidance=guide, face_crops=faces, background_video=background,
+                character_mask=torch.zeros(17, 32, 48))
+    with pytest.raises(DreamActorError, match="16 frames but the driving video has 17"):
+        _sample(vae, reference=ref, guidance=guide, face_crops=faces, background_video=background,
+                character_mask=mask[:16])

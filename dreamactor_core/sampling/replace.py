@@ -107,3 +107,19 @@ def replace_mask(mask: np.ndarray, carried: int, h: int, w: int) -> torch.Tensor
     known[:carried] = 1.0
     known = torch.cat([known[:1].expand(4, h, w), known[1:]])  # the first frame stands for 4
     return known.view(-1, 4, h, w).transpose(0, 1).unsqueeze(0).contiguous()
+
+
+def fit_replacement(background, mask, width: int, height: int, mode: str = "letterbox", *,
+                    frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Background (uint8 ``[T,H,W,3]``) and mask (``[T,H,W]``) cut to ``frames`` and framed at
+    ``width`` x ``height`` with the guidance's framing rule, so they line up with it pixel for pixel."""
+    from ..signals.framing import resize_frames
+
+    bg, m = np.asarray(background), as_mask(mask)
+    if frames:
+        bg, m = bg[:frames], m[:frames]
+    if bg.ndim == 4 and bg.shape[1:3] != (height, width):
+        bg = np.asarray(resize_frames(bg, width, height, mode))
+    if m.shape[1:3] != (height, width):
+        m = np.clip(np.asarray(resize_frames(m[..., None], width, height, mode))[..., 0], 0.0, 1.0)
+    return bg, m
