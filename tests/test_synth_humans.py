@@ -1,4 +1,6 @@
 """The synthetic-human engine renders bodies whose ground truth matches the pixels."""
+import json
+
 import numpy as np
 import pytest
 
@@ -50,3 +52,31 @@ def test_reference_body_in_driving_pose_differs_only_by_body(engine):
     # same pose and camera: the raised wrist is at a similar place for both bodies
     assert np.linalg.norm(ca.gt["uv"][:, ia] - cb.gt["uv"][:, ib], axis=-1).max() < 25
     assert np.abs(ca.frames.astype(int) - cb.frames.astype(int)).mean() > 5
+
+
+def test_hard_cases_have_exact_ground_truth(engine, tmp_path):
+    """The hard-case writer: visibility flags against the mesh and the panel, head truth, body heights, files."""
+    from dreamactor_core.training.synth_hardcases import load_silhouettes, render_case, write_hard_cases
+
+    occluded = render_case(engine, "hc06_occluded_walk", 2)
+    gt = occluded["gt"]
+    panel = gt["occluder"]["bbox_xyxy"]
+    for f, mask in zip(gt["frames"], occluded["masks"]):
+        uv, vis = np.array(f["coco17"]["uv"]), np.array(f["coco17"]["vis"])
+        in_panel = (uv[:, 0] >= panel[0]) & (uv[:, 0] <= panel[2]) & (uv[:, 1] >= panel[1]) & (uv[:, 1] <= panel[3])
+        assert (vis[in_panel] == 1).all() and in_panel[15:].all()  # the ankles are behind the panel
+        seen = np.rint(uv[vis == 2]).astype(int)
+        assert mask[seen[:, 1], seen[:, 0]].mean() >= 0.9  # seen points lie on the silhouette
+        assert f["mp33"]["vis"][27] == vis[15] and f["mp33"]["uv"][17] is None
+    portrait = render_case(engine, "hc05_portrait_yaw80", 5)["gt"]
+    yaw = np.array([f["head"]["yaw_deg"] for f in portrait["frames"]])
+    assert yaw.max() > 70 and yaw.min() < -70
+    r = np.array([f["head"]["radius_px"] for f in portrait["frames"]])
+    assert r.max() / r.min() < 1.1 and r[0] > 0.15 * portrait["video"]["height"]  # a portrait's head is big
+    assert abs(render_case(engine, "hc02_child_march_wave", 1)["gt"]["body"]["height_m_rest"] - 1.2) < 0.1
+    paths = write_hard_cases(tmp_path, names=["hc08_walk_driver"], frames=2, engine=engine)
+    assert paths[0].exists() and (tmp_path / "hc08_walk_driver.ref.png").exists()
+    sil = load_silhouettes(tmp_path / "hc08_walk_driver.silhouette.npz")
+    assert sil.shape == (2, 96, 96) and sil.any()
+    ref = json.loads((tmp_path / "hc08_walk_driver.ref.json").read_text())
+    assert ref["framing"] == "portrait" and ref["head"]["radius_px"] > 0.15 * 96
