@@ -134,13 +134,9 @@ def test_workflow_loads_clean(browser, path, tmp_path):
 def test_guidance_preview_runs_and_keeps_node_widths(browser, host, tmp_path):
     path = next(p for p in WORKFLOWS if p.stem == PREVIEW)
     before = {n["id"]: n["box"] for n in _load(browser, path, tmp_path)}
-    browser.execute_async_script("const done = arguments[arguments.length - 1];"
-                                 "window.app.queuePrompt(0, 1).then(() => done(true), e => done(String(e)));")
-    events = _wait(browser, "return window.__dreamactor.events.length && window.__dreamactor.events", 600,
-                   f"the guidance preview did not finish:\n{host.log_tail(3000)}")
+    _run_queued(browser, host, "the guidance preview")
     time.sleep(1)  # let the last node's output reach its widgets
     browser.save_screenshot(str(tmp_path / f"{PREVIEW}_after_run.png"))
-    assert events[0][0] == "execution_success", f"run failed: {json.dumps(events)[:3000]}\n{host.log_tail(3000)}"
     alerts = browser.execute_script(ALERTS_JS)
     assert not alerts, f"alerts after the run: {alerts} (screenshot in {tmp_path})"
     after = browser.execute_script(NODES_JS)
@@ -150,3 +146,61 @@ def test_guidance_preview_runs_and_keeps_node_widths(browser, host, tmp_path):
     assert not clashes, f"overlapping node boxes after the run: {clashes} (screenshot in {tmp_path})"
     saved = sorted(p.name for p in (host.output / "dreamactor").glob("*"))
     assert any(n.startswith("guidance") for n in saved) and any(n.startswith("motion") for n in saved), saved
+
+
+# A Load Motion node feeding a Save Motion node, on a fresh canvas; returns the Load Motion node's id.
+MOTION_GRAPH_JS = """
+window.app.graph.clear();
+const load = window.LiteGraph.createNode('DreamActorLoadMotion');
+const save = window.LiteGraph.createNode('DreamActorSaveMotion');
+load.pos = [50, 100]; save.pos = [500, 100];
+window.app.graph.add(load); window.app.graph.add(save);
+load.connect(0, save, 0);
+save.widgets.find(w => w.name === 'filename_prefix').value = 'dreamactor/reloaded';
+return load.id;
+"""
+FILE_WIDGET_JS = """
+const node = window.app.graph.getNodeById(arguments[0]);
+const w = node.widgets.find(w => w.name === 'file');
+return {value: w.value, options: [...w.options.values], button: node.widgets.some(w => w.name === 'upload motion')};
+"""
+
+
+def _run_queued(browser, host, what: str) -> None:
+    """Queue the canvas as the Run button does and wait for the server to report success."""
+    browser.execute_script("window.__dreamactor.events = [];")
+    browser.execute_async_script("const done = arguments[arguments.length - 1];"
+                                 "window.app.queuePrompt(0, 1).then(() => done(true), e => done(String(e)));")
+    events = _wait(browser, "return window.__dreamactor.events.length && window.__dreamactor.events", 600,
+                   f"{what} did not finish:\n{host.log_tail(3000)}")
+    assert events[0][0] == "execution_success", f"{what} failed: {json.dumps(events)[:3000]}\n{host.log_tail(3000)}"
+
+
+def test_load_motion_lists_saved_motions_and_uploads(browser, host, tmp_path):
+    """After the guidance preview saved its motion, Load Motion lists it (output folder) and loads it; a motion
+    file uploaded with the node's button lands in the input folder and is selected."""
+    saved = sorted((host.output / "dreamactor").glob("motion_*.json"))
+    if not saved:
+        pytest.skip("needs the guidance preview's saved motion (run with the preview test)")
+    load_id = browser.execute_script(MOTION_GRAPH_JS)
+    name = f"dreamactor/{saved[0].name} [output]"
+    # the node asks the server for the current list when it is created
+    _wait(browser, f"return (() => {{ {FILE_WIDGET_JS.replace('arguments[0]', str(load_id))} }})().options"
+                   f".includes({json.dumps(name)})", 30,
+          f"Load Motion does not offer {name}: {browser.execute_script(FILE_WIDGET_JS, load_id)}")
+    assert browser.execute_script(FILE_WIDGET_JS, load_id)["button"], "no upload button"
+    browser.execute_script("const n = window.app.graph.getNodeById(arguments[0]);"
+                           "n.widgets.find(w => w.name === 'file').value = arguments[1];", load_id, name)
+    _run_queued(browser, host, "Load Motion -> Save Motion")
+    assert list((host.output / "dreamactor").glob("reloaded_*.json")), "the loaded motion was not saved again"
+
+    upload = tmp_path / "uploaded_motion.json"
+    upload.write_text(saved[0].read_text())
+    picker = browser.execute_script("const inputs = [...document.querySelectorAll('input[type=file]')]"
+                                    "  .filter(e => e.accept.includes('.json'));"
+                                    "inputs.forEach(e => e.style.display = 'block'); return inputs.at(-1);")
+    picker.send_keys(str(upload))
+    _wait(browser, f"return (() => {{ {FILE_WIDGET_JS.replace('arguments[0]', str(load_id))} }})().value === "
+                   "'uploaded_motion.json'", 60, "the uploaded motion was not selected")
+    assert (host.input / "uploaded_motion.json").read_text() == upload.read_text()
+    browser.save_screenshot(str(tmp_path / "load_motion.png"))

@@ -46,11 +46,14 @@ async function motionFiles() {
   return Array.isArray(spec[0]) ? spec[0] : spec[1]?.options ?? null;
 }
 
-async function refreshMotionLists() {
+// Give every Load Motion node (and `extra`, one being created) the current list: node definitions are
+// read once when the page opens, so without this a file saved or uploaded since would not be offered.
+async function refreshMotionLists(extra = null) {
   const files = await motionFiles();
   if (!files) return;
-  for (const node of app.graph?._nodes ?? []) {
-    if (node.type !== LOAD_MOTION) continue;
+  const nodes = (app.graph?._nodes ?? []).filter((node) => node.type === LOAD_MOTION);
+  if (extra && !nodes.includes(extra)) nodes.push(extra);
+  for (const node of nodes) {
     const widget = node.widgets?.find((w) => w.name === "file");
     if (widget) widget.options.values = files;
   }
@@ -106,7 +109,10 @@ app.registerExtension({
         this.color = family.color;
         this.bgcolor = family.bgcolor;
       }
-      if (nodeData.name === LOAD_MOTION) addUploadButton(this);
+      if (nodeData.name === LOAD_MOTION) {
+        addUploadButton(this);
+        refreshMotionLists(this);
+      }
       return r;
     };
 
