@@ -92,3 +92,29 @@ def test_workflow_uses_what_it_wires(path):
     want = "dreamactor" if any("dreamactor_m1" in v for v in names) else "openpose"
     styles = {node_id: n["inputs"]["style"] for node_id, n in prompt.items() if "style" in n["inputs"]}
     assert styles and set(styles.values()) == {want}, (path.name, styles)
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_workflow_matches_the_current_node_definitions(path):
+    """Each pack node of a shipped workflow has the sockets and widget values its definition has now;
+    after changing a node's inputs, regenerate the workflows (workflows/build.py)."""
+    info = _our_object_info()
+    widget_types = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+    for node in _load(path)["nodes"]:
+        if not node["type"].startswith("DreamActor"):
+            continue
+        spec = info[node["type"]]
+        sockets, widgets = [], 0
+        for section in ("required", "optional"):
+            for name in spec["input_order"][section]:
+                kind, opts = spec["input"][section][name]
+                if isinstance(kind, list) or kind in widget_types:
+                    widgets += 1 + bool(opts.get("control_after_generate"))
+                else:
+                    sockets.append(name)
+        have = [i["name"] for i in node["inputs"] if "widget" not in i]
+        assert have == sockets, f"{path.name} node {node['id']} ({node['type']}): sockets {have}, now {sockets}"
+        assert len(node["widgets_values"]) == widgets, (
+            f"{path.name} node {node['id']} ({node['type']}): {len(node['widgets_values'])} widget values, "
+            f"now {widgets}")
+        assert [o["name"] for o in node["outputs"]] == spec["output_name"], (path.name, node["type"])
