@@ -50,7 +50,10 @@ class CharacterMask(io.ComfyNode):
                              tooltip="For frames where the person is lost, keep the nearest good mask for up "
                                      "to this many frames."),
             ],
-            outputs=[io.Mask.Output(display_name="mask"), io.Image.Output(display_name="preview")],
+            outputs=[io.Mask.Output(display_name="mask", tooltip="One mask per frame, 1 on the character: the "
+                                                                 "sampler's character_mask."),
+                     io.Image.Output(display_name="preview", tooltip="The frames with the mask tinted over them, "
+                                                                     "to check it.")],
         )
 
     @classmethod

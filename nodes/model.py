@@ -75,7 +75,8 @@ class ModelLoader(io.ComfyNode):
                                      "trainer writes tell them); set it only for a DiT trained elsewhere with a "
                                      "head size other than 128 that does not record it."),
             ],
-            outputs=[Model.Output(display_name="model")],
+            outputs=[Model.Output(display_name="model", tooltip="The loaded animation DiT, for the DreamActor "
+                                                                "Sampler, Pseudo References and Face Motion Encode.")],
         )
 
     @classmethod
@@ -113,7 +114,8 @@ class VAELoader(io.ComfyNode):
                 io.Combo.Input("dtype", options=["auto", *COMPUTE_DTYPES], default="auto",
                                tooltip="Type the VAE runs in. auto: bf16 on a GPU that has it, else fp32."),
             ],
-            outputs=[io.Vae.Output(display_name="vae")],
+            outputs=[io.Vae.Output(display_name="vae", tooltip="The Wan2.1 video VAE, as a stock VAE: it works "
+                                                               "with the pack's nodes and ComfyUI's VAE nodes.")],
         )
 
     @classmethod
@@ -161,7 +163,8 @@ class VAEEncode(io.ComfyNode):
                 io.Int.Input("chunk", default=1, min=1, max=64, tooltip=CHUNK_TOOLTIP),
                 io.Int.Input("tile", default=0, min=0, max=4096, step=32, tooltip=TILE_TOOLTIP),
             ],
-            outputs=[io.Latent.Output(display_name="latent")],
+            outputs=[io.Latent.Output(display_name="latent", tooltip="Wan video LATENT (raw VAE means), e.g. the "
+                                                                     "sampler's pose_latents.")],
         )
 
     @classmethod
@@ -192,7 +195,7 @@ class VAEDecode(io.ComfyNode):
                 io.Int.Input("chunk", default=1, min=1, max=64, tooltip=CHUNK_TOOLTIP),
                 io.Int.Input("tile", default=0, min=0, max=4096, step=32, tooltip=TILE_TOOLTIP),
             ],
-            outputs=[io.Image.Output(display_name="images")],
+            outputs=[io.Image.Output(display_name="images", tooltip="Decoded frames (IMAGE batch).")],
         )
 
     @classmethod
@@ -228,7 +231,8 @@ class FaceMotionEncode(io.ComfyNode):
                 io.Image.Input("face_crops", tooltip="Face crops from DreamActor Face Crops, one per video frame "
                                                      "(padded to 4n+1 like DreamActor VAE Encode pads frames)."),
             ],
-            outputs=[FaceTokens.Output(display_name="face_tokens")],
+            outputs=[FaceTokens.Output(display_name="face_tokens", tooltip="Face motion tokens per latent frame, "
+                                                                           "for the sampler's face_tokens input.")],
         )
 
     @classmethod

@@ -161,7 +161,8 @@ class Sampler(io.ComfyNode):
                                        "camera, as when animating a photo. Applies to the frames Decode to "
                                        "Frames shows, not to the LATENT samples."),
             ],
-            outputs=[io.Latent.Output(display_name="latent")],
+            outputs=[io.Latent.Output(display_name="latent", tooltip="The animation as a Wan video LATENT (raw VAE "
+                                                                     "means); Decode to Frames turns it into frames.")],
         )
 
     @classmethod
@@ -288,7 +289,8 @@ class DecodeToFrames(io.ComfyNode):
                 io.Int.Input("tile", default=0, min=0, max=4096, step=32,
                              tooltip="Spatial tile size in pixels for decoding (0 = whole frame)."),
             ],
-            outputs=[io.Image.Output(display_name="images"), io.Float.Output(display_name="fps")],
+            outputs=[io.Image.Output(display_name="images", tooltip="The animation's frames (IMAGE batch)."),
+                     io.Float.Output(display_name="fps", tooltip="The driving video's frame rate, for Create Video.")],
         )
 
     @classmethod
@@ -340,7 +342,8 @@ class PseudoReferences(io.ComfyNode):
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Noise seed."),
             ],
-            outputs=[io.Image.Output(display_name="references")],
+            outputs=[io.Image.Output(display_name="references", tooltip="The reference seen from the chosen angles "
+                                                                            "(IMAGE batch), for extra_references.")],
         )
 
     @classmethod

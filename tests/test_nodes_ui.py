@@ -4,12 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import nodes
 from dreamactor_core.signals.motion import Motion
 from dreamactor_core.utils import DreamActorError
 from nodes import signals
 
 
-@pytest.mark.parametrize("cls", signals.NODES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", nodes.NODE_CLASSES, ids=lambda c: c.__name__)
 def test_every_output_has_a_tooltip(cls):
     schema = cls.GET_SCHEMA()
     missing = [o.display_name or o.id for o in schema.outputs or [] if not (o.tooltip or "").strip()]
