@@ -54,7 +54,10 @@ def test_mixed_units_and_missing_points():
     f["people"][0]["hand_left_keypoints_2d"] = (np.array(f["people"][0]["hand_left_keypoints_2d"]).reshape(21, 3)
                                                 / [200, 400, 1]).ravel().tolist()  # hands normalised, body in pixels
     m = motion_from_pose_keypoint(f, fps=25)
-    assert np.isnan(m.body_px[0, 16]).all()  # dropped right wrist -> NaN, not (0, 0)
+    # the dropped right wrist is not read as (0, 0): it is invented below the elbow, too unsure to draw
+    shoulder_width = OP18[5, 0] - OP18[2, 0]
+    np.testing.assert_allclose(m.body_px[0, 16, :2], OP18[3] + [0, 0.7 * shoulder_width], atol=1e-3)
+    assert m.body_conf[0, 16] < 0.3 and 16 in m.meta["estimated_points"]
     np.testing.assert_allclose(m.hands_px[0, 0, 0, :2], OP18[7], atol=1e-4)
 
 
@@ -237,3 +240,35 @@ def test_head_pose_comes_from_the_face_points(synth_dir):
     assert body_only.meta["head_source"] == ["body"] * motion.num_frames
     err = np.abs(body_only.head_angles - truth)
     assert np.median(err) < 9.0 and np.percentile(err, 90) < 15.0, err
+
+
+def test_upper_body_keypoints_retarget_without_drawing_invented_legs(synth_dir):
+    """A detector that did not see the legs (upper-body shot): the legs are invented hanging from the
+    shoulders, with a confidence below what renderers draw and retargeting trusts, so the motion still
+    retargets and the guidance shows the upper body only."""
+    from synth_motion import synth_motion
+
+    from dreamactor_core.signals.render_openpose import openpose_points
+    from dreamactor_core.signals.retarget import retarget_motion
+
+    truth = synth_motion(synth_dir, "pub02_arm_wave", range(0, 40, 8))
+    pk = motion_to_pose_keypoint(truth)
+    for f in pk:
+        person = f["people"][0]
+        body = np.array(person["pose_keypoints_2d"]).reshape(18, 3)
+        body[8:14] = 0.0  # hips, knees, ankles unseen
+        person["pose_keypoints_2d"] = body.ravel().tolist()
+        person["foot_keypoints_2d"] = []
+    back = motion_from_pose_keypoint(pk, truth.fps)
+    legs = [23, 24, 25, 26, 27, 28, 29, 30, 31, 32]
+    assert np.isfinite(back.body_px[:, legs, :2]).all() and (back.body_conf[:, legs] < 0.3).all()
+    # invented hips sit below the shoulders, on the right side, roughly where the true ones are
+    assert (back.body_px[:, [23, 24], 1] > back.body_px[:, [11, 12], 1]).all()
+    assert (back.body_px[:, 23, 0] > back.body_px[:, 24, 0]).all() == (truth.body_px[:, 23, 0] > truth.body_px[:, 24, 0]).all()
+    shoulder_w = np.linalg.norm(truth.body_px[:, 11, :2] - truth.body_px[:, 12, :2], axis=1)
+    assert (np.linalg.norm(back.body_px[:, [23, 24], :2] - truth.body_px[:, [23, 24], :2], axis=2)
+            < shoulder_w[:, None]).all()
+    assert np.isnan(openpose_points(back)[:, 8:14]).all()  # not drawn
+    assert np.isfinite(openpose_points(back)[:, [0, 1, 2, 5]]).all()
+    moved = retarget_motion(back, synth_motion(synth_dir, "pub01_walk_in_place", [0]))
+    assert np.isfinite(moved.head_center_px).all()
