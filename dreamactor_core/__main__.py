@@ -113,6 +113,17 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--block-swap", type=int, default=0)
     a.add_argument("--lora", action=_Append, default=[], metavar="FILE[:STRENGTH]",
                    help="merge a LoRA into the DiT (PEFT, kohya or diff files; strength 1 by default); repeatable")
+    a.add_argument("--mode", default="animate", choices=["animate", "replace"],
+                   help="animate: the reference moves in its own picture; replace: the reference replaces the "
+                        "driver in the driving video's scene (mask made with MediaPipe, no downloads)")
+    a.add_argument("--mask-shape", default="segmentation", choices=["segmentation", "pose_hull", "box"],
+                   help="replace mode: the region generated around the driver")
+    a.add_argument("--mask-grow", type=int, default=4, help="replace mode: pixels to grow the mask by")
+    a.add_argument("--mask-feather", type=int, default=0, help="replace mode: soft outward edge in pixels")
+    a.add_argument("--mask-hold", type=int, default=12,
+                   help="replace mode: frames the last mask is kept where the driver is lost")
+    a.add_argument("--mask-out", type=Path, default=None,
+                   help="replace mode: also write the mask used (white = generated) as a video, at the output size")
     p.animate_parser = a  # main() asks it which options the user gave
     return p
 
@@ -266,6 +277,14 @@ def _run_animate(args, given: set[str]) -> int:
         guidance=GuidanceSettings(cfg=args.cfg, pose=_strength(args.pose_strength, "pose-strength"),
                                   face=_strength(args.face_strength, "face-strength")))
 
+    replace_mask = None
+    if args.mode == "replace":
+        from .signals.character_mask import MaskSettings
+
+        replace_mask = MaskSettings(shape=args.mask_shape, grow=args.mask_grow, feather=args.mask_feather,
+                                    hold=args.mask_hold)
+        replace_mask.validate()
+
     def progress(done: int, total: int) -> None:
         print(f"\rsampling step {done}/{total}", end="" if done < total else "\n", flush=True)
 
@@ -273,7 +292,13 @@ def _run_animate(args, given: set[str]) -> int:
         result = animate(reference, frames, fps, dit, vae, text=_load_tensor(args.text_embeds, "--text-embeds"),
                          text_null=_load_tensor(args.negative_embeds, "--negative-embeds"),
                          clip_fea=_load_tensor(args.clip_embeds, "--clip-embeds"), settings=settings,
-                         extra_references=[load_image(p) for p in args.extra_ref], sink=sink, progress=progress)
+                         extra_references=[load_image(p) for p in args.extra_ref], sink=sink, progress=progress,
+                         replace_mask=replace_mask)
+    if args.mask_out is not None and result.replacement is not None:
+        from .signals.video_io import write_video
+
+        mask = (result.replacement.mask[..., None].repeat(3, -1) * 255 + 0.5).astype("uint8")
+        print(f"wrote {write_video(args.mask_out, mask, fps)}: the replacement mask")
     for note in result.notes:
         print("note:", note)
     t = result.timings

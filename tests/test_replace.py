@@ -142,3 +142,20 @@ def test_pipeline_keeps_the_background_outside_the_mask_across_windows():
     with pytest.raises(DreamActorError, match="character mask: 12 frames but the driving video has 13"):
         animate_guidance(ref, guide, faces, OracleDiT(), PoolVAE(), settings=settings,
                          replacement=Replacement(blackout(driving, mask), mask[:12]))
+
+
+def test_keep_scene_restores_only_cells_the_character_never_touches():
+    from dreamactor_core.sampling.replace import keep_scene
+
+    latent, y = torch.randn(1, 16, 3, 2, 2), torch.randn(1, 20, 3, 2, 2)
+    mask = np.zeros((5, 16, 16), np.float32)
+    mask[3, 9, 9] = 0.2  # one faint pixel of frame 3 touches cell (1, 1) of latent 1
+    mask[0, 0, 0] = 1.0  # frame 0 touches cell (0, 0) of latent 0
+    out = keep_scene(latent, y, mask, 0, 1)
+    assert torch.equal(out[:, :, 0], latent[:, :, 0])  # the reference slot is the model's
+    assert torch.equal(out[:, :, 1, 0, 0], latent[:, :, 1, 0, 0])
+    assert torch.equal(out[:, :, 1, 0, 1], y[:, 4:, 1, 0, 1])
+    assert torch.equal(out[:, :, 2, 1, 1], latent[:, :, 2, 1, 1])
+    assert torch.equal(out[:, :, 2, 0, 0], y[:, 4:, 2, 0, 0])
+    carried = keep_scene(latent, y, mask, 1, 1)  # frame 0 carried: latent 0 is known whole
+    assert torch.equal(carried[:, :, 1], y[:, 4:, 1])

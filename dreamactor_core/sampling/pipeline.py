@@ -19,7 +19,7 @@ import torch
 from ..utils import Cancelled, CancelFn, DreamActorError, ProgressFn
 from . import schedule, solvers
 from .conditioning import Encoder, build_window, check_precomputed, module_device, prepare_text
-from .replace import Replacement, check_replacement
+from .replace import Replacement, check_replacement, keep_scene
 from .guidance import GuidanceSettings, GuidedDenoiser
 from .reference_detail import check_detail, restore_reference_detail
 from .windows import Window, plan_windows, run_windows, take, take_latents
@@ -67,6 +67,7 @@ class AnimateResult:
     timings: dict = field(default_factory=dict)
     pseudo_refs: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    replacement: Replacement | None = None  # replacement mode: the background and mask used (output size)
 
 
 class _Timer(dict):
@@ -216,7 +217,9 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         gh, gw = int(first.shape[1]), int(first.shape[2])
     check_aspect((reference.shape[1], reference.shape[0]), (gw, gh), aspect)
     if replacement is not None:
+        keep = replacement.keep_scene
         replacement = check_replacement(replacement.background, replacement.mask, total, gw, gh)
+        replacement.keep_scene = keep
     notes: list[str] = []
     w, h, note = snap_size(gw, gh, settings.size_fix)
     if note:
@@ -274,6 +277,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         report = None if progress is None else (lambda i, n: progress(done + i, steps_total))
         latent = sample_window(dit, cond, settings, settings.seed + win.index, cancel=cancel, cache=cache,
                                timer=timer, progress=report)
+        if rep is not None and replacement.keep_scene:
+            latent = keep_scene(latent, cond.y, rep.mask, 0 if carried is None else len(carried), cond.num_refs)
         del cond
         if latent_sink is not None:
             latent_sink(latent[:, :, ref_latents.shape[2]:])
@@ -342,6 +347,7 @@ class LazyFrames:
 
     def __init__(self, length: int, fn: Callable[[int, int], np.ndarray]):
         self.length, self.fn = int(length), fn
+        self.motion = None  # the motion the frames are rendered from, where there is one
 
     def __len__(self) -> int:
         return self.length
@@ -352,12 +358,16 @@ class LazyFrames:
 
 
 def extract_guidance(reference: np.ndarray, driving: np.ndarray, fps: float, width: int, height: int, *,
-                     style: str = "dreamactor", aspect: str = "letterbox", bone_scales=None, face_size: int = 512):
+                     style: str = "dreamactor", aspect: str = "letterbox", bone_scales=None, face_size: int = 512,
+                     align: bool = True):
     """Motion of the driving video retargeted to the reference, plus lazy guidance and face-crop sequences.
 
     Returns ``(driving_motion, reference_motion, guidance, faces)``; guidance frames are
     rendered at ``width`` x ``height`` with the reference's framing, face crops come from
     the driving frames. Rendering happens per window, so memory stays flat.
+    ``align`` False keeps the driver's placement and scale (replacement mode: the new person
+    stands where the driver stood, with the reference's proportions); the guidance's
+    ``motion`` attribute is the retargeted motion it renders.
     """
     from ..signals.extract import extract_motion
     from ..signals.face_crops import crop_faces
@@ -368,10 +378,13 @@ def extract_guidance(reference: np.ndarray, driving: np.ndarray, fps: float, wid
     ref = extract_motion(reference[None], fps)
     from .alignment import align_to_reference
 
-    target = align_to_reference(retarget_motion(drive, ref, bone_scales=bone_scales), ref)
+    target = retarget_motion(drive, ref, bone_scales=bone_scales)
+    if align:
+        target = align_to_reference(target, ref)
     n = drive.num_frames
     guidance = LazyFrames(n, lambda a, b: render_guidance(target.slice(a, b), width, height, style=style,
                                                           aspect=aspect))
+    guidance.motion = target
     faces = LazyFrames(n, lambda a, b: crop_faces(driving[a:b], drive.slice(a, b), size=face_size))
     return drive, ref, guidance, faces
 
@@ -379,13 +392,15 @@ def extract_guidance(reference: np.ndarray, driving: np.ndarray, fps: float, wid
 def animate(reference, driving, fps: float, dit, vae, *, text=None, text_null=None, clip_fea=None,
             settings: AnimateSettings | None = None, extra_references=(), bone_scales=None,
             sink: Callable[[np.ndarray], None] | None = None, progress: ProgressFn = None,
-            cancel: CancelFn = None) -> AnimateResult:
+            cancel: CancelFn = None, replace_mask=None) -> AnimateResult:
     """Animate ``reference`` (uint8 [H,W,3]) with the motion of ``driving`` (uint8 [T,H,W,3]) at ``fps``.
 
     Output: ``settings.width`` x ``settings.height`` (default: the reference's aspect at
     about ``settings.max_area`` pixels), one frame per driving frame, at the driving fps.
     Pseudo-references at ``settings.pseudo_ref_angles`` are made first when the checkpoint
     has spare reference slots; ``extra_references`` are an artist's own extra images.
+    ``replace_mask`` (a :class:`..signals.character_mask.MaskSettings`) switches to replacement
+    mode: the reference replaces the driver in the driving video's own scene (see :mod:`.replace`).
     """
     from dataclasses import replace
 
@@ -406,9 +421,14 @@ def animate(reference, driving, fps: float, dit, vae, *, text=None, text_null=No
         w, h = default_size(ref_w, ref_h, settings.max_area)
     face_size = int(getattr(getattr(dit, "config", None), "face_size", 512))
     t0 = time.perf_counter()
-    _, ref_motion, guidance, faces = extract_guidance(reference, driving, fps, w, h, style=settings.style,
+    drive_motion, ref_motion, guidance, faces = extract_guidance(reference, driving, fps, w, h, style=settings.style,
                                                       aspect=settings.aspect, face_size=face_size,
-                                                      bone_scales=bone_scales)
+                                                      bone_scales=bone_scales, align=replace_mask is None)
+    replacement = None
+    if replace_mask is not None:
+        from .replace import replacement_for
+
+        replacement = replacement_for(driving, drive_motion, guidance.motion, w, h, settings.aspect, replace_mask)
     timer.add("extraction", t0)
     extras = [check_frames(r, "extra reference")[0] for r in extra_references]
     pseudo: list = []
@@ -433,8 +453,10 @@ def animate(reference, driving, fps: float, dit, vae, *, text=None, text_null=No
                                             aspect=settings.aspect)
             extras += [img for _, img in pseudo]
     result = animate_guidance(reference, guidance, faces, dit, vae, settings=settings, extra_references=extras,
-                              sink=sink, progress=progress, cancel=cancel, _timer=timer, **common)
+                              sink=sink, progress=progress, cancel=cancel, _timer=timer, replacement=replacement,
+                              **common)
     result.pseudo_refs = pseudo
+    result.replacement = replacement
     result.notes = notes + result.notes
     result.timings = dict(timer)
     return result

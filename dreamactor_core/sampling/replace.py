@@ -31,6 +31,7 @@ class Replacement:
 
     background: np.ndarray
     mask: np.ndarray
+    keep_scene: bool = True  # put the scene's latent back outside the mask after sampling (see keep_scene)
 
 
 def as_mask(mask, name: str = "character mask") -> np.ndarray:
@@ -81,6 +82,28 @@ def check_replacement(background, mask, frames: int, width: int, height: int, *,
     return Replacement(bg, m)
 
 
+def keep_scene(latent: torch.Tensor, y: torch.Tensor, mask: np.ndarray, carried: int, num_refs: int) -> torch.Tensor:
+    """``latent`` with every latent cell the character never touches replaced by the scene's latent from ``y``.
+
+    A cell (8x8 px over the 4 frames of a latent frame; the first latent frame is frame 0
+    alone) is kept when the mask is 0 on all its pixels, so the generated person and its
+    soft edge are never overwritten; carried frames are known whole. Outside the mask the
+    output then differs from the driving video only by the VAE's round trip (and, next to
+    the mask, by the decoder's mixing of neighbouring cells). Wan2.2-Animate relies on the
+    model alone to copy the scene; a small or partly trained model drifts there.
+    """
+    m = torch.from_numpy(np.ascontiguousarray(mask, np.float32))
+    touched = F.max_pool2d(m[:, None], 8)[:, 0]  # [F, h, w]
+    touched[:carried] = 0.0
+    touched = torch.cat([touched[:1].expand(4, *touched.shape[1:]), touched[1:]])
+    touched = touched.view(-1, 4, *touched.shape[1:]).amax(1)  # [lat_t, h, w]
+    known = (touched <= 1e-3).to(latent.dtype).to(latent.device)
+    out = latent.clone()
+    r = num_refs
+    out[:, :, r:] = known * y[:, 4:, r:].to(latent.dtype) + (1 - known) * latent[:, :, r:]
+    return out
+
+
 def blackout(frames: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The background video: ``frames`` (uint8 ``[T,H,W,3]``) blacked out where ``mask`` is on (soft edges scale)."""
     keep = 1.0 - np.asarray(mask, np.float32)[..., None]
@@ -123,3 +146,25 @@ def fit_replacement(background, mask, width: int, height: int, mode: str = "lett
     if m.shape[1:3] != (height, width):
         m = np.clip(np.asarray(resize_frames(m[..., None], width, height, mode))[..., 0], 0.0, 1.0)
     return bg, m
+
+
+def replacement_for(driving: np.ndarray, drive_motion, new_motion, width: int, height: int, aspect: str,
+                    mask_settings) -> Replacement:
+    """Background and mask for replacing the driver of ``driving`` by the body of ``new_motion``.
+
+    The mask is the driver's character mask united with a generous cover of the new body
+    (the retargeted motion, in the driving video's pixels), so no trace of the driver is
+    left where the new person is smaller, and the new person has room where it is larger.
+    Both are framed at ``width`` x ``height`` like the guidance.
+    """
+    from ..signals.character_mask import apply_shape, character_masks
+    from ..signals.character_pose import body_cover
+
+    masks = character_masks(driving, drive_motion, mask_settings, name="driving video")
+    h, w = masks.shape[1:]
+    for t in range(len(masks)):
+        cover = body_cover(new_motion, t, h, w)
+        if cover.any():
+            masks[t] = np.maximum(masks[t], apply_shape(cover, mask_settings))
+    bg, m = fit_replacement(blackout(driving, masks), masks, width, height, aspect)
+    return Replacement(bg, m)

@@ -54,7 +54,6 @@ def pose_prior(motion: Motion, t: int, height: int, width: int) -> np.ndarray:
     if frame is None:
         return out
     pts, ok, scale = frame
-    sx, sy = width / motion.width, height / motion.height
 
     def capsule(limbs, radius: float) -> None:
         for a, b in limbs:
@@ -70,14 +69,7 @@ def pose_prior(motion: Motion, t: int, height: int, width: int) -> np.ndarray:
         # Shoulder and hip landmarks sit at the joints, near the outline: shrink toward the centre.
         corners = corners.mean(0) + 0.7 * (corners - corners.mean(0))
         cv2.fillConvexPoly(out, np.round(corners).astype(np.int32), 1)
-    for hand in range(2):
-        hp = motion.hands_px[t, hand, :, :2] * (sx, sy)
-        hp = hp[np.isfinite(hp).all(1)]
-        if len(hp) >= 3:
-            cv2.fillConvexPoly(out, cv2.convexHull(np.round(hp).astype(np.int32)), 1)
-    centre, radius = motion.head_center_px[t] * (sx, sy), float(motion.head_radius_px[t]) * sx
-    if np.isfinite(centre).all() and np.isfinite(radius) and radius > 0:
-        cv2.circle(out, _pt(centre), max(1, int(round(0.6 * radius))), 1, -1)
+    _hands_and_head(out, motion, t, 0.6)
     return out
 
 
@@ -125,6 +117,45 @@ def limb_fill(image: np.ndarray, motion: Motion, t: int, mask: np.ndarray) -> np
     return out
 
 
+def _hands_and_head(out: np.ndarray, motion: Motion, t: int, head_scale: float) -> None:
+    """Fill the hands' landmark hulls and the head sphere (its radius times ``head_scale``) into ``out``."""
+    sx, sy = out.shape[1] / motion.width, out.shape[0] / motion.height
+    for hand in range(2):
+        hp = motion.hands_px[t, hand, :, :2] * (sx, sy)
+        hp = hp[np.isfinite(hp).all(1)]
+        if len(hp) >= 3:
+            cv2.fillConvexPoly(out, cv2.convexHull(np.round(hp).astype(np.int32)), 1)
+    centre, radius = motion.head_center_px[t] * (sx, sy), float(motion.head_radius_px[t]) * sx
+    if np.isfinite(centre).all() and np.isfinite(radius) and radius > 0:
+        cv2.circle(out, _pt(centre), max(1, int(round(head_scale * radius))), 1, -1)
+
+
 def _pt(p: np.ndarray) -> tuple[int, int]:
     return int(round(float(p[0]))), int(round(float(p[1])))
 
+
+
+def body_cover(motion: Motion, t: int, height: int, width: int) -> np.ndarray:
+    """Generous cover of the body a motion describes in frame ``t`` (bool ``[H, W]``).
+
+    Used in replacement mode for the *new* body (the retargeted motion): it has no
+    pixels to segment yet, so its limbs are drawn as wide as real limbs get (arms 0.16,
+    legs 0.2 of the torso length on each side), the torso as its full quad grown by the
+    same margin, and the head sphere a fifth larger (hair).
+    """
+    out = np.zeros((height, width), np.uint8)
+    frame = frame_points(motion, t, height, width)
+    if frame is None:
+        return out.astype(bool)
+    pts, ok, scale = frame
+    for limbs, radius in ((ARM_LIMBS, 0.16), (LEG_LIMBS, 0.2)):
+        for a, b in limbs:
+            if ok[a] and ok[b]:
+                cv2.line(out, _pt(pts[a]), _pt(pts[b]), 1, max(1, int(round(2 * radius * scale))), cv2.LINE_8)
+    quad = [i for i in TORSO if ok[i]]
+    if len(quad) >= 3:
+        corners = np.round(np.array([pts[i] for i in quad])).astype(np.int32)
+        cv2.fillConvexPoly(out, corners, 1)
+        cv2.polylines(out, [corners], True, 1, max(1, int(round(0.3 * scale))))
+    _hands_and_head(out, motion, t, 1.2)
+    return out.astype(bool)
