@@ -13,7 +13,7 @@ import torch.nn as nn
 from dreamactor_core.model.attention import AttentionFn
 from dreamactor_core.model.config import ModelConfig
 from dreamactor_core.model.layers import LayerNorm, Linear, RMSNorm, gelu_tanh, layer_norm
-from dreamactor_core.model.rope import apply_rope
+from dreamactor_core.model.rope import rotate
 
 
 def _heads(t: torch.Tensor, n: int) -> torch.Tensor:
@@ -21,7 +21,7 @@ def _heads(t: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _modulate(x: torch.Tensor, eps: float, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return layer_norm(x, eps) * (1 + scale) + shift
+    return torch.addcmul(shift, layer_norm(x, eps), 1 + scale)  # one pass over the tokens, not two
 
 
 class SelfAttention(nn.Module):
@@ -33,10 +33,12 @@ class SelfAttention(nn.Module):
         self.q, self.k, self.v, self.o = (Linear(dim, dim) for _ in range(4))
         self.norm_q, self.norm_k = RMSNorm(dim, eps), RMSNorm(dim, eps)
 
-    def forward(self, x, rope: tuple[torch.Tensor, torch.Tensor], attn: AttentionFn) -> torch.Tensor:
+    def forward(self, x, rope: torch.Tensor, attn: AttentionFn) -> torch.Tensor:
+        """``rope``: the complex rotation table (``rope.rope_table``)."""
         n = self.num_heads
-        q = apply_rope(_heads(self.norm_q(self.q(x)), n), *rope)
-        k = apply_rope(_heads(self.norm_k(self.k(x)), n), *rope)
+        # norm and rotation both in float32: one cast back to the compute dtype, not two
+        q = rotate(_heads(self.norm_q.float_out(self.q(x)), n), rope, dtype=x.dtype)
+        k = rotate(_heads(self.norm_k.float_out(self.k(x)), n), rope, dtype=x.dtype)
         return self.o(attn(q, k, _heads(self.v(x), n)).flatten(2))
 
 
@@ -53,12 +55,22 @@ class CrossAttention(nn.Module):
             self.k_img, self.v_img = Linear(dim, dim), Linear(dim, dim)
             self.norm_k_img = RMSNorm(dim, eps)
 
-    def forward(self, x, text, img, attn: AttentionFn) -> torch.Tensor:
+    def kv(self, text: torch.Tensor, img: torch.Tensor | None) -> tuple:
+        """Keys and values of the text and CLIP tokens [B, L, heads, d] (the same at every step of a
+        window: see :mod:`.context_cache`)."""
         n = self.num_heads
-        q = _heads(self.norm_q(self.q(x)), n)
-        out = attn(q, _heads(self.norm_k(self.k(text)), n), _heads(self.v(text), n))
-        if img is not None:
-            out = out + attn(q, _heads(self.norm_k_img(self.k_img(img)), n), _heads(self.v_img(img), n))
+        k, v = _heads(self.norm_k(self.k(text)), n), _heads(self.v(text), n)
+        if img is None:
+            return k, v, None, None
+        return k, v, _heads(self.norm_k_img(self.k_img(img)), n), _heads(self.v_img(img), n)
+
+    def forward(self, x, kv: tuple, attn: AttentionFn) -> torch.Tensor:
+        """``kv`` from :meth:`kv`."""
+        k, v, k_img, v_img = kv
+        q = _heads(self.norm_q(self.q(x)), self.num_heads)
+        out = attn(q, k, v)
+        if k_img is not None:
+            out = out + attn(q, k_img, v_img)
         return self.o(out.flatten(2))
 
 
@@ -98,20 +110,23 @@ class Block(nn.Module):
         self.ref_attn = RefAttention(dim, cfg.num_heads, eps) if cfg.ref_attn else None
 
     def forward(self, x: torch.Tensor, e0: torch.Tensor, text: torch.Tensor, img: torch.Tensor | None,
-                rope, attn: AttentionFn, ref_tokens: int = 0) -> torch.Tensor:
+                rope, attn: AttentionFn, ref_tokens: int = 0, kv: tuple | None = None) -> torch.Tensor:
         """x [B, L, D] float32 residual stream; e0 [B, 6, D]; text [B, text_len, D];
-        img [B, 257, D] or None; ``ref_tokens`` leading tokens are reference frames."""
+        img [B, 257, D] or None; ``ref_tokens`` leading tokens are reference frames. ``kv``: this
+        block's cross-attention keys/values from a context cache (then text and img are unused)."""
         cdt = text.dtype
+        if kv is None:
+            kv = self.cross_attn.kv(text, img)
         m = (self.modulation.float() + e0.float()).unsqueeze(2).unbind(1)  # six [B, 1, D]
         y = self.self_attn(_modulate(x, self.eps, m[0], m[1]).to(cdt), rope, attn)
-        x = x + y.float() * m[2]
+        x = torch.addcmul(x, y.float(), m[2])
         if self.ref_attn is not None and 0 < ref_tokens < x.shape[1]:
             ref, vid = x[:, :ref_tokens], x[:, ref_tokens:]
             vid = vid + self.ref_attn(vid.to(cdt), ref.to(cdt), attn).float()
             x = torch.cat([ref, vid], dim=1)
-        x = x + self.cross_attn(self.norm3(x).to(cdt), text, img, attn).float()
+        x = x + self.cross_attn(self.norm3(x).to(cdt), kv, attn).float()
         y = self.ffn(_modulate(x, self.eps, m[3], m[4]).to(cdt))
-        return x + y.float() * m[5]
+        return torch.addcmul(x, y.float(), m[5])
 
 
 class Head(nn.Module):

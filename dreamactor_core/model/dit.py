@@ -15,13 +15,14 @@ import torch.nn.functional as F
 from dreamactor_core.model.attention import get_attention
 from dreamactor_core.model.blocks import Block, Head
 from dreamactor_core.model.config import POSE_CHANNELS, ModelConfig
+from dreamactor_core.model.context_cache import ContextCache
 from dreamactor_core.model.embeddings import (
     ClipProjection, pad_text, patch_embedding, sinusoidal_embedding, text_embedding, time_embedding,
     time_projection)
 from dreamactor_core.model.face_encoder import FaceAdapter, FaceEncoder
 from dreamactor_core.model.layers import Linear
 from dreamactor_core.model.motion_encoder import MotionEncoder, blur_kernel
-from dreamactor_core.model.rope import rope_angles
+from dreamactor_core.model.rope import rope_angles, rope_table
 from dreamactor_core.utils import DreamActorError
 
 
@@ -98,13 +99,22 @@ class AnimateDiT(nn.Module):
         return self.face_encoder(motion)
 
     # -- forward -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def prepare_context(self, context, clip_fea=None) -> ContextCache:
+        """Text (and CLIP) tokens embedded and every block's cross-attention K/V, for all the calls of
+        one window's branch (``forward(..., context_cache=)``); see :mod:`.context_cache`."""
+        text = self.text_embedding(pad_text(context, self.config.text_len).to(dtype=self.compute_dtype))
+        img = self._clip(clip_fea)
+        return ContextCache(text, img, tuple(block.cross_attn.kv(text, img) for block in self.blocks))
+
     def forward(self, x, t, context, clip_fea=None, y=None, pose_latents=None, face_pixels=None,
-                face_tokens=None, ref_latents=None) -> torch.Tensor:
+                face_tokens=None, ref_latents=None, context_cache: ContextCache | None = None) -> torch.Tensor:
         """One denoiser call; returns the flow prediction [B, out_dim, T, H, W] (reference slots included).
 
         ``ref_latents`` [B, C, num_refs, H, W], when given, replaces the reference slots of ``x``
         with clean reference latents (DreamActor-M1 style). Without face pixels or tokens the
-        Face Attn layers are skipped.
+        Face Attn layers are skipped. ``context_cache`` (from :meth:`prepare_context`) stands for
+        ``context`` and ``clip_fea``, which are then not read.
         """
         cfg, cdt = self.config, self.compute_dtype
         b, _, frames, hh, ww = self._check_latent(x)
@@ -124,14 +134,18 @@ class AnimateDiT(nn.Module):
         t = t.expand(b)
         e = self.time_embedding(sinusoidal_embedding(t, cfg.freq_dim).to(cdt))
         e0 = self.time_projection(e).unflatten(1, (6, -1))
-        text = self.text_embedding(pad_text(context, cfg.text_len).to(device=x.device, dtype=cdt))
-        img = self._clip(clip_fea)
+        if context_cache is None:
+            text = self.text_embedding(pad_text(context, cfg.text_len).to(device=x.device, dtype=cdt))
+            img, kvs = self._clip(clip_fea), [None] * len(self.blocks)
+        else:
+            context_cache.check(b, len(self.blocks), x.device)
+            text, img, kvs = context_cache.text, context_cache.img, context_cache.kv
         face = self._face_tokens(face_pixels, face_tokens, b, frames - r)
         rope = self._rope(grid, x.device)
         ref_tokens = r * grid[1] * grid[2]
 
         for i, block in enumerate(self.blocks):
-            tokens = block(tokens, e0, text, img, rope, self._attn, ref_tokens)
+            tokens = block(tokens, e0, text, img, rope, self._attn, ref_tokens, kvs[i])
             j = cfg.face_block_index(i)
             if j is not None and face is not None:
                 tokens = tokens + self.face_adapter.fuser_blocks[j](tokens.to(cdt), face, self._attn).float()
@@ -196,8 +210,7 @@ class AnimateDiT(nn.Module):
     def _rope(self, grid, device):
         key = (grid, str(device))
         if key not in self._rope_cache:
-            cos, sin = rope_angles(grid, self.config.head_dim, device=device)
-            self._rope_cache = {key: (cos, sin)}
+            self._rope_cache = {key: rope_table(*rope_angles(grid, self.config.head_dim, device=device))}
         return self._rope_cache[key]
 
     # -- loading -------------------------------------------------------------------------------

@@ -37,10 +37,19 @@ def rope_angles(grid: tuple[int, int, int], head_dim: int, theta: float = 10000.
     return torch.cos(ang).float(), torch.sin(ang).float()
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+def rope_table(cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """The rotations as one complex64 table [L, d/2] (what :func:`rotate` multiplies by)."""
+    return torch.complex(cos, sin)
+
+
+def rotate(x: torch.Tensor, table: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Rotate ``x`` [B, L, heads, d] by ``table`` [L, d/2] (from :func:`rope_table`) as one complex
+    product in float32 (the same products and sums as the real form); the result is ``dtype``
+    (default: ``x``'s), so a caller already in float32 pays a single cast."""
+    xc = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))
+    return torch.view_as_real(xc * table[:, None, :]).flatten(-2).to(dtype or x.dtype)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Rotate ``x`` [B, L, heads, d] by the per-token angles ``cos``/``sin`` [L, d/2]."""
-    xf = x.float().unflatten(-1, (-1, 2))
-    re, im = xf[..., 0], xf[..., 1]
-    c, s = cos[:, None, :], sin[:, None, :]
-    out = torch.stack((re * c - im * s, re * s + im * c), dim=-1)
-    return out.flatten(-2).to(x.dtype)
+    return rotate(x, rope_table(cos, sin), dtype)

@@ -102,6 +102,8 @@ class GuidedDenoiser:
         self.steps = int(steps)
         self.calls = 0
         self.face_pos, self.face_neg = self._face_tokens({} if cache is None else cache)
+        # text/CLIP embeddings and every block's cross-attention K/V: once per window and branch
+        self.context_pos, self._context_neg = self._context(cond.context), None
 
     @torch.no_grad()
     def _face_tokens(self, cache: dict):
@@ -123,16 +125,32 @@ class GuidedDenoiser:
         pos = c.face_tokens if c.face_tokens is not None else self.model.encode_face(c.face_pixels)
         return pos, cache[key]
 
+    def _context(self, context):
+        """The model's per-window context cache (model/context_cache.py), for models that make one."""
+        if not hasattr(self.model, "prepare_context"):
+            return None
+        with torch.no_grad():
+            return self.model.prepare_context(context, self.cond.clip_fea)
+
+    @property
+    def context_neg(self):
+        """The negative branch's cache, made at its first call (never at CFG 1)."""
+        if self._context_neg is None:
+            self._context_neg = self._context(self.cond.context_null)
+        return self._context_neg
+
     def _face_kw(self, tokens):
         if tokens is None:
             return {}
         key = "face_tokens" if hasattr(self.model, "encode_face") else "face_pixels"
         return {key: tokens}
 
-    def _call(self, x, t, context, pose, face):
+    def _call(self, x, t, context, pose, face, context_cache=None):
         self.calls += 1
         c = self.cond
         kw = self._face_kw(face)
+        if context_cache is not None:
+            kw["context_cache"] = context_cache
         if getattr(getattr(self.model, "config", None), "ref_attn", False):
             # DreamActor-M1 variant: the reference slots hold the clean reference latents
             kw["ref_latents"] = c.y[:, 4:, :c.num_refs]
@@ -151,10 +169,10 @@ class GuidedDenoiser:
             pose = _blend(c.pose_null, c.pose_latents, s)
         face_s = self.settings.face.at(percent)
         face = None if self.face_pos is None else _blend(self.face_neg, self.face_pos, face_s)
-        v = self._call(x, t, c.context, pose, face).float()
+        v = self._call(x, t, c.context, pose, face, self.context_pos).float()
         cfg = self.settings.cfg
         if cfg != 1.0:
-            v_neg = self._call(x, t, c.context_null, pose, self.face_neg).float()
+            v_neg = self._call(x, t, c.context_null, pose, self.face_neg, self.context_neg).float()
             v = v_neg + cfg * (v - v_neg)
         if not torch.isfinite(v).all():
             raise FloatingPointError(f"the model returned NaN/inf at step {step} (sigma {sigma:.4f}); "
