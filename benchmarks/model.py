@@ -7,8 +7,9 @@
 CPU: a small random-weight config, forward time and peak resident memory of the forward for
 several latent frame counts (each in a fresh process so peaks do not mix), with ratios to the
 smallest run, to show how cost grows with tokens (linear parts ~L, attention ~L^2).
-GPU: Wan2.2-Animate-14B shapes with random bf16 weights at 480x832, 77 frames, model FLOP
-utilisation against the GPU's dense bf16 peak, and peak memory with 0, 20 and 40 swapped blocks.
+GPU: Wan2.2-Animate-14B shapes with random bf16 weights and a random rank-64 LoRA merged in, at
+480x832, 77 frames, model FLOP utilisation against the GPU's dense bf16 peak, and peak memory with
+0, 20 and 40 swapped blocks, then once more with the block linears stored in fp8.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import multiprocessing as mp
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dreamactor_core.model.block_swap import apply_block_swap  # noqa: E402
 from dreamactor_core.model.config import ModelConfig  # noqa: E402
 from dreamactor_core.model.dit import AnimateDiT  # noqa: E402
+from dreamactor_core.model.layers import Linear  # noqa: E402
+from dreamactor_core.model.lora import apply_loras  # noqa: E402
 from dreamactor_core.model.motion_encoder import blur_kernel  # noqa: E402
 
 SMALL = dict(dim=512, ffn_dim=1536, num_heads=4, num_layers=5, text_len=64)
@@ -117,7 +121,40 @@ def random_model(cfg: ModelConfig, device) -> AnimateDiT:
     return model.to_compute_dtype(torch.bfloat16).eval()
 
 
-def bench_dit_gpu(swaps=(0, 20, 40), width: int = 832, height: int = 480, frames: int = 77) -> None:
+LORA_LAYERS = ("self_attn.q", "self_attn.k", "self_attn.v", "self_attn.o", "cross_attn.q", "cross_attn.k",
+               "cross_attn.v", "cross_attn.o", "cross_attn.k_img", "cross_attn.v_img", "ffn.0", "ffn.2")
+
+
+def write_random_lora(model: AnimateDiT, rank: int, path: Path) -> Path:
+    """A PEFT-format LoRA of ``rank`` on every block's linear layers (as step-distill LoRAs are), bf16."""
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(2)
+    sd = {}
+    for i, block in enumerate(model.blocks):
+        for name in LORA_LAYERS:
+            w = block.get_submodule(name).weight
+            base = f"diffusion_model.blocks.{i}.{name}"
+            sd[base + ".lora_A.weight"] = (torch.randn(rank, w.shape[1], generator=g) * w.shape[1] ** -0.5).bfloat16()
+            sd[base + ".lora_B.weight"] = (torch.randn(w.shape[0], rank, generator=g) * 1e-3).bfloat16()
+    save_file(sd, str(path))
+    return path
+
+
+def to_fp8_storage(model: AnimateDiT) -> None:
+    """Store every block linear weight in fp8 e4m3 with one scale each (as fp8 "scaled" files load)."""
+    top = torch.finfo(torch.float8_e4m3fn).max
+    for block in model.blocks:
+        for m in block.modules():
+            if isinstance(m, Linear):
+                w = m.weight.data.float()
+                scale = w.abs().max().clamp(min=1e-12) / top
+                m.weight.data = (w / scale).to(torch.float8_e4m3fn)
+                m.scale_weight = scale.reshape(())
+
+
+def bench_dit_gpu(swaps=(0, 20, 40), width: int = 832, height: int = 480, frames: int = 77,
+                  lora_rank: int = 64) -> None:
     device = torch.device("cuda")
     name = torch.cuda.get_device_name(device)
     peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
@@ -130,8 +167,19 @@ def bench_dit_gpu(swaps=(0, 20, 40), width: int = 832, height: int = 480, frames
     inp = dit_inputs(cfg, lat_t, h, w, device=device, dtype=torch.bfloat16)
     inp.pop("face_tokens")
     inp["face_pixels"] = torch.rand(1, 3, frames, 512, 512, device=device, dtype=torch.bfloat16) * 2 - 1
-    print(f"{'swapped':>7} {'time s':>8} {'TFLOP':>7} {'TFLOP/s':>8} {'MFU':>6} {'weights GB':>10} {'peak GB':>8}")
-    for n in swaps:
+    if lora_rank:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_random_lora(model, lora_rank, Path(tmp) / "lora.safetensors")
+            t0 = time.perf_counter()
+            rep = apply_loras(model, [(path, 1.0)])
+            torch.cuda.synchronize()
+        print(f"rank-{lora_rank} LoRA merged into {rep.changed} tensors in {time.perf_counter() - t0:.1f} s")
+    runs = [(n, "bf16") for n in swaps] + [(0, "fp8")]
+    print(f"{'swapped':>7} {'time s':>8} {'TFLOP':>7} {'TFLOP/s':>8} {'MFU':>6} {'weights GB':>10} {'peak GB':>8} "
+          "storage")
+    for n, storage in runs:
+        if storage == "fp8":
+            to_fp8_storage(model)
         swap = apply_block_swap(model, n, device)
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
@@ -146,7 +194,7 @@ def bench_dit_gpu(swaps=(0, 20, 40), width: int = 832, height: int = 480, frames
         sec = time.perf_counter() - t0
         mfu = f"{flops / sec / peak:6.1%}" if peak else "   n/a"
         print(f"{n:>7} {sec:>8.2f} {flops / 1e12:>7.1f} {flops / sec / 1e12:>8.1f} {mfu} {resident:>10.1f} "
-              f"{torch.cuda.max_memory_allocated(device) / 2**30:>8.1f}")
+              f"{torch.cuda.max_memory_allocated(device) / 2**30:>8.1f} {storage}")
         if swap is not None:
             swap.remove()
 
