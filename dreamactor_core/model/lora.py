@@ -135,7 +135,7 @@ def delta_of(patch: LoraPatch, shape: Sequence[int]) -> torch.Tensor:
         d = patch.tensors[0]
     else:
         up, down = patch.tensors
-        d = (up.flatten(1) @ down.flatten(1)) * patch.scale
+        d = (up.flatten(1) @ down.flatten(1)).mul_(patch.scale)  # in place: one layer-sized buffer
     return d.reshape(tuple(shape))
 
 
@@ -197,7 +197,7 @@ def _merge(dit: nn.Module, key: str, delta: torch.Tensor) -> None:
     elif p.dtype == torch.float32:
         p.data.add_(delta)
     else:
-        p.data.copy_(p.data.float() + delta)  # one rounding, not two
+        p.data.copy_(delta.add_(p.data))  # in float32, then one rounding (not two)
 
 
 class _Opened:
@@ -226,8 +226,9 @@ class _Opened:
         total = None
         for (f, strength), found in zip(self.files, self.matches):
             if key in found.targets:
-                d = delta_of(f.patch(found.targets[key], device), self.shapes[key]) * strength
-                total = d if total is None else total + d
+                # the patch is ours alone (read just now), so scaling in place is safe
+                d = delta_of(f.patch(found.targets[key], device), self.shapes[key]).mul_(strength)
+                total = d if total is None else total.add_(d)
         return total
 
     def close(self) -> None:
