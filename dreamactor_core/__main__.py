@@ -50,6 +50,11 @@ Example:
 """
 
 
+OVERWRITE_HELP = ("replace existing outputs; without it a free numbered name is used (out-1.mp4) and printed. "
+                  "Outputs appear only when the run has finished")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v")
+
+
 class _Append(argparse.Action):
     """argparse's "append" that also starts a fresh list over a non-list default (``_given_options``
     probes with a sentinel default)."""
@@ -68,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--reference", type=Path, default=None,
                    help="retarget to this person's proportions and framing (default: the driving video's own)")
     e.add_argument("--out-dir", type=Path, default=Path("dreamactor_extract"))
+    e.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     e.add_argument("--width", type=int, default=None)
     e.add_argument("--height", type=int, default=None)
     e.add_argument("--style", default="dreamactor", choices=["dreamactor", "openpose"])
@@ -87,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--negative-embeds", type=Path, default=None)
     a.add_argument("--clip-embeds", type=Path, default=None)
     a.add_argument("--out", type=Path, default=Path("dreamactor_animate.mp4"))
+    a.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     a.add_argument("--width", type=int, default=None)
     a.add_argument("--height", type=int, default=None)
     a.add_argument("--max-frames", type=int, default=None)
@@ -138,14 +145,20 @@ def _given_options(argv: list[str], defaults: dict) -> set[str]:
     return {key for key, value in vars(probe.parse_args(argv)).items() if value is not _UNSET}
 
 
-def _run_extract(args) -> int:
+EXTRACT_FILES = ("guidance.mp4", "faces.mp4", "motion.json")
+
+
+def _run_extract(args, outputs) -> int:
     import numpy as np
 
+    from .cli_checks import check_extract
     from .signals.extract import extract_motion
     from .signals.face_crops import crop_faces
     from .signals.render_dreamactor import render_guidance
     from .signals.video_io import load_image, read_video, write_video
 
+    check_extract(args)
+    out = outputs.claim_folder(args.out_dir, EXTRACT_FILES, "--out-dir")
     driving_path = args.driving or SAMPLE_DRIVING
     if args.driving is None:
         print(f"no --driving given: using the bundled sample {driving_path.name}")
@@ -162,15 +175,15 @@ def _run_extract(args) -> int:
         target = align_to_reference(retarget_motion(motion, ref_motion, pin_root=args.pin_root), ref_motion)
     w = args.width or target.width
     h = args.height or target.height
-    out = args.out_dir
-    out.mkdir(parents=True, exist_ok=True)
-    write_video(out / "guidance.mp4", render_guidance(target, w, h, style=args.style, aspect=args.aspect), fps,
+    guidance, faces, motion_json = (out / name for name in EXTRACT_FILES)
+    write_video(outputs.temp(guidance), render_guidance(target, w, h, style=args.style, aspect=args.aspect), fps,
                 audio_from=driving_path)
-    write_video(out / "faces.mp4", crop_faces(frames, motion, size=args.face_size), fps)
-    (out / "motion.json").write_text(target.to_json())
+    write_video(outputs.temp(faces), crop_faces(frames, motion, size=args.face_size), fps)
+    outputs.temp(motion_json).write_text(target.to_json())
+    outputs.commit()
     found = float(np.isfinite(motion.body_px[..., 0]).any(1).mean())
     print(f"{len(frames)} frames at {fps:g} fps, person found in {found:.0%} of them")
-    print(f"wrote {out / 'guidance.mp4'} ({w}x{h}), {out / 'faces.mp4'}, {out / 'motion.json'}")
+    print(f"wrote {guidance} ({w}x{h}), {faces}, {motion_json}")
     return 0
 
 
@@ -241,7 +254,9 @@ def _missing_loras(values: list[str]) -> list[str]:
     return [f"--lora {v}: no such file" for v in values if not Path(parse_lora_arg(v)[0]).is_file()]
 
 
-def _run_animate(args, given: set[str]) -> int:
+def _run_animate(args, given: set[str], outputs) -> int:
+    from .cli_checks import check_animate
+
     _use_demo_model(args, given)
     args.reference = args.reference or SAMPLE_REFERENCE
     args.driving = args.driving or SAMPLE_DRIVING
@@ -250,6 +265,9 @@ def _run_animate(args, given: set[str]) -> int:
         print("cannot animate: " + "; ".join(missing) + "\n", file=sys.stderr)
         print(MODEL_HELP, file=sys.stderr)
         return 2
+    check_animate(args)
+    out = outputs.claim_file(args.out, "--out", VIDEO_SUFFIXES)
+    mask_out = None if args.mask_out is None else outputs.claim_file(args.mask_out, "--mask-out", VIDEO_SUFFIXES)
     import torch
 
     from .model.loader import load_dit, load_vae
@@ -258,7 +276,7 @@ def _run_animate(args, given: set[str]) -> int:
     from .sampling.video_sink import Mp4Sink
     from .signals.video_io import load_image, read_video
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = args.device  # checked (and defaulted) by check_animate
     dtype = getattr(torch, args.dtype) if device != "cpu" else torch.float32
     reference = load_image(args.reference)
     frames, fps = read_video(args.driving, max_frames=args.max_frames)
@@ -288,27 +306,31 @@ def _run_animate(args, given: set[str]) -> int:
     def progress(done: int, total: int) -> None:
         print(f"\rsampling step {done}/{total}", end="" if done < total else "\n", flush=True)
 
-    with Mp4Sink(args.out, fps, audio_from=args.driving) as sink:
+    with Mp4Sink(outputs.temp(out), fps, audio_from=args.driving) as sink:
         result = animate(reference, frames, fps, dit, vae, text=_load_tensor(args.text_embeds, "--text-embeds"),
                          text_null=_load_tensor(args.negative_embeds, "--negative-embeds"),
                          clip_fea=_load_tensor(args.clip_embeds, "--clip-embeds"), settings=settings,
                          extra_references=[load_image(p) for p in args.extra_ref], sink=sink, progress=progress,
                          replace_mask=replace_mask)
-    if args.mask_out is not None and result.replacement is not None:
+    if mask_out is not None and result.replacement is not None:
         from .signals.video_io import write_video
 
         mask = (result.replacement.mask[..., None].repeat(3, -1) * 255 + 0.5).astype("uint8")
-        print(f"wrote {write_video(args.mask_out, mask, fps)}: the replacement mask")
+        write_video(outputs.temp(mask_out), mask, fps)
+    outputs.commit()
+    if mask_out is not None and result.replacement is not None:
+        print(f"wrote {mask_out}: the replacement mask")
     for note in result.notes:
         print("note:", note)
     t = result.timings
-    print(f"wrote {args.out}: {result.num_frames} frames at {fps:g} fps ({result.width}x{result.height}); "
+    print(f"wrote {out}: {result.num_frames} frames at {fps:g} fps ({result.width}x{result.height}); "
           + ", ".join(f"{k} {v:.1f}s" for k, v in t.items()))
     return 0
 
 
 def main(argv=None) -> int:
     """Entry point; returns the process exit code."""
+    from .outputs import Outputs
     from .utils import DreamActorError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -317,12 +339,18 @@ def main(argv=None) -> int:
         argv = ["extract"]
     parser = _parser()
     args = parser.parse_args(argv)
+    outputs = Outputs(overwrite=args.overwrite, say=print)  # a numbered name is said at once, not after the run
+    # Ctrl-C or a failure removes every half-written output (Outputs.__exit__): one line, no traceback
     try:
-        if args.command == "extract":
-            return _run_extract(args)
-        return _run_animate(args, _given_options(argv, vars(parser.parse_args(["animate"]))))
-    except DreamActorError as e:
-        print(f"error: {e}", file=sys.stderr)
+        with outputs:
+            if args.command == "extract":
+                return _run_extract(args, outputs)
+            return _run_animate(args, _given_options(argv, vars(parser.parse_args(["animate"]))), outputs)
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopped before the end; no output was written", file=sys.stderr)
+        return 130
+    except (DreamActorError, OSError) as e:
+        print(f"error: {e}; no output was written" if outputs.claimed else f"error: {e}", file=sys.stderr)
         return 1
 
 

@@ -6,19 +6,38 @@ track of ``audio_from`` (the driving video) is muxed in and cut to the video.
 """
 from __future__ import annotations
 
+import logging
 import os
+import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
 
 from ..utils import DreamActorError
 
+log = logging.getLogger("dreamactor.video")
+
+
+def _ffmpeg_lists_audio(path) -> bool:
+    """Ask the bundled ffmpeg (always installed with imageio-ffmpeg) whether ``path`` has an audio stream."""
+    import imageio_ffmpeg
+
+    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", os.fspath(path)],
+                          capture_output=True, text=True, errors="replace")
+    return re.search(r"Stream #\S+.*: Audio:", done.stderr) is not None
+
 
 def has_audio(path) -> bool:
-    """Whether a media file has an audio stream (False when it cannot be read)."""
+    """Whether a media file has an audio stream (False when it cannot be read).
+
+    PyAV answers when it is installed; without it the bundled ffmpeg is asked, so a missing
+    optional package never drops the driving video's sound."""
     try:
         import av
-
+    except ImportError:
+        return _ffmpeg_lists_audio(path)
+    try:
         with av.open(os.fspath(path)) as container:
             return any(s.type == "audio" for s in container.streams)
     except Exception:  # unreadable or not a media file: there is no audio to keep
@@ -53,17 +72,19 @@ class Mp4Sink:
         self._size = (height, width)
 
     def _mux_audio(self) -> None:
-        import subprocess
-
         import imageio_ffmpeg
 
         cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(self._video_path),
                "-i", self.audio, "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac",
                "-t", f"{self.count / self.fps:.6f}", str(self.path)]
-        try:
-            subprocess.run(cmd, check=True, capture_output=True)
-        finally:
+        done = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+        if done.returncode == 0:
             os.remove(self._video_path)
+            return
+        # the frames are the work of the whole run: keep them, and say the sound is missing
+        os.replace(self._video_path, self.path)
+        words = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        log.warning("the audio of '%s' could not be added (%s); %s has no sound", self.audio, words, self.path)
 
     def __call__(self, frames: np.ndarray) -> None:
         frames = np.asarray(frames)
@@ -88,7 +109,19 @@ class Mp4Sink:
     def __enter__(self) -> "Mp4Sink":
         return self
 
+    def abort(self) -> None:
+        """Stop writing and remove what was written: a half video must not look like a finished one."""
+        if self._gen is not None:
+            try:
+                self._gen.close()
+            except Exception:  # ffmpeg may already have died with the interrupt; the files go anyway
+                pass
+            self._gen = None
+        for path in {self.path, getattr(self, "_video_path", self.path)}:
+            path.unlink(missing_ok=True)
+
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.close()
-        if exc_type is not None and self.count == 0 and self.path.exists():
-            self.path.unlink()
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
