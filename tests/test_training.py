@@ -80,32 +80,41 @@ def test_resume_continues_exactly(tmp_path):
     assert all(torch.equal(loaded.state_dict()[k], a[k]) for k in a)
 
 
+def _torchrun_train(tmp_path, name: str, cfg: dict, ranks: int, shape: dict) -> tuple[dict, dict]:
+    """Train under torchrun with ``ranks`` CPU processes; returns (report, rank 0's final weights)."""
+    (tmp_path / f"{name}.json").write_text(json.dumps(cfg))
+    (tmp_path / name).mkdir()
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(ranks),
+           "-m", "dreamactor_core.training", "train", "--config", str(tmp_path / f"{name}.json"),
+           "--out", str(tmp_path / f"{name}_out"), "--random-data", json.dumps(shape),
+           "--dump-weights", str(tmp_path / name)]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    weights = [load_file(str(tmp_path / name / f"rank{r}.safetensors")) for r in range(ranks)]
+    assert all(torch.equal(w[k], weights[0][k]) for w in weights[1:] for k in w), "ranks disagree on the weights"
+    return json.loads(proc.stdout.strip().splitlines()[-1]), weights[0]
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun with gloo is exercised on Linux")
 def test_torchrun_two_cpu_ranks_match_one_process(tmp_path):
+    """Two ranks with batch 1 == one rank accumulating two micro-batches, bit for bit.
+
+    Each rank's half-gradient is summed in one addition by the reduction, and the accumulating
+    process makes the same two halves (scaling by 1/2 is exact) and adds them once, so no tolerance
+    is needed. The one process runs under torchrun too: sharded alike, its autograd graph (and so
+    the order in which a tensor used by several blocks sums its gradients) is the ranks' graph.
+    """
     model = dict(TINY, face_every=0, ref_attn=False, num_refs=1)
     stages = [{"name": "all", "train": ["*"], "steps": 3, "lr": 1e-3}]
     shape = {"frames": 2, "height": 4, "width": 4, "refs": 1, "text_len": 8}
-    cfg = {"model": model, "stages": stages, "checkpoint_every": 3, "batch_size": 1, "seed": 3}
-    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-    (tmp_path / "dump").mkdir()
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "dreamactor_core.training", "train", "--config", str(tmp_path / "cfg.json"),
-           "--out", str(tmp_path / "ddp"), "--random-data", json.dumps(shape),
-           "--dump-weights", str(tmp_path / "dump")]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    r0, r1 = (load_file(str(tmp_path / "dump" / f"rank{r}.safetensors")) for r in (0, 1))
-    assert all(torch.equal(r0[k], r1[k]) for k in r0), "ranks disagree on the weights"
-
-    single = TrainConfig.from_dict(dict(cfg, batch_size=2, out_dir=str(tmp_path / "single")))
-    one = train(single, RandomClips(**shape, seed=3), resume=False)
-    assert report["steps"] == 3
-    torch.testing.assert_close(torch.tensor(report["losses"]), torch.tensor(one.losses), rtol=1e-4, atol=1e-5)
-    mine = one.model.state_dict()
-    for k in r0:
-        torch.testing.assert_close(r0[k], mine[k], rtol=1e-4, atol=1e-5)
+    cfg = {"model": model, "stages": stages, "checkpoint_every": 3, "batch_size": 1, "seed": 3}  # grad_clip 1 clips: the norm starts near 1.6
+    report, two = _torchrun_train(tmp_path, "two", cfg, 2, shape)
+    alone, one = _torchrun_train(tmp_path, "one", dict(cfg, accumulate=2), 1, shape)
+    assert report["steps"] == alone["steps"] == 3
+    assert report["losses"] == alone["losses"]
+    differ = [k for k in two if not torch.equal(two[k], one[k])]
+    assert not differ, f"two ranks and one accumulating process end with different weights in {differ}"
 
 
 def test_variant_starts_from_an_animate_checkpoint(tmp_path):

@@ -59,6 +59,9 @@ class TrainConfig:
     photo_ref: float = 0.0
     stages: list[StageConfig] = field(default_factory=lambda: [StageConfig(**asdict(s)) for s in PAPER_STAGES])
     batch_size: int = 1
+    # micro-batches per optimiser step (gradient accumulation): a step sees batch_size * accumulate
+    # samples per rank, and one process with accumulate N computes what N ranks compute
+    accumulate: int = 1
     seed: int = 0
     out_dir: str = "runs/dreamactor"
     checkpoint_every: int = 100
@@ -99,8 +102,8 @@ class TrainConfig:
         for s in self.stages:
             if s.steps < 0 or not s.train:
                 raise DreamActorError(f"training config: stage '{s.name}' needs steps >= 0 and a 'train' list")
-        if self.checkpoint_every <= 0 or self.batch_size <= 0:
-            raise DreamActorError("training config: checkpoint_every and batch_size must be positive")
+        if self.checkpoint_every <= 0 or self.batch_size <= 0 or self.accumulate <= 0:
+            raise DreamActorError("training config: checkpoint_every, batch_size and accumulate must be positive")
         for name in ("single_ref", "photo_ref"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise DreamActorError(f"training config: {name} {getattr(self, name)} must be between 0 and 1")

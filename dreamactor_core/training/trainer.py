@@ -46,7 +46,8 @@ class TrainResult:
 def distributed() -> tuple[int, int, torch.device]:
     """Join the torchrun process group if there is one; returns (rank, world, device)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
+    # under torchrun even one rank joins a group and shards, so its arithmetic is the same as N ranks'
+    if "WORLD_SIZE" in os.environ and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         dist.init_process_group(backend)
     rank = dist.get_rank() if dist.is_initialized() else 0
@@ -73,7 +74,7 @@ def shard(model: AnimateDiT, device: torch.device, mixed_precision: bool, grad_c
     if grad_checkpointing:
         for block in model.blocks:
             block.forward = types.MethodType(_checkpointed(type(block).forward), block)
-    if dist.is_initialized() and dist.get_world_size() > 1:
+    if dist.is_initialized():
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
         mp = MixedPrecisionPolicy()
@@ -164,15 +165,12 @@ def train(cfg: TrainConfig, data, *, max_steps: int | None = None, resume: bool 
                 log.info("stage %d '%s': %d trainable elements", index + 1, stage.name, n)
         for group in optim.param_groups:
             group["lr"] = lr_at(stage, in_stage)
-        batch = {k: (v.to(device) if torch.is_tensor(v) else v)
-                 for k, v in data.batch(step, rank, world, cfg.batch_size).items()}
-        loss = training_loss(model, batch, step_generator(cfg.seed, step), cfg.shift, stage.use_face, rank, world)
-        loss.backward()
+        loss = _accumulated_backward(model, data, cfg, step, stage.use_face, rank, world, device)
         if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], cfg.grad_clip)
+            clip_gradients(model, cfg.grad_clip)
         optim.step()
         optim.zero_grad(set_to_none=True)
-        value = _mean_over_ranks(loss.detach())
+        value = _mean_over_ranks(loss)
         result.losses.append(value)
         result.steps_done = step + 1
         if rank == 0 and (step + 1) % cfg.log_every == 0:
@@ -191,6 +189,52 @@ def train(cfg: TrainConfig, data, *, max_steps: int | None = None, resume: bool 
         state_io.export_model(result.exported, model, loras=export_loras)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _accumulated_backward(model, data, cfg: TrainConfig, step: int, use_face: bool, rank: int, world: int,
+                          device: torch.device) -> torch.Tensor:
+    """Backward over ``cfg.accumulate`` micro-batches; returns this rank's share of the step's loss.
+
+    Micro-batch j of rank r is the global batch's slice ``r * accumulate + j``, and each loss is
+    scaled by 1/accumulate before its backward. Scaling by a power of two is exact in floating point,
+    so with accumulate 2 one process sums the same two half-gradients, in the same single addition,
+    that two ranks' averaging gradient reduction sums: the runs agree bit for bit.
+    """
+    n = cfg.accumulate
+    sharded = dist.is_initialized()  # shard() made it an FSDP module that reduces gradients
+    total = torch.zeros((), device=device)
+    for j in range(n):
+        if sharded:
+            model.set_requires_gradient_sync(j == n - 1)  # reduce across ranks once, after the last micro-batch
+        virtual = rank * n + j
+        batch = {k: (v.to(device) if torch.is_tensor(v) else v)
+                 for k, v in data.batch(step, virtual, world * n, cfg.batch_size).items()}
+        loss = training_loss(model, batch, step_generator(cfg.seed, step), cfg.shift, use_face, virtual, world * n)
+        (loss / n).backward()
+        total = total + loss.detach() / n
+    return total
+
+
+def clip_gradients(model: torch.nn.Module, max_norm: float) -> float:
+    """Scale the gradients so their global 2-norm is at most ``max_norm``; returns the norm.
+
+    The squares are summed in float64 (each rank its shards, then across ranks), so the norm does not
+    depend on how the parameters are split over ranks to within float32's precision: the same
+    clipping factor comes out of one process and of N, and their runs stay bit for bit alike.
+    """
+    from torch.distributed.tensor import DTensor
+
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    local = [g.to_local() if isinstance(g, DTensor) else g for g in grads]  # FSDP keeps each rank's shard
+    squares = torch.stack([t.double().square().sum() for t in local]).sum() if local else torch.zeros((), dtype=torch.float64)
+    if dist.is_initialized():
+        dist.all_reduce(squares)
+    norm = float(squares.sqrt())
+    scale = max_norm / (norm + 1e-6)
+    if scale < 1.0:
+        for g in grads:
+            g.mul_(scale)
+    return norm
 
 
 def _mean_over_ranks(x: torch.Tensor) -> float:
