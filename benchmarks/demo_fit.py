@@ -36,7 +36,7 @@ def sample(dit, batch: dict, steps: int, shift: float, solver: str, seed: int, p
     from dreamactor_core.sampling import schedule, solvers
     from dreamactor_core.training.dataset import model_inputs
 
-    kwargs = model_inputs(batch, use_face=False)
+    kwargs = model_inputs(batch, dit.contract, off=("face",))
     if pose_null is not None:
         kwargs["pose_latents"] = pose_null.expand_as(kwargs["pose_latents"])
     noise = torch.randn(batch["x0"].shape, generator=torch.Generator().manual_seed(seed))

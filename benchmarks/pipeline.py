@@ -165,7 +165,7 @@ def gpu_14b(steps: int = 20, frames: int = 77, width: int = 832, height: int = 4
             p.normal_(0, 0.01)
     lat_t, h, w = latent_frames(frames), height // 8, width // 8
     t = lat_t + 1
-    cond = WindowConditioning(
+    cond = WindowConditioning.standard(
         y=torch.randn(1, 20, t, h, w, device=dev),
         pose_latents=torch.randn(1, LATENT_CHANNELS, lat_t, h, w, device=dev),
         pose_null=torch.zeros(1, LATENT_CHANNELS, lat_t, h, w, device=dev),

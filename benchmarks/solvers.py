@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     encoder = Encoder(vae)
     ref_image = fit_frames(reference[None], s["width"], s["height"], "letterbox")[0]
     ref_lat = encoder.references([ref_image] * dit.config.num_refs)
-    text = prepare_text(dit.config)
+    text = prepare_text(dit.contract)
     cond = build_window(encoder, ref_lat, np.asarray(guide[0:s["window"]]), None, text,
                         ref_fill=dit.config.ref_fill)
     noise = torch.randn(cond.latent_shape, generator=torch.Generator().manual_seed(0))

@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from dreamactor_core.model.contract import ConditionedModel, ModelContract
+
 
 class PoolVAE(nn.Module):
     def __init__(self):
@@ -42,16 +44,35 @@ class PoolVAE(nn.Module):
         return video.clamp(-1, 1)
 
 
-class OracleDiT(nn.Module):
+class OracleDiT(ConditionedModel, nn.Module):
     def __init__(self, num_refs=1, has_clip=True, face_size=64):
         super().__init__()
         self.config = SimpleNamespace(num_refs=num_refs, has_clip=has_clip, text_len=512, face_size=face_size,
                                       has_face=True)
+        consumes = {"context", "y", "pose_latents", "face_tokens"} | ({"clip_fea"} if has_clip else set())
+        self._contract = ModelContract(num_refs=num_refs, face_path="tokens", face_size=face_size,
+                                       pose_injection="add", has_clip=has_clip, consumes=consumes)
         self.w = nn.Parameter(torch.tensor(0.5))
         self.calls = []
         self.on_call = None
         self.keep = 0.0  # > 0 lets the initial noise show in the result
         self.ref_slots = []  # reference latents seen in y, per call
+
+    @property
+    def contract(self):
+        return self._contract
+
+    def prepare_conditioning(self, cond, cache):
+        """Face crops -> tokens (both branches), as AnimateDiT does, with the plain encoder."""
+        if "face_pixels" in cond:
+            pixels = cond["face_pixels"]
+            cond.drop("face_pixels").set("face_tokens", self.encode_face(pixels),
+                                         negative=self.encode_face(torch.full_like(pixels, -1.0)))
+        elif "face_tokens" in cond:  # precomputed: the negative is still a black clip of that length
+            tokens, s = cond["face_tokens"], self.config.face_size
+            black = torch.full((tokens.shape[0], 3, 4 * (tokens.shape[1] - 1) + 1, s, s), -1.0)
+            cond.set("face_tokens", tokens, negative=self.encode_face(black))
+        return cond
 
     def encode_face(self, face_pixels):
         b, c, f, s, _ = face_pixels.shape

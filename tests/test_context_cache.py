@@ -56,7 +56,7 @@ def test_text_clip_and_cross_kv_are_computed_once_per_window_and_branch(tiny_dit
 
     inp = _no_face(dit_inputs(tiny_dit.config))
     g = torch.Generator().manual_seed(4)
-    cond = WindowConditioning(y=inp["y"], pose_latents=inp["pose_latents"], pose_null=None, face_pixels=None,
+    cond = WindowConditioning.standard(y=inp["y"], pose_latents=inp["pose_latents"], pose_null=None, face_pixels=None,
                               context=inp["context"], context_null=torch.randn(1, 3, tiny_dit.config.text_dim,
                                                                               generator=g),
                               clip_fea=inp["clip_fea"], num_refs=1, frames=5)
@@ -74,8 +74,8 @@ def test_text_clip_and_cross_kv_are_computed_once_per_window_and_branch(tiny_dit
     # and the guided velocity is the one computed without any cache
     t = torch.tensor([300.0])
     with torch.no_grad():
-        pos = tiny_dit(x, t, cond.context, clip_fea=cond.clip_fea, y=cond.y, pose_latents=cond.pose_latents)
-        neg = tiny_dit(x, t, cond.context_null, clip_fea=cond.clip_fea, y=cond.y, pose_latents=cond.pose_latents)
+        pos = tiny_dit(x, t, cond.entries["context"], clip_fea=cond.entries["clip_fea"], y=cond.y, pose_latents=cond.entries["pose_latents"])
+        neg = tiny_dit(x, t, cond.entries.negatives["context"], clip_fea=cond.entries["clip_fea"], y=cond.y, pose_latents=cond.entries["pose_latents"])
     torch.testing.assert_close(v, neg + cfg * (pos - neg), atol=1e-6, rtol=1e-6)
 
 

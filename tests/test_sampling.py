@@ -140,9 +140,9 @@ def test_build_window_layout():
     video = torch.zeros(1, 3, 9, 32, 32)
     video[:, :, :5] = refert.permute(3, 0, 1, 2)
     assert torch.allclose(cond.y[:, 4:, 1:], vae.encode(video))
-    assert torch.allclose(cond.pose_latents, vae.encode(C.to_model_video(guide)))
-    assert torch.allclose(cond.pose_null, vae.encode(torch.full((1, 3, 9, 32, 32), -1.0)))
-    assert cond.face_pixels.shape == (1, 3, 9, 64, 64) and cond.face_pixels.min() >= -1
+    assert torch.allclose(cond.entries["pose_latents"], vae.encode(C.to_model_video(guide)))
+    assert torch.allclose(cond.entries.absents["pose_latents"], vae.encode(torch.full((1, 3, 9, 32, 32), -1.0)))
+    assert cond.entries["face_pixels"].shape == (1, 3, 9, 64, 64) and cond.entries["face_pixels"].min() >= -1
     first, *_ = _window(vae, 9, None)
     assert torch.all(first.y[:, :4, 1:] == 0)  # first window: nothing known
 
@@ -192,14 +192,14 @@ def test_build_window_rejects_mismatched_counts():
 
 
 def test_prepare_text_missing_inputs(caplog):
-    cfg = OracleDiT().config
+    cfg = OracleDiT().contract
     with caplog.at_level("WARNING"):
         t = C.prepare_text(cfg)
     assert t.context.abs().sum() == 0 and t.clip_fea.shape == (1, 257, 1280)
     assert "no text embeddings" in caplog.text and "clip_fea" in caplog.text
     with pytest.raises(DreamActorError, match="CLIP vision"):
         C.prepare_text(cfg, torch.zeros(3, 4096), strict=True)
-    assert C.prepare_text(OracleDiT(has_clip=False).config, strict=True).clip_fea is None
+    assert C.prepare_text(OracleDiT(has_clip=False).contract, strict=True).clip_fea is None
     with pytest.raises(DreamActorError, match="umT5"):
         C.prepare_text(cfg, torch.zeros(3, 768))
 
@@ -221,18 +221,18 @@ def test_guidance_negative_branch_and_strength_windows():
     v = g(x, 0.9, 0)  # percent 0: pose at 0.5, face off
     assert len(seen) == 2 and g.calls == 2
     (c_pos, p_pos, f_pos), (c_neg, p_neg, f_neg) = seen
-    assert torch.equal(c_pos, cond.context) and torch.equal(c_neg, cond.context_null)
-    half = cond.pose_null + 0.5 * (cond.pose_latents - cond.pose_null)
+    assert torch.equal(c_pos, cond.entries["context"]) and torch.equal(c_neg, cond.entries.negatives["context"])
+    half = cond.entries.absents["pose_latents"] + 0.5 * (cond.entries["pose_latents"] - cond.entries.absents["pose_latents"])
     assert torch.allclose(p_pos, half) and torch.allclose(p_neg, half)
-    neg_tokens = dit.encode_face(torch.full_like(cond.face_pixels, -1.0))
+    neg_tokens = dit.encode_face(torch.full_like(cond.entries["face_pixels"], -1.0))
     assert torch.equal(f_neg, neg_tokens) and torch.equal(f_pos, neg_tokens)  # face off before 50 %
-    vp = orig(x, torch.tensor([900.0]), c_pos, cond.clip_fea, cond.y, p_pos, None, f_pos)
-    vn = orig(x, torch.tensor([900.0]), c_neg, cond.clip_fea, cond.y, p_neg, None, f_neg)
+    vp = orig(x, torch.tensor([900.0]), c_pos, cond.entries["clip_fea"], cond.y, p_pos, None, f_pos)
+    vn = orig(x, torch.tensor([900.0]), c_neg, cond.entries["clip_fea"], cond.y, p_neg, None, f_neg)
     assert torch.allclose(v, vn + 3.0 * (vp - vn), atol=1e-5)
     seen.clear()
     g(x, 0.3, 3)  # percent 0.75: pose off (absent = black-video latents), face on
-    assert torch.equal(seen[0][1], cond.pose_null)
-    assert torch.equal(seen[0][2], dit.encode_face(cond.face_pixels))
+    assert torch.equal(seen[0][1], cond.entries.absents["pose_latents"])
+    assert torch.equal(seen[0][2], dit.encode_face(cond.entries["face_pixels"]))
     one = GuidedDenoiser(dit, cond, GuidanceSettings(cfg=1.0), steps=4)
     one(x, 0.5, 1)
     assert one.calls == 1  # cfg 1 skips the negative branch
@@ -254,14 +254,14 @@ def test_cfg_reproduces_the_official_negative_branch(conformance_dir):
     model.load_state_dict(sd)
     inp = load_file(str(d / "animate_dit_small.inputs.safetensors"))
     exp = load_file(str(d / "animate_dit_small.expected.safetensors"))
-    cond = C.WindowConditioning(
+    cond = C.WindowConditioning.standard(
         y=inp["y"][None], pose_latents=inp["pose_latents"], pose_null=torch.zeros_like(inp["pose_latents"]),
         face_pixels=inp["face_pixels_u8"].float() / 127.5 - 1, context=inp["context"][None],
         context_null=inp["context_null"][None], clip_fea=inp["clip_fea"], num_refs=1, frames=9)
     # the positive face tokens are the fixture's own (the DiT conformance test checks encode_face);
     # this keeps the test to one pass of the 512x512 motion encoder, for the negative face
     tokens = load_file(str(d / "animate_dit_small.intermediates.safetensors"))["face_encoder_out"]
-    model.encode_face = lambda pixels: tokens if pixels is cond.face_pixels else pytest.fail("unexpected pixels")
+    model.encode_face = lambda pixels: tokens if pixels is cond.entries["face_pixels"] else pytest.fail("unexpected pixels")
     scale = 4.0
     g = GuidedDenoiser(model, cond, GuidanceSettings(cfg=scale), steps=10)
     sigma = float(inp["t"][0]) / 1000.0

@@ -16,6 +16,8 @@ from dreamactor_core.model.attention import get_attention
 from dreamactor_core.model.blocks import Block, Head
 from dreamactor_core.model.config import POSE_CHANNELS, ModelConfig
 from dreamactor_core.model.context_cache import ContextCache
+from dreamactor_core.model.contract import ConditionedModel, ModelContract
+from dreamactor_core.model.entries import Conditioning, Lazy
 from dreamactor_core.model.embeddings import (
     ClipProjection, pad_text, patch_embedding, sinusoidal_embedding, text_embedding, time_embedding,
     time_projection)
@@ -42,7 +44,7 @@ def face_steps(frames: int) -> int:
     return n
 
 
-class AnimateDiT(nn.Module):
+class AnimateDiT(ConditionedModel, nn.Module):
     """Video DiT built from a :class:`ModelConfig` (see DEVELOPERS.md for the forward contract)."""
 
     def __init__(self, config: ModelConfig, attention: str = "sdpa"):
@@ -84,6 +86,69 @@ class AnimateDiT(nn.Module):
                     t.data = t.data.to(dtype)
         return self
 
+    # -- contract and per-window conditioning --------------------------------------------------
+    @property
+    def contract(self) -> ModelContract:
+        """What this model takes, read from its config (see :mod:`.contract`)."""
+        cfg = self.config
+        consumes = {"context", "context_cache"} | ({"y"} if cfg.y_dim else set())
+        consumes |= {"clip_fea"} if cfg.has_clip else set()
+        consumes |= {"pose_latents"} if cfg.pose_mode != "none" else set()
+        consumes |= {"face_pixels", "face_tokens"} if cfg.has_face else set()
+        consumes |= {"ref_latents"} if cfg.ref_attn else set()
+        return ModelContract(num_refs=cfg.num_refs, face_path="tokens" if cfg.has_face else "none",
+                             face_size=cfg.face_size, pose_injection=cfg.pose_mode, text_len=cfg.text_len,
+                             has_clip=cfg.has_clip, ref_fill=cfg.ref_fill, consumes=frozenset(consumes))
+
+    @torch.no_grad()
+    def prepare_conditioning(self, cond: Conditioning, cache: dict) -> Conditioning:
+        """A window's conditioning as every call of that window reads it: face crops become motion
+        tokens (the ~23M-parameter motion encoder runs once per window, the negative branch's black
+        face once per window length, kept in ``cache``), text and CLIP their context cache (the
+        negative branch's made at its first call, never at CFG 1), and the DreamActor-M1 variant
+        gets the clean reference latents of ``y``'s reference slots."""
+        cfg = self.config
+        if cfg.has_face and ("face_pixels" in cond or "face_tokens" in cond):
+            pixels = cond["face_pixels"] if "face_pixels" in cond else None
+            if pixels is not None:
+                shape, device = tuple(pixels.shape), pixels.device
+            else:  # the negative branch still needs black crops of the window's length
+                tokens = cond["face_tokens"]
+                shape = (tokens.shape[0], 3, 4 * (tokens.shape[1] - 1) + 1, cfg.face_size, cfg.face_size)
+                device = tokens.device
+            key = ("negative_face", shape, str(device))
+            if key not in cache:  # the same for every window of this length
+                cache[key] = self.negative_face_tokens(shape, device)
+            pos = self.encode_face(pixels) if pixels is not None else cond["face_tokens"]
+            cond.drop("face_pixels").set("face_tokens", pos, negative=cache[key])
+        if "context" in cond:
+            clip = cond["clip_fea"] if "clip_fea" in cond else None
+            null = cond.negatives["context"]
+            cond.set("context_cache", self.prepare_context(cond["context"], clip),
+                     negative=Lazy(lambda: self.prepare_context(null, clip)))
+        if cfg.ref_attn and "y" in cond:
+            cond.set("ref_latents", cond["y"][:, 4:, :cfg.num_refs])
+        return cond
+
+    @torch.no_grad()
+    def negative_face_tokens(self, shape: tuple[int, ...], device) -> torch.Tensor:
+        """Face tokens of an all -1 (black) clip of face crops ``shape`` [B, 3, F, S, S].
+
+        The motion encoder sees each frame on its own, so one frame is encoded and repeated
+        before the (temporal) face encoder: F - 1 fewer passes at 512x512 per window length.
+        """
+        b, _, f, s, _ = shape
+        one = torch.full((1, 3, s, s), -1.0, device=device, dtype=self.compute_dtype)
+        motion = self.motion_encoder(one)
+        return self.face_encoder(motion.reshape(1, 1, -1).expand(b, f, -1))
+
+    def inject_signals(self, h: torch.Tensor, signals: dict) -> torch.Tensor:
+        """Add further conditioning entries to the patch-embedded input ``h`` [B, D, T, H', W']
+        (reference slots first). The base model consumes none; a variant that reads a new
+        signal overrides this and lists the entry in its contract."""
+        raise DreamActorError(f"this model does not consume the conditioning entries {sorted(signals)}; "
+                              "use a model variant whose contract lists them")
+
     # -- face path -----------------------------------------------------------------------------
     def encode_face(self, face_pixels: torch.Tensor, chunk: int = 8) -> torch.Tensor:
         """Face crops [B, 3, F, S, S] in [-1, 1] -> face tokens [B, lat_t, groups + 1, D]."""
@@ -108,13 +173,15 @@ class AnimateDiT(nn.Module):
         return ContextCache(text, img, tuple(block.cross_attn.kv(text, img) for block in self.blocks))
 
     def forward(self, x, t, context, clip_fea=None, y=None, pose_latents=None, face_pixels=None,
-                face_tokens=None, ref_latents=None, context_cache: ContextCache | None = None) -> torch.Tensor:
+                face_tokens=None, ref_latents=None, context_cache: ContextCache | None = None,
+                **signals) -> torch.Tensor:
         """One denoiser call; returns the flow prediction [B, out_dim, T, H, W] (reference slots included).
 
         ``ref_latents`` [B, C, num_refs, H, W], when given, replaces the reference slots of ``x``
         with clean reference latents (DreamActor-M1 style). Without face pixels or tokens the
         Face Attn layers are skipped. ``context_cache`` (from :meth:`prepare_context`) stands for
-        ``context`` and ``clip_fea``, which are then not read.
+        ``context`` and ``clip_fea``, which are then not read. Further keyword entries go to
+        :meth:`inject_signals` (a variant's own signals).
         """
         cfg, cdt = self.config, self.compute_dtype
         b, _, frames, hh, ww = self._check_latent(x)
@@ -125,6 +192,8 @@ class AnimateDiT(nn.Module):
         if cfg.pose_mode == "add" and pose_latents is not None:
             pose = self.pose_patch_embedding(pose_latents.to(cdt))
             h = torch.cat([h[:, :, :r], h[:, :, r:] + pose], dim=2)
+        if signals:
+            h = self.inject_signals(h, signals)
         grid = tuple(h.shape[2:])
         tokens = h.flatten(2).transpose(1, 2).float()
 

@@ -18,6 +18,10 @@ first ``R`` (1 for Wan2.2-Animate) hold reference images:
 * ``context`` / ``context_null`` [1, L, 4096] umT5 embeddings; ``clip_fea``
   [1, 257, 1280] CLIP vision tokens of the reference (or None when the
   checkpoint has no CLIP branch).
+
+These are the built-in entries of the window's :class:`~dreamactor_core.model.entries.Conditioning`
+(negative text and black-video pose latents ride along as the negative of ``context`` and the
+absent value of ``pose_latents``); the sampler passes them to the model by name.
 """
 from __future__ import annotations
 
@@ -28,8 +32,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..model.contract import ModelContract
+from ..model.entries import Conditioning, entry
 from ..utils import DreamActorError
 from .replace import known_video, replace_mask
+from .windows import Window, take, take_latents
 
 log = logging.getLogger("dreamactor.sampling")
 LATENT_CHANNELS = 16
@@ -99,8 +106,10 @@ def _as_context(value, name: str) -> torch.Tensor:
     return t
 
 
-def prepare_text(config, text=None, text_null=None, clip_fea=None, *, strict: bool = False) -> TextInputs:
-    """Check and shape text/CLIP inputs for a checkpoint ``config`` (a ModelConfig or None).
+def prepare_text(contract: ModelContract | None, text=None, text_null=None, clip_fea=None, *,
+                 strict: bool = False) -> TextInputs:
+    """Check and shape text/CLIP inputs for a model's ``contract`` (None: before any model is
+    chosen, Wan2.2-Animate's text length 512 and CLIP branch).
 
     Missing text becomes zeros with a logged warning (zeros are what the model
     sees for padding, so any zero length is equivalent). Missing CLIP features
@@ -113,12 +122,12 @@ def prepare_text(config, text=None, text_null=None, clip_fea=None, *, strict: bo
     else:
         context = _as_context(text, "text")
     context_null = torch.zeros(1, 1, 4096) if text_null is None else _as_context(text_null, "negative text")
-    text_len = getattr(config, "text_len", 512)
+    contract = contract or ModelContract(has_clip=True)
+    text_len = contract.text_len
     for name, c in (("text", context), ("negative text", context_null)):
         if c.shape[1] > text_len:
             raise DreamActorError(f"{name}: {c.shape[1]} tokens, more than the checkpoint's text_len {text_len}")
-    has_clip = getattr(config, "has_clip", True)
-    if not has_clip:
+    if not contract.has_clip:
         clip = None
     elif clip_fea is None:
         msg = ("clip_fea: this checkpoint has a CLIP image branch but no CLIP vision features were given; "
@@ -138,18 +147,32 @@ def prepare_text(config, text=None, text_null=None, clip_fea=None, *, strict: bo
 
 @dataclass
 class WindowConditioning:
-    """Everything the denoiser needs for one window (batch 1, on the model's device)."""
+    """One window's conditioning entries (batch 1, on the model's device), its reference slots and
+    video frames."""
 
-    y: torch.Tensor
-    pose_latents: torch.Tensor | None
-    pose_null: torch.Tensor | None
-    face_pixels: torch.Tensor | None
-    context: torch.Tensor
-    context_null: torch.Tensor
-    clip_fea: torch.Tensor | None
+    entries: Conditioning
     num_refs: int
     frames: int
-    face_tokens: torch.Tensor | None = None
+
+    @classmethod
+    def standard(cls, *, y, context, context_null, clip_fea=None, pose_latents=None, pose_null=None,
+                 face_pixels=None, face_tokens=None, num_refs: int = 1, frames: int) -> "WindowConditioning":
+        """The built-in entries: ``y``, text (``context_null`` its negative), CLIP features, pose
+        latents (``pose_null`` what pose strength 0 gives), face crops or face tokens."""
+        c = Conditioning().set("y", y).set("context", context, negative=context_null)
+        if clip_fea is not None:
+            c.set("clip_fea", clip_fea)
+        if pose_latents is not None:
+            c.set("pose_latents", pose_latents, absent=pose_null)
+        if face_pixels is not None:
+            c.set("face_pixels", face_pixels)
+        if face_tokens is not None:  # its negative (black-face tokens) is the model's to make
+            c.set("face_tokens", face_tokens)
+        return cls(c, int(num_refs), int(frames))
+
+    @property
+    def y(self) -> torch.Tensor:
+        return self.entries["y"]
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
@@ -157,8 +180,7 @@ class WindowConditioning:
         return (1, LATENT_CHANNELS, t, h, w)
 
     def to(self, device) -> "WindowConditioning":
-        moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
-        return WindowConditioning(**moved)
+        return WindowConditioning(self.entries.to(device), self.num_refs, self.frames)
 
 
 class Encoder:
@@ -268,7 +290,7 @@ def build_window(encoder: Encoder, ref_latents: torch.Tensor, guidance, faces, t
     null = encoder.constant(-1.0, frames, height, width) if (pose and pose_null) else None
     assert pose_lat is None or pose_lat.shape[2] == lat_t
     face = None if faces is None else face_pixels(faces, face_size).to(dev)
-    return WindowConditioning(
+    return WindowConditioning.standard(
         y=y, pose_latents=pose_lat, pose_null=null, face_pixels=face,
         context=text.context.to(dev), context_null=text.context_null.to(dev),
         clip_fea=None if text.clip_fea is None else text.clip_fea.to(dev), num_refs=r, frames=frames,
@@ -296,3 +318,37 @@ def check_precomputed(pose_latents, face_tokens, guidance, faces) -> tuple[int |
             raise DreamActorError(f"face tokens: expected [1, T, K, D] from Face Motion Encode, got "
                                   f"{tuple(face_tokens.shape)}")
     return total, gw, gh
+
+
+def check_signals(signals, contract: ModelContract, total: int) -> dict:
+    """Check whole-clip conditioning entries given by name (a new signal's tensors) against the
+    model's contract and the video's ``total`` frames, before any heavy work."""
+    out = {}
+    for name, t in (signals or {}).items():
+        spec = entry(name)
+        if name not in contract.consumes:
+            raise DreamActorError(f"{name}: this model does not consume it (it takes {', '.join(sorted(contract.consumes))}); "
+                                  "load a model variant that reads it, or leave it out")
+        if spec.negative == "given":
+            raise DreamActorError(f"{name}: its negative branch value is made with it; give it per window")
+        t = torch.as_tensor(t).float()
+        if t.dim() < 1 or t.shape[0] != 1:
+            raise DreamActorError(f"{name}: expected batch 1 (a leading axis of 1), got {tuple(t.shape)}")
+        if spec.time_axis is not None:
+            have = int(t.shape[spec.time_axis])
+            need = total if spec.rate == "pixel" else (total - 1) // 4 + 1
+            if have != need:
+                raise DreamActorError(f"{name}: {have} {spec.rate} frames on axis {spec.time_axis}, but the "
+                                      f"{total}-frame guidance needs {need}; make it from the same clip")
+        out[name] = t
+    return out
+
+
+def cut_entry(name: str, t: torch.Tensor, win: Window) -> torch.Tensor:
+    """Window ``win`` of a whole-clip entry, cut as its spec says (time axis, latent or pixel rate)."""
+    spec = entry(name)
+    if spec.time_axis is None:
+        return t
+    if spec.rate == "latent":
+        return take_latents(t, win, spec.time_axis)
+    return take(t.movedim(spec.time_axis, 0), win.start, win.length).movedim(0, spec.time_axis)

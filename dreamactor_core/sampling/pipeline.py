@@ -16,13 +16,15 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..model.contract import model_contract
 from ..utils import Cancelled, CancelFn, DreamActorError, ProgressFn
 from . import schedule, solvers
-from .conditioning import Encoder, build_window, check_precomputed, module_device, prepare_text
+from .conditioning import (
+    Encoder, build_window, check_precomputed, check_signals, cut_entry, module_device, prepare_text)
 from .replace import Replacement, check_replacement, keep_scene
 from .guidance import GuidanceSettings, GuidedDenoiser
 from .reference_detail import check_detail, restore_reference_detail
-from .windows import Window, plan_windows, run_windows, take, take_latents
+from .windows import Window, plan_windows, run_windows, take
 
 log = logging.getLogger("dreamactor.sampling")
 ASPECTS = ("letterbox", "crop", "stretch")
@@ -135,10 +137,6 @@ def check_aspect(ref_wh: tuple[int, int], guide_wh: tuple[int, int], aspect: str
             f"guidance with the reference's framing, or choose aspect='letterbox', 'crop' or 'stretch'")
 
 
-def num_reference_slots(dit) -> int:
-    return int(getattr(getattr(dit, "config", None), "num_refs", 1))
-
-
 def sample_window(dit, cond, settings: AnimateSettings, seed: int, *, progress: ProgressFn = None,
                   cancel: CancelFn = None, cache: dict | None = None, timer: dict | None = None) -> torch.Tensor:
     """Denoise one window from seeded noise; returns the normalized latent incl. reference slots.
@@ -182,7 +180,7 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
                      aspect: str | None = None, sink: Callable[[np.ndarray], None] | None = None,
                      progress: ProgressFn = None, cancel: CancelFn = None, pose_latents=None,
                      face_tokens=None, latent_sink: Callable[[torch.Tensor], None] | None = None,
-                     replacement: Replacement | None = None, _timer=None) -> AnimateResult:
+                     replacement: Replacement | None = None, signals=None, _timer=None) -> AnimateResult:
     """Animate ``reference`` [H,W,3] along ready ``guidance`` frames [N,H,W,3] and face crops [N,S,S,3].
 
     ``guidance``/``faces`` may be arrays or lazy sequences (``len`` and slicing returning
@@ -198,8 +196,11 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     video latent (normalized, reference slots removed) before it is decoded.
     ``replacement`` (background video and character mask at the guidance's size, one frame per
     guidance frame) switches to replacement mode (see :mod:`.replace`).
+    ``signals`` maps further conditioning entries (registered in :mod:`dreamactor_core.model.entries`
+    and consumed by the model's contract) to whole-clip tensors; each window gets its cut.
     """
     settings = settings or AnimateSettings()
+    contract = model_contract(dit)
     timer = _timer if _timer is not None else _Timer()
     reference = check_frames(reference, "reference")[0]
     lat_total, gw, gh = check_precomputed(pose_latents, face_tokens, guidance, faces)
@@ -216,6 +217,9 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         first = np.asarray(guidance[0:1])
         gh, gw = int(first.shape[1]), int(first.shape[2])
     check_aspect((reference.shape[1], reference.shape[0]), (gw, gh), aspect)
+    if face_tokens is not None and contract.face_path == "pixels":
+        raise DreamActorError("face tokens: this model takes face crops, not precomputed tokens")
+    extra = check_signals(signals, contract, total)
     if replacement is not None:
         keep = replacement.keep_scene
         replacement = check_replacement(replacement.background, replacement.mask, total, gw, gh)
@@ -225,7 +229,7 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     if note:
         notes.append(note)
     frame_mode = aspect or settings.aspect
-    slots = num_reference_slots(dit)
+    slots = contract.num_refs
     refs = [reference] + [check_frames(r, "extra reference")[0] for r in extra_references]
     if len(refs) > slots:
         notes.append(f"{len(refs) - slots} extra reference image(s) ignored: "
@@ -237,7 +241,7 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
                      "images (e.g. pseudo-references) for other views")
         log.info(notes[-1])
         refs = refs + [refs[0]] * (slots - len(refs))
-    text_in = prepare_text(getattr(dit, "config", None), text, text_null, clip_fea, strict=settings.strict)
+    text_in = prepare_text(contract, text, text_null, clip_fea, strict=settings.strict)
     encoder = Encoder(vae)
     cache: dict = {}
     t0 = time.perf_counter()
@@ -248,20 +252,19 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     detail = _ReferenceDetail(encoder, ref_images[0], settings.reference_detail)
     windows = plan_windows(total, settings.window, settings.refert)
     steps_total = len(windows) * settings.steps
-    face_size = int(getattr(getattr(dit, "config", None), "face_size", 512))
-    has_face = bool(getattr(getattr(dit, "config", None), "has_face", True))
+    face_size, has_face = contract.face_size, contract.has_face
 
     def generate(win: Window, carried):
         t0 = time.perf_counter()
         g = f = pl = ft = None
         if pose_latents is not None:
-            pl = take_latents(pose_latents, win, 2)
+            pl = cut_entry("pose_latents", pose_latents, win)
         else:
             g = _fix(np.asarray(take(guidance, win.start, win.length)), w, h, settings.size_fix)
         if has_face and faces is not None:
             f = np.asarray(take(faces, win.start, win.length))
         elif has_face and face_tokens is not None:
-            ft = take_latents(face_tokens, win, 1)
+            ft = cut_entry("face_tokens", face_tokens, win)
         rep = None
         if replacement is not None:
             bg = _fix(take(replacement.background, win.start, win.length), w, h, settings.size_fix)
@@ -271,7 +274,9 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         t0 = time.perf_counter()
         cond = build_window(encoder, ref_latents, g, f, text_in, carried, face_size=face_size,
                             pose_null=not settings.guidance.pose_always_full, pose_latents=pl, face_tokens=ft,
-                            ref_fill=getattr(dit.config, "ref_fill", False), replacement=rep)
+                            ref_fill=contract.ref_fill, replacement=rep)
+        for name, t in extra.items():
+            cond.entries.set(name, cut_entry(name, t, win).to(cond.y.device))
         timer.add("encode", t0)
         done = win.index * settings.steps
         report = None if progress is None else (lambda i, n: progress(done + i, steps_total))
@@ -419,7 +424,8 @@ def animate(reference, driving, fps: float, dit, vae, *, text=None, text_null=No
         w, h = int(settings.width), int(settings.height)
     else:
         w, h = default_size(ref_w, ref_h, settings.max_area)
-    face_size = int(getattr(getattr(dit, "config", None), "face_size", 512))
+    contract = model_contract(dit)
+    face_size = contract.face_size
     t0 = time.perf_counter()
     drive_motion, ref_motion, guidance, faces = extract_guidance(reference, driving, fps, w, h, style=settings.style,
                                                       aspect=settings.aspect, face_size=face_size,
@@ -435,7 +441,7 @@ def animate(reference, driving, fps: float, dit, vae, *, text=None, text_null=No
     notes: list[str] = []
     common = dict(text=text, text_null=text_null, clip_fea=clip_fea, aspect=settings.aspect, fps=fps)
     if settings.pseudo_ref_angles:
-        spare = num_reference_slots(dit) - 1 - len(extras)
+        spare = contract.num_refs - 1 - len(extras)
         if spare <= 0:
             notes.append("pseudo-references skipped: the checkpoint has no spare reference slot")
             log.warning(notes[-1])

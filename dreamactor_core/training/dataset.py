@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from ..model.contract import ModelContract
+from ..model.entries import entry
 from ..sampling.conditioning import fill_reference
 from ..utils import DreamActorError
 
@@ -38,16 +40,16 @@ def build_y(ref_latents: torch.Tensor, temporal: torch.Tensor, ref_fill: bool = 
     return torch.cat([ref, vid], 2)
 
 
-def model_inputs(batch: dict, use_face: bool = True) -> dict:
-    """Keyword arguments of ``AnimateDiT.forward`` (besides x and t) for a batch."""
-    kwargs = {"context": batch["context"], "y": batch["y"], "pose_latents": batch.get("pose_latents")}
-    if batch.get("clip_fea") is not None:
-        kwargs["clip_fea"] = batch["clip_fea"]
-    if use_face and batch.get("face_pixels") is not None:
-        face = batch["face_pixels"]
-        if face.dtype == torch.uint8:
-            face = face.float() / 127.5 - 1.0
-        kwargs["face_pixels"] = face
+def model_inputs(batch: dict, contract: ModelContract, off: tuple[str, ...] = ()) -> dict:
+    """The model's keyword arguments (besides x and t) for a batch: every conditioning entry of the
+    batch that the model's ``contract`` consumes, except those of the signals in ``off`` (a stage
+    that trains without the face). Pixel videos stored as uint8 become [-1, 1] floats."""
+    kwargs = {}
+    for name in sorted(contract.consumes):
+        value = batch.get(name)
+        if value is None or entry(name).signal in off:
+            continue
+        kwargs[name] = value.float() / 127.5 - 1.0 if value.dtype == torch.uint8 else value
     return kwargs
 
 

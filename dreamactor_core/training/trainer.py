@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch.utils.checkpoint import checkpoint
 
 from ..model.config import ModelConfig
+from ..model.contract import model_contract
 from ..model.dit import AnimateDiT
 from ..model.lora import check_loras
 from ..utils import CancelFn, check_cancel
@@ -122,7 +123,7 @@ def training_loss(model: AnimateDiT, batch: dict, gen: torch.Generator, shift: f
     sigma = sample_sigmas(b * world, gen, shift)[rank * b:(rank + 1) * b]
     noise = torch.randn((b * world, *x0.shape[1:]), generator=gen)[rank * b:(rank + 1) * b]
     xt, target = noisy_input(x0, noise.to(x0.device), sigma.to(x0.device))
-    kwargs = model_inputs(batch, use_face=use_face)
+    kwargs = model_inputs(batch, model_contract(model), off=() if use_face else ("face",))
     pred = model(xt, sigma.to(x0.device) * 1000.0, **kwargs)
     return flow_loss(pred, target, ref_frames=model.config.num_refs)
 
