@@ -33,7 +33,8 @@ class CharacterMask(io.ComfyNode):
             category=CATEGORY,
             description="Masks the person the motion tracks in the driving video, with MediaPipe's bundled "
                         "selfie segmentation refined by the pose (no downloads). 1 = character, 0 = background. "
-                        "For replacement mode: the character's region is generated, the rest is kept.",
+                        "For replacement mode: the character's region is generated, the rest is kept; the "
+                        "background output is the sampler's background_video.",
             inputs=[
                 io.Image.Input("images", tooltip="The driving video frames the motion was extracted from."),
                 Motion.Input("motion", tooltip="Motion from DreamActor Extract Motion; with several people it "
@@ -49,23 +50,35 @@ class CharacterMask(io.ComfyNode):
                 io.Int.Input("hold", default=12, min=0, max=250,
                              tooltip="For frames where the person is lost, keep the nearest good mask for up "
                                      "to this many frames."),
+                Motion.Input("new_body", optional=True,
+                             tooltip="Replacement: the motion retargeted to the reference (DreamActor Retarget "
+                                     "Motion). The mask then also covers the new body where the driver stood, so "
+                                     "no trace of the driver is left and a larger person has room."),
             ],
             outputs=[io.Mask.Output(display_name="mask", tooltip="One mask per frame, 1 on the character: the "
                                                                  "sampler's character_mask."),
                      io.Image.Output(display_name="preview", tooltip="The frames with the mask tinted over them, "
-                                                                     "to check it.")],
+                                                                     "to check it."),
+                     io.Image.Output(display_name="background", tooltip="The frames blacked out under the mask: "
+                                                                        "the sampler's background_video.")],
         )
 
     @classmethod
-    def execute(cls, images, motion, shape, grow, feather, hold) -> io.NodeOutput:
+    def execute(cls, images, motion, shape, grow, feather, hold, new_body=None) -> io.NodeOutput:
+        from dreamactor_core.sampling.replace import blackout, cover_new_body
         from dreamactor_core.signals.character_mask import MaskSettings, character_masks
 
+        node = "DreamActor Character Mask"
         frames = image_to_uint8(images, "images")
         settings = MaskSettings(shape=shape, grow=int(grow), feather=int(feather), hold=int(hold))
-        with host.node_errors("DreamActor Character Mask", "images", also=("shape", "grow", "feather", "hold")):
+        with host.node_errors(node, "images", also=("shape", "grow", "feather", "hold")):
             masks = character_masks(frames, motion, settings, progress=host.progress_callback(),
                                     cancel=host.cancel_callback(), name="images")
-        return io.NodeOutput(torch.from_numpy(masks), to_image(preview(frames, masks)))
+        if new_body is not None:
+            with host.node_errors(node, "new_body"):
+                masks = cover_new_body(masks, new_body, settings)
+        return io.NodeOutput(torch.from_numpy(masks), to_image(preview(frames, masks)),
+                             to_image(blackout(frames, masks)))
 
 
 NODES = [CharacterMask]

@@ -207,7 +207,7 @@ class Sampler(io.ComfyNode):
 
 def _replacement(node: str, background_video, character_mask, guide, latents, frame_count: int, aspect: str):
     """The replacement-mode inputs framed like the guidance, or None in animation mode."""
-    from dreamactor_core.sampling.replace import Replacement, fit_replacement
+    from dreamactor_core.sampling.replace import check_replacement, fit_replacement
 
     if background_video is None and character_mask is None:
         return None
@@ -216,9 +216,11 @@ def _replacement(node: str, background_video, character_mask, guide, latents, fr
                               "connect both (or neither for animation mode)")
     bg = image_to_uint8(background_video, "background_video")
     h, w = guide.shape[1:3] if guide is not None else (latents.shape[3] * 8, latents.shape[4] * 8)
-    with host.node_errors(node, "character_mask"):
+    frames = guide.shape[0] if guide is not None else 4 * (latents.shape[2] - 1) + 1
+    # Checked here with the sockets' names, before any encoding or sampling.
+    with host.node_errors(node, "character_mask", also=("background_video",)):
         bg, mask = fit_replacement(bg, character_mask, int(w), int(h), aspect, frames=int(frame_count))
-    return Replacement(bg, mask)
+        return check_replacement(bg, mask, int(frames), int(w), int(h), names=("background_video", "character_mask"))
 
 
 def _pose_source(node: str, vae, guidance, pose_latents, frame_count: int, width: int, height: int, aspect: str):

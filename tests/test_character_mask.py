@@ -95,9 +95,16 @@ def test_with_two_people_the_tracked_one_is_masked(clips):
     blank = np.zeros((*ta.shape[:2], 176 + 288), bool)
     truth_a = np.concatenate([ta[:, :, 40:216], blank], axis=2)
     truth_b = np.concatenate([blank, tb[:, :, 40:216]], axis=2)
+    from nodes.mask import CharacterMask
+
     for person, mine, other in ((0, truth_a, truth_b), (1, truth_b, truth_a)):
         motion = extract_motion(frames, 25.0, person=person)
-        mask = character_masks(frames, motion) > 0.5
+        if person == 0:
+            mask = character_masks(frames, motion) > 0.5
+        else:  # through the node: the motion's person choice decides whom it masks
+            images = torch.from_numpy(frames).float() / 255
+            mask = CharacterMask.execute(images=images, motion=motion, shape="segmentation", grow=0, feather=0,
+                                         hold=12)[0].numpy() > 0.5
         assert mask_scores(mask, mine)["iou"] >= 0.85, person
         assert (mask & other).sum() <= 0.01 * other.sum(), person
 
@@ -124,6 +131,34 @@ def test_node_outputs_a_stock_mask_and_a_preview(clips):
     assert preview.shape == (*truth.shape, 3)
     inside = preview[torch.from_numpy(truth)][:, 0] - torch.from_numpy(frames[truth][:, 0]).float() / 255
     assert float(inside.mean()) > 0.05  # the person is tinted red
+    background = out[2].numpy()
+    assert background.shape == frames.shape
+    on = mask.numpy() > 0.5
+    assert (background[on] == 0).all()
+    np.testing.assert_allclose(background[~on], frames[~on] / 255, atol=1e-6)  # the scene as it was
     with pytest.raises(DreamActorError, match="DreamActor Character Mask, input 'grow'"):
         CharacterMask.execute(images=torch.from_numpy(frames).float() / 255, motion=motion,
                               shape="segmentation", grow=-2, feather=0, hold=12)
+
+
+def test_node_covers_the_new_body_too(clips, masks):
+    """Replacement: a new body standing 40 px to the right is covered as well as the driver."""
+    from dreamactor_core.signals.character_pose import body_cover
+    from nodes.mask import CharacterMask
+
+    frames, _, motion = clips["walk"]
+    moved = motion.copy()
+    moved.body_px[..., 0] += 40
+    moved.head_center_px[..., 0] += 40
+    moved.hands_px[..., 0] += 40
+    images = torch.from_numpy(frames).float() / 255
+    out = CharacterMask.execute(images=images, motion=motion, shape="segmentation", grow=0, feather=0, hold=12,
+                                new_body=moved)[0].numpy()
+    driver = masks["walk"]
+    assert np.all(out >= driver)
+    cover = np.stack([body_cover(moved, t, *frames.shape[1:3]) for t in range(len(frames))])
+    assert cover.sum() > 0 and np.all(out[cover] == 1.0)
+    assert (out > 0.5).sum() > (driver > 0.5).sum() * 1.2
+    with pytest.raises(DreamActorError, match="input 'new_body': new body: the motion has 7 frames but the mask has 8"):
+        CharacterMask.execute(images=images, motion=motion, shape="segmentation", grow=0, feather=0, hold=12,
+                              new_body=moved.slice(0, 7))

@@ -57,3 +57,28 @@ def test_replace_mode_keeps_the_scene_within_the_vae_round_trip(tmp_path, synth_
     # and the character region really is generated: it differs from the driver there
     inside = mask & np.stack([cv2.erode(m.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0 for m in mask])
     assert np.abs(frames.astype(int) - driving.astype(int))[inside].mean() > out_err + 5
+
+
+def test_replace_mode_refuses_masks_that_replace_nothing_or_everything(tmp_path, synth_dir, capsys):
+    """No person in the driving video (the mask would be empty: extraction refuses it), and a mask grown over
+    every pixel: each is refused before sampling with a message naming what to change."""
+    from sampling_fakes import tiny_checkpoints
+
+    from dreamactor_core.__main__ import DEMO_FILES
+
+    dit, _ = tiny_checkpoints(tmp_path)
+    empty = tmp_path / "empty.mp4"
+    write_video(empty, np.full((FRAMES, 128, 128, 3), 120, np.uint8), 25)
+    common = ["animate", "--mode", "replace", "--reference", str(synth_dir / "pub01_walk_in_place.png"),
+              "--max-frames", str(FRAMES), "--checkpoint", str(dit), "--vae", str(DEMO_FILES[1]),
+              "--out", str(tmp_path / "out.mp4"), "--width", str(SIZE), "--height", str(SIZE), "--steps", "1",
+              "--window", "5", "--refert", "1", "--device", "cpu"]
+    cases = {"no person found in any of the 5 frame(s)": ["--driving", str(empty)],
+             "mask grow: the mask covers every pixel of every frame": [
+                 "--driving", str(synth_dir / "pub02_arm_wave.mp4"), "--mask-shape", "box", "--mask-grow", "300"]}
+    for message, extra in cases.items():
+        assert main(common + extra) == 1
+        captured = capsys.readouterr()
+        assert message in captured.err, captured.err
+        assert "sampling step" not in captured.out  # refused before any sampling
+    assert not (tmp_path / "out.mp4").exists() or (tmp_path / "out.mp4").stat().st_size < 100

@@ -168,9 +168,14 @@ def test_background_video_and_character_mask_switch_to_replacement_mode():
     assert np.abs(plain.astype(int) - truth)[:, outside].mean() > 20
     with pytest.raises(DreamActorError, match="needs both 'background_video' and 'character_mask'"):
         _sample(vae, reference=ref, guidance=guide, face_crops=faces, character_mask=mask)
-    with pytest.raises(DreamActorError, match="DreamActor Sampler, input 'character mask': it is empty"):
-        _sample(vae, reference=ref, guidance=guide, face_crops=faces, background_video=background,
-                character_mask=torch.zeros(17, 32, 48))
-    with pytest.raises(DreamActorError, match="16 frames but the driving video has 17"):
-        _sample(vae, reference=ref, guidance=guide, face_crops=faces, background_video=background,
-                character_mask=mask[:16])
+    bad = {"DreamActor Sampler, input 'character_mask': it is empty": torch.zeros(17, 32, 48),
+           "input 'character_mask': it covers every pixel": torch.ones(17, 32, 48),
+           "input 'character_mask': 16 frames but the driving video has 17": mask[:16],
+           "input 'character_mask': character mask: 24x16 px but the background video is 48x32": mask[:, ::2, ::2]}
+    for message, wrong in bad.items():
+        with pytest.raises(DreamActorError, match=message):
+            _sample(vae, reference=ref, guidance=guide, face_crops=faces, background_video=background,
+                    character_mask=wrong)
+    with pytest.raises(DreamActorError, match="input 'background_video': 9 frames but the driving video has 17"):
+        _sample(vae, reference=ref, guidance=guide, face_crops=faces, background_video=background[:9],
+                character_mask=mask)

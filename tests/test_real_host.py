@@ -207,3 +207,78 @@ def test_pack_vae_and_stock_vae_are_one_socket(host):
     for other in ("s8", "s9", "s10", "s11"):
         diff = int(abs(_saved_images(host, entry, other) - stock).max())
         assert diff <= 1, f"{other} differs from the stock decode by {diff}/255"
+
+
+def test_replacement_conditioning_matches_core_wan_animate_to_video(host):
+    """The pack's replacement ``y`` against core WanAnimateToVideo's from the same background and masks.
+
+    Both use the stock Wan2.1 VAE file. Core's ``y`` is what its Wan model builds from the
+    conditioning (``1 - concat_mask`` and the normalized ``concat_latent_image``, see
+    ``host_standins/replacement_probe.py``); the pack's is :func:`build_window`'s. The latent
+    channels (reference slot and background video) must agree to float precision, and so must the
+    mask channels, with one exception that is core's, not ours: core fills each latent frame's 4
+    mask channels with pixel frames 4j..4j+3 and pads the last 3 with "generate", where
+    Wan2.2-Animate (and the pack, see ``test_replace.py``) repeats frame 0 four times and then
+    takes frames 4j-3..4j. With a still mask that leaves exactly the last latent frame's channels
+    1-3; with a moving one, the frames of each slot differ too. Both are reported.
+    """
+    import numpy as np
+    import torch
+    from safetensors.torch import load_file
+
+    from dreamactor_core.model.loader import load_vae
+    from dreamactor_core.sampling import conditioning as C
+    from dreamactor_core.sampling.replace import check_replacement
+    import importlib.util
+
+    # by path: the stand-in package's __init__ imports ComfyUI, which this process does not have
+    spec = importlib.util.spec_from_file_location("replacement_probe", STANDINS / "replacement_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    FRAMES, SIZE, replacement_case = probe.FRAMES, probe.SIZE, probe.replacement_case
+
+    prompt = {
+        "1": {"class_type": "TestReplacementInputs", "inputs": {"seed": 0}},
+        "2": {"class_type": "VAELoader", "inputs": {"vae_name": "wan_2.1_vae.safetensors"}},
+    }
+    for node, (slot, name) in enumerate(((2, "still"), (3, "moving")), start=3):
+        prompt[str(node)] = {"class_type": "WanAnimateToVideo", "inputs": {
+            "positive": ["1", 4], "negative": ["1", 4], "vae": ["2", 0], "width": SIZE, "height": SIZE,
+            "length": FRAMES, "batch_size": 1, "continue_motion_max_frames": 5, "video_frame_offset": 0,
+            "reference_image": ["1", 0], "background_video": ["1", 1], "character_mask": ["1", slot]}}
+        prompt[f"s{node}"] = {"class_type": "TestSaveConcatY", "inputs": {"conditioning": [str(node), 0],
+                                                                          "filename": f"core_y_{name}"}}
+    host.run(prompt, timeout=300)
+    case = replacement_case(0)
+    vae = load_vae(host.models / "vae" / "wan_2.1_vae.safetensors")
+    enc = C.Encoder(vae)
+    text = C.prepare_text(None, torch.zeros(1, 4096), None, torch.zeros(257, 1280))
+    ref_lat = enc.references([case["reference"]])
+    guide = np.zeros((FRAMES, SIZE, SIZE, 3), np.uint8)  # pose is left out (pose=False): y does not use it
+    lat_t = (FRAMES - 1) // 4 + 1
+    for name in ("still", "moving"):
+        core = load_file(str(host.output / f"core_y_{name}.safetensors"))["y"]
+        rep = check_replacement(case["background"], case[name], FRAMES, SIZE, SIZE)
+        with torch.no_grad():
+            ours = C.build_window(enc, ref_lat, guide, None, text, pose=False, replacement=rep).y
+        assert ours.shape == core.shape == (1, 20, 1 + lat_t, SIZE // 8, SIZE // 8)
+        latent_diff = float((ours[:, 4:] - core[:, 4:]).abs().max())
+        mask_diff = (ours[:, :4] - core[:, :4]).abs()
+        print(f"{name} mask: latent channels max abs diff {latent_diff:.2e}; mask channels max abs diff "
+              f"{float(mask_diff.max()):.0f}, {float((mask_diff > 0).float().mean()):.1%} of entries differ")
+        assert latent_diff < 1e-3, latent_diff
+        assert torch.all(ours[:, :4, 0] == 1) and torch.all(core[:, :4, 0] == 1)  # the reference slot
+        if name == "still":
+            # equal everywhere but core's padded channels 1-3 of the last latent frame
+            assert torch.equal(ours[:, :4, :-1], core[:, :4, :-1]) and torch.equal(ours[:, :1, -1], core[:, :1, -1])
+            assert torch.all(core[:, 1:4, -1] == 0)
+        # Wherever the pixel frame Wan2.2-Animate puts in a slot and the one core puts there (a padded slot:
+        # all character) agree on a cell, the two mask values are equal: the alignment is the only difference.
+        cells = torch.from_numpy(case[name][:, ::8, ::8])
+        padded = torch.ones_like(cells[0])
+        for j in range(lat_t):
+            for c in range(4):
+                official = cells[0 if j == 0 else 4 * j - 3 + c]
+                in_core = cells[4 * j + c] if 4 * j + c < FRAMES else padded
+                same = official == in_core
+                assert torch.equal(ours[0, c, 1 + j][same], core[0, c, 1 + j][same]), (name, j, c)

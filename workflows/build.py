@@ -274,12 +274,46 @@ def pseudo_references(g: Graph) -> None:
            "images (an IMAGE batch into extra_references) if you have them.")
 
 
+def character_replacement(g: Graph) -> None:
+    parts, ref = _inputs(g, "dreamactor_driving.mp4", "dreamactor_reference.png")
+    drive = g.add("DreamActorExtractMotion", {"person": "largest", "smoothing": 0.5}, images=(parts, 0),
+                  fps=(parts, 2))
+    # Retarget Motion keeps the driver's placement and scale: the new person stands where the driver stood.
+    target = g.add("DreamActorRetargetMotion", {"bone_scales": ""}, motion=(drive, 0), reference=(ref, 0))
+    guide = g.add("DreamActorRenderGuidance", {"width": 832, "height": 480, "style": "openpose", "aspect": "letterbox"},
+                  motion=(target, 0))
+    faces = g.add("DreamActorFaceCrops", {"size": 512}, images=(parts, 0), motion=(drive, 0))
+    mask = g.add("DreamActorCharacterMask", {"shape": "segmentation", "grow": 8, "feather": 0, "hold": 12},
+                 images=(parts, 0), motion=(drive, 0), new_body=(target, 0))
+    g.add("PreviewImage", images=(mask, 1))
+    model, vae, cond = _models(g, ref, "a person moving naturally in the scene, consistent lighting, best quality")
+    latent = g.add("DreamActorSampler", {"window": 77, "motion_frames": 5, "steps": 20},
+                   model=(model, 0), vae=(vae, 0), reference=(ref, 0), guidance=(guide, 0), face_crops=(faces, 0),
+                   fps=(parts, 2), background_video=(mask, 2), character_mask=(mask, 0), **cond)
+    _save(g, vae, latent, parts, "dreamactor/replace")
+    g.note("## DreamActor: character replacement\n\n" + MODELS_NOTE + "\n\n"
+           "The reference person takes the driver's place in the driving video's own scene. **Character Mask** "
+           "masks the tracked driver (MediaPipe's bundled segmentation refined by the pose; no downloads) and, "
+           "through `new_body`, the retargeted body too, so no trace of the driver is left; its `background` "
+           "output (the frames blacked out under the mask) and `mask` go to the sampler's `background_video` and "
+           "`character_mask`, and *Preview Image* shows the mask over the frames. Any MASK batch works instead "
+           "(e.g. SAM masks from other packs), with the frames blacked out under it as the background. Retarget "
+           "Motion keeps the driver's placement and scale with the reference's proportions. Set Render Guidance "
+           "width/height to the driving video's aspect (832x480 for a landscape clip); another aspect is "
+           "letterboxed, the scene and mask alike.\n\n"
+           "Relighting: Wan2.2-Animate's relighting LoRA makes the new person take the scene's light. Put it in "
+           "`models/loras`; it is loaded like any LoRA: with stock *LoraLoaderModelOnly* between the model loader "
+           "and the sampler once the sampler takes a stock MODEL, and today from the command line "
+           "(`python -m dreamactor_core animate --mode replace --lora FILE`).")
+
+
 WORKFLOWS = {
     "dreamactor_guidance_preview": guidance_preview,
     "dreamactor_full_body_animation": full_body_animation,
     "dreamactor_portrait_animation": portrait_animation,
     "dreamactor_long_video_windows": long_video,
     "dreamactor_pseudo_references": pseudo_references,
+    "dreamactor_character_replacement": character_replacement,
 }
 
 

@@ -75,7 +75,7 @@ def check_replacement(background, mask, frames: int, width: int, height: int, *,
     on = m >= 0.5
     if not on.any():
         raise DreamActorError(f"{mask_name}: it is empty (no pixel marks the character), so nothing would be "
-                              f"replaced; connect DreamActor Character Mask or another person mask")
+                              f"replaced; give a mask of the person to replace (e.g. from DreamActor Character Mask)")
     if on.all():
         raise DreamActorError(f"{mask_name}: it covers every pixel of every frame, so no scene is left to keep; "
                               f"use animation mode, or a mask of the person only")
@@ -139,6 +139,10 @@ def fit_replacement(background, mask, width: int, height: int, mode: str = "lett
     from ..signals.framing import resize_frames
 
     bg, m = np.asarray(background), as_mask(mask)
+    if bg.ndim == 4 and m.shape[1:3] != bg.shape[1:3]:
+        # Both are framed alike below; a mask of another size (or aspect) would land on the wrong pixels.
+        raise DreamActorError(f"character mask: {m.shape[2]}x{m.shape[1]} px but the background video is "
+                              f"{bg.shape[2]}x{bg.shape[1]}; make the mask from the same frames, at the same size")
     if frames:
         bg, m = bg[:frames], m[:frames]
     if bg.ndim == 4 and bg.shape[1:3] != (height, width):
@@ -157,14 +161,36 @@ def replacement_for(driving: np.ndarray, drive_motion, new_motion, width: int, h
     left where the new person is smaller, and the new person has room where it is larger.
     Both are framed at ``width`` x ``height`` like the guidance.
     """
-    from ..signals.character_mask import apply_shape, character_masks
-    from ..signals.character_pose import body_cover
+    from ..signals.character_mask import character_masks
 
     masks = character_masks(driving, drive_motion, mask_settings, name="driving video")
-    h, w = masks.shape[1:]
-    for t in range(len(masks)):
-        cover = body_cover(new_motion, t, h, w)
-        if cover.any():
-            masks[t] = np.maximum(masks[t], apply_shape(cover, mask_settings))
+    masks = cover_new_body(masks, new_motion, mask_settings)
+    # Checked here, not only by check_replacement, to say which setting to change. (An empty mask cannot
+    # happen here: extraction already refuses a video where no person is found.)
+    if (masks >= 0.5).all():
+        raise DreamActorError("mask grow: the mask covers every pixel of every frame, so no scene is left to keep; "
+                              "lower the grow, or use the segmentation shape")
     bg, m = fit_replacement(blackout(driving, masks), masks, width, height, aspect)
     return Replacement(bg, m)
+
+
+def cover_new_body(masks: np.ndarray, new_motion, mask_settings) -> np.ndarray:
+    """``masks`` (float ``[T, H, W]``, the driver's) united with a generous cover of the body ``new_motion``
+    describes (the retargeted motion, in the same video's pixels), shaped like the masks.
+
+    The new person has no pixels to segment yet; where it is smaller than the driver the
+    driver's mask still hides the driver, where it is larger the cover gives it room.
+    """
+    from ..signals.character_mask import apply_shape
+    from ..signals.character_pose import body_cover
+
+    if new_motion.num_frames != len(masks):
+        raise DreamActorError(f"new body: the motion has {new_motion.num_frames} frames but the mask has "
+                              f"{len(masks)}; retarget the motion extracted from these frames")
+    out = np.array(masks, np.float32, copy=True)
+    h, w = out.shape[1:]
+    for t in range(len(out)):
+        cover = body_cover(new_motion, t, h, w)
+        if cover.any():
+            out[t] = np.maximum(out[t], apply_shape(cover, mask_settings))
+    return out

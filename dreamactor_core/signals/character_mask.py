@@ -110,8 +110,13 @@ def crop_square(box: np.ndarray, width: int, height: int, grow: float = 1.35) ->
     return int(round(cx - side / 2)), int(round(cy - side / 2)), side
 
 
-def _disk(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+def _grow(mask: np.ndarray, radius: int) -> np.ndarray:
+    """``mask`` (uint8 0/1) dilated by a disk of ``radius`` px, via the exact Euclidean distance transform:
+    its cost does not grow with the radius, unlike a dilation with a disk kernel (9 s at 300 px on 512^2)."""
+    if radius <= 0 or not mask.any():
+        return mask
+    dist = cv2.distanceTransform((mask == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return (dist <= radius).astype(np.uint8)
 
 
 def guided_filter(guide: np.ndarray, prob: np.ndarray, radius: int = 8, eps: float = 1e-3) -> np.ndarray:
@@ -185,11 +190,11 @@ def apply_shape(mask: np.ndarray, settings: MaskSettings) -> np.ndarray:
             hull = cv2.convexHull(np.stack([xs, ys], 1).astype(np.int32))
             cv2.fillConvexPoly(m, hull, 1)
     if settings.grow:
-        m = cv2.dilate(m, _disk(int(settings.grow)))
+        m = _grow(m, int(settings.grow))
     out = m.astype(np.float32)
     if settings.feather:
         # Feather outward only: the blurred edge is added outside the hard mask, never inside it.
-        soft = cv2.GaussianBlur(cv2.dilate(m, _disk(int(settings.feather))).astype(np.float32), (0, 0),
+        soft = cv2.GaussianBlur(_grow(m, int(settings.feather)).astype(np.float32), (0, 0),
                                 settings.feather / 2.0)
         out = np.maximum(out, soft)
     return out

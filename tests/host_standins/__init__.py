@@ -9,6 +9,8 @@ swaps only these two loaders for the subclasses below. They keep the stock input
 and outputs and read the same files from the same folders, but size the model from
 the file's own shapes; everything after them (ComfyUI's umT5 model and tokenizer
 classes, CLIPTextEncode, ComfyUI's CLIP vision model, CLIPVisionEncode) is stock code.
+``replacement_probe`` adds two nodes that let the test compare the pack's replacement
+conditioning with what core's WanAnimateToVideo builds (see its docstring).
 This pack is linked into the test host only; it never ships.
 """
 from __future__ import annotations
@@ -85,4 +87,7 @@ class TestTinyCLIPVisionLoader(nodes.CLIPVisionLoader):
         return (model,)
 
 
-NODE_CLASS_MAPPINGS = {"TestTinyCLIPLoader": TestTinyCLIPLoader, "TestTinyCLIPVisionLoader": TestTinyCLIPVisionLoader}
+from .replacement_probe import TestReplacementInputs, TestSaveConcatY  # noqa: E402
+
+NODE_CLASS_MAPPINGS = {"TestTinyCLIPLoader": TestTinyCLIPLoader, "TestTinyCLIPVisionLoader": TestTinyCLIPVisionLoader,
+                       "TestReplacementInputs": TestReplacementInputs, "TestSaveConcatY": TestSaveConcatY}
