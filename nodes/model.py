@@ -8,7 +8,9 @@ from dreamactor_core.utils import DreamActorError
 
 from . import host
 from .comfy_vae import core_vae, wrap_vae
-from .types import FaceTokens, Model, image_to_uint8, image_to_video, video_to_image
+from .comfy_model import wrap_dit
+from .model_input import StockAnimateModel, sampler_model
+from .types import FaceTokens, image_to_uint8, image_to_video, video_to_image
 
 CATEGORY = "DreamActor/model"
 DIT_FOLDERS = [host.DREAMACTOR_FOLDER, "diffusion_models"]
@@ -75,8 +77,10 @@ class ModelLoader(io.ComfyNode):
                                      "trainer writes tell them); set it only for a DiT trained elsewhere with a "
                                      "head size other than 128 that does not record it."),
             ],
-            outputs=[Model.Output(display_name="model", tooltip="The loaded animation DiT, for the DreamActor "
-                                                                "Sampler, Pseudo References and Face Motion Encode.")],
+            outputs=[io.Model.Output(display_name="model", tooltip="The animation DiT as a stock MODEL: stock "
+                                                                   "LoraLoaderModelOnly patches it and ComfyUI loads "
+                                                                   "and offloads it. For the DreamActor Sampler, "
+                                                                   "Pseudo References and Face Motion Encode.")],
         )
 
     @classmethod
@@ -84,19 +88,27 @@ class ModelLoader(io.ComfyNode):
                 reference_slots=0, num_heads=0) -> io.NodeOutput:
         import dataclasses
 
-        from dreamactor_core.model.loader import load_dit
+        from dreamactor_core.model.block_swap import BlockSwap
+        from dreamactor_core.model.loader import check_compute_dtype, load_dit
 
         node = "DreamActor Model Loader"
         with host.node_errors(node, "model_name"):
             path = host.model_path(DIT_FOLDERS, model_name, "model_name")
         device = host.torch_device()
+        dtype = pick_compute_dtype(compute_dtype, device)
+        in_comfy = host.comfy_module("comfy.model_patcher") is not None
+        with host.node_errors(node, "compute_dtype"):
+            check_compute_dtype(dtype, device)
         with host.node_errors(node, "model_name", also=("num_heads",)):
-            model = load_dit(path, weight_dtype=WEIGHT_DTYPES[weight_dtype],
-                             compute_dtype=pick_compute_dtype(compute_dtype, device), device=device,
-                             block_swap=int(block_swap), attention=attention, num_heads=int(num_heads) or None)
+            # Inside ComfyUI the file is read into host memory; the memory manager moves it when it runs.
+            model = load_dit(path, weight_dtype=WEIGHT_DTYPES[weight_dtype], compute_dtype=dtype,
+                             device="cpu" if in_comfy else device, block_swap=0 if in_comfy else int(block_swap),
+                             attention=attention, num_heads=int(num_heads) or None)
+        if in_comfy and int(block_swap):  # swapped blocks stay in (pinned) host memory from now on
+            model.block_swap = BlockSwap(model.blocks, min(int(block_swap), len(model.blocks)), device)
         if int(reference_slots) and int(reference_slots) != model.config.num_refs:  # not a weight: may be overridden
             model.config = dataclasses.replace(model.config, num_refs=int(reference_slots))
-        return io.NodeOutput(model)
+        return io.NodeOutput(wrap_dit(model))
 
 
 class VAELoader(io.ComfyNode):
@@ -227,7 +239,7 @@ class FaceMotionEncode(io.ComfyNode):
                         "returns the face motion tokens, one token frame per 4 video frames, so they can be edited "
                         "or swapped and given to DreamActor Sampler's face_tokens input.",
             inputs=[
-                Model.Input("model", tooltip="From DreamActor Model Loader (its face encoder is used)."),
+                io.Model.Input("model", tooltip="From DreamActor Model Loader (its face encoder is used)."),
                 io.Image.Input("face_crops", tooltip="Face crops from DreamActor Face Crops, one per video frame "
                                                      "(padded to 4n+1 like DreamActor VAE Encode pads frames)."),
             ],
@@ -242,7 +254,12 @@ class FaceMotionEncode(io.ComfyNode):
             raise DreamActorError(f"{node}, input 'face_crops': expected a non-empty IMAGE batch")
         from dreamactor_core.sampling.conditioning import face_pixels
 
-        size = int(getattr(model.config, "face_size", 512))
+        model = sampler_model(model, node).dit
+        if isinstance(model, StockAnimateModel):
+            raise DreamActorError(f"{node}, input 'model': a stock Wan2.2-Animate MODEL encodes face crops itself "
+                                  "at every step; connect the face crops to the Sampler's face_crops instead, or "
+                                  "load the file with DreamActor Model Loader to get face tokens")
+        size = int(model.config.face_size)
         crops = image_to_uint8(pad_frames(face_crops), "face_crops")
         with host.node_errors(node, "face_crops"), torch.inference_mode():
             tokens = model.encode_face(face_pixels(crops, size).to(host.torch_device()))

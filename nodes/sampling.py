@@ -12,7 +12,8 @@ from dreamactor_core.utils import DreamActorError
 from . import host
 from .comfy_vae import core_vae
 from .model import VAE_TOOLTIP, decode_latent
-from .types import FaceTokens, Model, image_to_uint8, to_image
+from .model_input import MODEL_TOOLTIP, sampler_model
+from .types import FaceTokens, image_to_uint8, to_image
 
 CATEGORY = "DreamActor/sampling"
 SOLVERS = ["unipc", "dpmpp_2m", "euler"]
@@ -91,7 +92,7 @@ class Sampler(io.ComfyNode):
                         "the video LATENT. Decode it with DreamActor Decode to Frames. Pose comes from guidance "
                         "frames or from pose latents, face motion from face crops or from face tokens.",
             inputs=[
-                Model.Input("model", tooltip="From DreamActor Model Loader."),
+                io.Model.Input("model", tooltip=MODEL_TOOLTIP),
                 io.Vae.Input("vae", tooltip=VAE_TOOLTIP + " Encodes references and guidance, decodes windows."),
                 io.Image.Input("reference", tooltip="The person to animate (first image)."),
                 io.Image.Input("guidance", optional=True,
@@ -131,7 +132,8 @@ class Sampler(io.ComfyNode):
                                tooltip="unipc: second-order predictor-corrector, Wan2.2's own default. "
                                        "dpmpp_2m: second order. euler: first order."),
                 io.Float.Input("shift", default=5.0, min=0.0, max=100.0, step=0.1,
-                               tooltip="Timestep shift of the flow-matching schedule (Wan uses 5)."),
+                               tooltip="Timestep shift of the flow-matching schedule (Wan uses 5). A MODEL "
+                                       "patched by ModelSamplingSD3 uses that node's shift instead."),
                 io.Float.Input("cfg", default=1.0, min=0.0, max=30.0, step=0.1,
                                tooltip="Classifier-free guidance scale; 1 runs one model call per step."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
@@ -174,6 +176,8 @@ class Sampler(io.ComfyNode):
         from dreamactor_core.sampling.pipeline import animate_guidance
 
         node = "DreamActor Sampler"
+        run = sampler_model(model, node)
+        model, shift = run.dit, run.shift if run.shift is not None else shift
         vae = core_vae(vae, node)
         guide, latents = _pose_source(node, vae, guidance, pose_latents, frame_count, width, height, aspect)
         faces, tokens = _face_source(node, face_crops, face_tokens, frame_count, latents is not None)
@@ -201,7 +205,7 @@ class Sampler(io.ComfyNode):
         samples = _stitch(windows, result.num_frames, settings.window, settings.refert)
         latent = {"samples": samples, "dreamactor_frames": torch.from_numpy(result.frames),
                   "dreamactor_fps": float(fps)}
-        notes = "\n".join([f"{result.num_frames} frames, {result.width}x{result.height}", *result.notes])
+        notes = "\n".join([f"{result.num_frames} frames, {result.width}x{result.height}", *run.notes, *result.notes])
         return io.NodeOutput(latent, ui=ui.PreviewText(notes))
 
 
@@ -325,7 +329,7 @@ class PseudoReferences(io.ComfyNode):
                         "sphere, and picks frames at the chosen yaw angles as extra reference images (the paper's "
                         "complementary appearance guidance). Check them in the preview, or replace them.",
             inputs=[
-                Model.Input("model", tooltip="From DreamActor Model Loader."),
+                io.Model.Input("model", tooltip=MODEL_TOOLTIP),
                 io.Vae.Input("vae", tooltip=VAE_TOOLTIP),
                 io.Image.Input("reference", tooltip="The person to animate (first image)."),
                 *_conditioning_inputs(),
@@ -356,6 +360,8 @@ class PseudoReferences(io.ComfyNode):
         from dreamactor_core.signals.extract import extract_motion
 
         node = "DreamActor Pseudo References"
+        run = sampler_model(model, node)
+        model = run.dit
         vae = core_vae(vae, node)
         with host.node_errors(node, "angles"):
             yaws = parse_angles(angles)
@@ -363,7 +369,7 @@ class PseudoReferences(io.ComfyNode):
         with host.node_errors(node, "reference"):
             ref_motion = extract_motion(ref[None], 25.0, name="reference")
         settings = AnimateSettings(steps=int(steps), seed=int(seed), window=int(frames), refert=1,  # one window
-                                   aspect=aspect)
+                                   aspect=aspect, **({} if run.shift is None else {"shift": run.shift}))
         text, text_null = text_embeddings(positive, "positive"), text_embeddings(negative, "negative")
         clip = clip_features(clip_vision_output)
 

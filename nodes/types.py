@@ -16,8 +16,9 @@ from dreamactor_core.utils import DreamActorError
 Motion = io.Custom("DREAMACTOR_MOTION")
 # OpenPose JSON frames as emitted by comfyui_controlnet_aux's DWPose/OpenPose nodes.
 PoseKeypoint = io.Custom("POSE_KEYPOINT")
-# A loaded animation DiT (dreamactor_core.model AnimateDiT).
-Model = io.Custom("DREAMACTOR_MODEL")
+# The animation DiT travels on ComfyUI's own MODEL socket (nodes/comfy_model.py); workflows saved
+# with this former type are migrated by web/js on load and explained by the server (nodes/legacy.py).
+REMOVED_MODEL_TYPE = "DREAMACTOR_MODEL"
 # Face motion tokens [B, latent_frames, 5, D] from the face motion encoder.
 FaceTokens = io.Custom("DREAMACTOR_FACE_TOKENS")
 

@@ -94,6 +94,21 @@ class BlockSwap:
         self.blocks = []
 
 
+def move_unswapped(model: nn.Module, swapped: list[nn.Module], device) -> None:
+    """Move ``model`` to ``device`` except the ``swapped`` blocks of ``model.blocks``, which stay in host memory
+    (a host that loads and offloads the model as a whole uses this to keep block swap)."""
+    keep = {id(b) for b in swapped}
+    for name, child in model.named_children():
+        if name == "blocks":
+            for b in child:
+                if id(b) not in keep:
+                    b.to(device)
+        else:
+            child.to(device)
+    for t in chain(model.parameters(recurse=False), model.buffers(recurse=False)):
+        t.data = t.data.to(device)
+
+
 def enable_block_swap(model: nn.Module, num_blocks: int, device="cuda") -> BlockSwap | None:
     """Put ``model`` on ``device`` except its first ``num_blocks`` blocks (``model.blocks``),
     which are streamed in per forward. Returns the handle (also kept as ``model.block_swap``),
@@ -107,16 +122,7 @@ def enable_block_swap(model: nn.Module, num_blocks: int, device="cuda") -> Block
         old.remove()
     device = torch.device(device)
     n = max(0, min(int(num_blocks), len(model.blocks)))
-    swapped = set(id(b) for b in list(model.blocks)[:n])
-    for name, child in model.named_children():
-        if name == "blocks":
-            for b in child:
-                if id(b) not in swapped:
-                    b.to(device)
-        else:
-            child.to(device)
-    for t in chain(model.parameters(recurse=False), model.buffers(recurse=False)):
-        t.data = t.data.to(device)
+    move_unswapped(model, list(model.blocks)[:n], device)
     model.block_swap = BlockSwap(model.blocks, n, device) if n else None
     return model.block_swap
 

@@ -12,6 +12,8 @@ const FAMILY_COLOURS = {
   "DreamActor/sampling": { color: "#5a3d22", bgcolor: "#7d5630" },
 };
 const LOAD_MOTION = "DreamActorLoadMotion";
+// The model socket type the pack used before it took ComfyUI's own MODEL.
+const REMOVED_MODEL_TYPE = "DREAMACTOR_MODEL";
 const SAVE_MOTION = "DreamActorSaveMotion";
 
 // Grow a node to fit its contents, never shrink it: the artist's (or the workflow's)
@@ -96,8 +98,44 @@ function addUploadButton(node) {
   };
 }
 
+// A workflow saved before the pack used ComfyUI's MODEL socket still names the removed type on its
+// links and sockets; the frontend would then refuse to connect a stock MODEL there. Rename it in place
+// (the nodes are the same, only the socket's name changed) and return how many places changed.
+function migrateRemovedModelType(graph) {
+  let changed = 0;
+  const rename = (slot) => {
+    if (slot?.type === REMOVED_MODEL_TYPE) {
+      slot.type = "MODEL";
+      changed += 1;
+    }
+  };
+  for (const link of graph?.links ?? []) {
+    if (Array.isArray(link) && link[5] === REMOVED_MODEL_TYPE) {
+      link[5] = "MODEL";
+      changed += 1;
+    } else rename(link);
+  }
+  for (const node of graph?.nodes ?? []) {
+    (node.inputs ?? []).forEach(rename);
+    (node.outputs ?? []).forEach(rename);
+  }
+  for (const sub of graph?.definitions?.subgraphs ?? []) changed += migrateRemovedModelType(sub);
+  return changed;
+}
+
 app.registerExtension({
   name: "DreamActor.Nodes",
+  beforeConfigureGraph(graphData) {
+    const changed = migrateRemovedModelType(graphData);
+    if (!changed) return;
+    const detail = `This workflow was saved with the DreamActor model socket ${REMOVED_MODEL_TYPE}, which is now ` +
+      "ComfyUI's own MODEL. Its model links were updated (" + changed + " places); save the workflow to keep " +
+      "the change. Load Diffusion Model and LoRA loaders can now feed the DreamActor Sampler.";
+    console.info(`[DreamActor] ${detail}`);
+    window.__dreamactorMigration = { changed, detail };
+    app.extensionManager?.toast?.add({ severity: "info", summary: "DreamActor: model socket updated", detail,
+      life: 15000 });
+  },
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!nodeData.name?.startsWith("DreamActor")) return;
     const family = FAMILY_COLOURS[nodeData.category];
