@@ -17,6 +17,8 @@ import logging
 import sys
 from pathlib import Path
 
+from .cli_console import StageProgress, native_logs_hidden
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 SAMPLE_DRIVING = ASSETS / "driving_arm_wave.mp4"
 SAMPLE_REFERENCE = ASSETS / "reference.png"
@@ -50,8 +52,9 @@ Example:
 """
 
 
-OVERWRITE_HELP = ("replace existing outputs; without it a free numbered name is used (out-1.mp4) and printed. "
-                  "Outputs appear only when the run has finished")
+DEMO_LINE = ("no --checkpoint/--vae: running the embedded demo model, a 1.9M-parameter TOY trained on synthetic "
+             "humans (it shows the pipeline works, not usable animation); for real results give --checkpoint "
+             "wan2.2_animate_14B_bf16.safetensors --vae wan_2.1_vae.safetensors (see --help, docs/DEMO_MODEL.md)")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".m4v")
 
 
@@ -64,7 +67,21 @@ class _Append(argparse.Action):
         setattr(namespace, self.dest, (list(items) if isinstance(items, list) else []) + [values])
 
 
+def _demo_card() -> dict:
+    """The embedded demo model's card (its safetensors metadata); empty when it is not installed."""
+    if not DEMO_FILES[0].is_file():
+        return {}
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(DEMO_FILES[0]), framework="pt") as f:
+        return json.loads((f.metadata() or {}).get("dreamactor_demo", "{}"))
+
+
 def _parser() -> argparse.ArgumentParser:
+    from .cli_help import demo_card_note, document
+
     p = argparse.ArgumentParser(prog="python -m dreamactor_core", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -73,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--reference", type=Path, default=None,
                    help="retarget to this person's proportions and framing (default: the driving video's own)")
     e.add_argument("--out-dir", type=Path, default=Path("dreamactor_extract"))
-    e.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    e.add_argument("--overwrite", action="store_true")
     e.add_argument("--width", type=int, default=None)
     e.add_argument("--height", type=int, default=None)
     e.add_argument("--style", default="dreamactor", choices=["dreamactor", "openpose"])
@@ -93,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--negative-embeds", type=Path, default=None)
     a.add_argument("--clip-embeds", type=Path, default=None)
     a.add_argument("--out", type=Path, default=Path("dreamactor_animate.mp4"))
-    a.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    a.add_argument("--overwrite", action="store_true")
     a.add_argument("--width", type=int, default=None)
     a.add_argument("--height", type=int, default=None)
     a.add_argument("--max-frames", type=int, default=None)
@@ -131,6 +148,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="replace mode: frames the last mask is kept where the driver is lost")
     a.add_argument("--mask-out", type=Path, default=None,
                    help="replace mode: also write the mask used (white = generated) as a video, at the output size")
+    for sp in (e, a):
+        sp.add_argument("--person", default="largest", metavar="largest|leftmost|N")
+        sp.add_argument("--reference-person", default="largest", metavar="largest|leftmost|N")
+        sp.add_argument("--verbose", action="store_true")
+        document(sp)
+    a.epilog = demo_card_note(_demo_card().get("sampling", {})) + "\n\n" + MODEL_HELP
     p.animate_parser = a  # main() asks it which options the user gave
     return p
 
@@ -155,15 +178,18 @@ def _run_extract(args, outputs) -> int:
     from .signals.extract import extract_motion
     from .signals.face_crops import crop_faces
     from .signals.render_dreamactor import render_guidance
+    from .signals.tracking import person_note
     from .signals.video_io import load_image, read_video, write_video
 
     check_extract(args)
     out = outputs.claim_folder(args.out_dir, EXTRACT_FILES, "--out-dir")
+    stages = StageProgress()
     driving_path = args.driving or SAMPLE_DRIVING
     if args.driving is None:
         print(f"no --driving given: using the bundled sample {driving_path.name}")
     frames, fps = read_video(driving_path, max_frames=args.max_frames)
-    motion = extract_motion(frames, fps, name=str(driving_path))
+    motion = extract_motion(frames, fps, name=str(driving_path), progress=stages("extraction"), person=args.person)
+    notes = [person_note(motion.meta.get("person", {}), "driving video")]
     target = motion
     if args.reference is not None:
         from .signals.retarget import retarget_motion
@@ -171,16 +197,24 @@ def _run_extract(args, outputs) -> int:
         ref = load_image(args.reference)
         from .sampling.alignment import align_to_reference
 
-        ref_motion = extract_motion(ref, fps, name=str(args.reference))
+        ref_motion = extract_motion(ref, fps, name=str(args.reference), person=args.reference_person)
+        notes.append(person_note(ref_motion.meta.get("person", {}), "reference"))
         target = align_to_reference(retarget_motion(motion, ref_motion, pin_root=args.pin_root), ref_motion)
     w = args.width or target.width
     h = args.height or target.height
     guidance, faces, motion_json = (out / name for name in EXTRACT_FILES)
+    writing = stages("writing")
+    writing(0, 3)
     write_video(outputs.temp(guidance), render_guidance(target, w, h, style=args.style, aspect=args.aspect), fps,
                 audio_from=driving_path)
+    writing(1, 3)
     write_video(outputs.temp(faces), crop_faces(frames, motion, size=args.face_size), fps)
+    writing(2, 3)
     outputs.temp(motion_json).write_text(target.to_json())
+    writing(3, 3)
     outputs.commit()
+    for note in filter(None, notes):
+        print("note:", note)
     found = float(np.isfinite(motion.body_px[..., 0]).any(1).mean())
     print(f"{len(frames)} frames at {fps:g} fps, person found in {found:.0%} of them")
     print(f"wrote {guidance} ({w}x{h}), {faces}, {motion_json}")
@@ -220,18 +254,12 @@ def _use_demo_model(args, given: set[str]) -> bool:
     for every option the user did not give."""
     if args.checkpoint is not None or args.vae is not None or not all(p.is_file() for p in DEMO_FILES):
         return False
-    import json
-
-    from safetensors import safe_open
 
     args.checkpoint, args.vae = DEMO_FILES
-    with safe_open(str(DEMO_FILES[0]), framework="pt") as f:
-        card = json.loads((f.metadata() or {}).get("dreamactor_demo", "{}"))
-    for key, value in card.get("sampling", {}).items():
+    for key, value in _demo_card().get("sampling", {}).items():
         if key not in given and hasattr(args, key):
             setattr(args, key, value)
-    print(f"no --checkpoint/--vae given: using the embedded demo model ({DEMO_DIR}); "
-          "it is tiny and trained on synthetic humans only, see docs/DEMO_MODEL.md")
+    print(DEMO_LINE)
     return True
 
 
@@ -279,7 +307,8 @@ def _run_animate(args, given: set[str], outputs) -> int:
     device = args.device  # checked (and defaulted) by check_animate
     dtype = getattr(torch, args.dtype) if device != "cpu" else torch.float32
     reference = load_image(args.reference)
-    frames, fps = read_video(args.driving, max_frames=args.max_frames)
+    driving_frames, fps = read_video(args.driving, max_frames=args.max_frames)
+    print(f"loading {args.checkpoint.name} and {args.vae.name} on {device}")
     dit = load_dit(args.checkpoint, compute_dtype=dtype, device=device, block_swap=args.block_swap)
     if args.lora:
         from .model.lora import apply_loras, parse_lora_arg
@@ -292,6 +321,7 @@ def _run_animate(args, given: set[str], outputs) -> int:
         seed=args.seed, window=args.window, refert=args.refert, color_match=args.color_match,
         reference_detail=args.reference_detail, style=args.style,
         aspect=args.aspect, size_fix=args.size_fix, pseudo_ref_angles=tuple(args.pseudo_refs),
+        person=args.person, reference_person=args.reference_person,
         guidance=GuidanceSettings(cfg=args.cfg, pose=_strength(args.pose_strength, "pose-strength"),
                                   face=_strength(args.face_strength, "face-strength")))
 
@@ -303,15 +333,19 @@ def _run_animate(args, given: set[str], outputs) -> int:
                                     hold=args.mask_hold)
         replace_mask.validate()
 
-    def progress(done: int, total: int) -> None:
-        print(f"\rsampling step {done}/{total}", end="" if done < total else "\n", flush=True)
+    stages = StageProgress()
+    writing = stages("writing")
 
     with Mp4Sink(outputs.temp(out), fps, audio_from=args.driving) as sink:
-        result = animate(reference, frames, fps, dit, vae, text=_load_tensor(args.text_embeds, "--text-embeds"),
+        def write(frames) -> None:
+            sink(frames)
+            writing(sink.count, len(driving_frames))
+
+        result = animate(reference, driving_frames, fps, dit, vae, text=_load_tensor(args.text_embeds, "--text-embeds"),
                          text_null=_load_tensor(args.negative_embeds, "--negative-embeds"),
                          clip_fea=_load_tensor(args.clip_embeds, "--clip-embeds"), settings=settings,
-                         extra_references=[load_image(p) for p in args.extra_ref], sink=sink, progress=progress,
-                         replace_mask=replace_mask)
+                         extra_references=[load_image(p) for p in args.extra_ref], sink=write,
+                         replace_mask=replace_mask, stages=stages)
     if mask_out is not None and result.replacement is not None:
         from .signals.video_io import write_video
 
@@ -342,7 +376,7 @@ def main(argv=None) -> int:
     outputs = Outputs(overwrite=args.overwrite, say=print)  # a numbered name is said at once, not after the run
     # Ctrl-C or a failure removes every half-written output (Outputs.__exit__): one line, no traceback
     try:
-        with outputs:
+        with native_logs_hidden(not args.verbose), outputs:
             if args.command == "extract":
                 return _run_extract(args, outputs)
             return _run_animate(args, _given_options(argv, vars(parser.parse_args(["animate"]))), outputs)

@@ -6,17 +6,20 @@ the user typed it. The core's own validators are reused, so the rules cannot dri
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .utils import DreamActorError
 
 
 def _as_flag(flag: str, fn, *a, **kw):
-    """Run a core validator and name the command-line option in its message."""
+    """Run a core validator and name the command-line option in its message (in place of the core's
+    own label, such as ``window frames:``, which is not what the user typed)."""
     try:
         return fn(*a, **kw)
     except DreamActorError as exc:
-        raise DreamActorError(f"{flag}: {exc}") from None
+        text = re.sub(r"^[A-Za-z_ ]{1,20}: ", "", str(exc), count=1)
+        raise DreamActorError(f"{flag}: {text}") from None
 
 
 def check_input_file(path: Path | None, flag: str, what: str) -> None:
@@ -58,11 +61,19 @@ def _check_size(args) -> None:
         raise DreamActorError(f"--max-frames {args.max_frames}: must be at least 1 (or leave it out for all frames)")
 
 
+def _check_people(args) -> None:
+    from .signals.tracking import parse_person
+
+    _as_flag("--person", parse_person, args.person)
+    _as_flag("--reference-person", parse_person, args.reference_person)
+
+
 def check_extract(args) -> None:
     """``extract``: every argument, before the driving video is read."""
     check_input_file(args.driving, "--driving", "driving video")
     check_input_file(args.reference, "--reference", "reference image")
     _check_size(args)
+    _check_people(args)
     if args.face_size < 16:
         raise DreamActorError(f"--face-size {args.face_size}: must be at least 16 pixels (512 is the model's size)")
 
@@ -82,6 +93,7 @@ def check_animate(args) -> None:
                              *(("--extra-ref", p, "extra reference image") for p in args.extra_ref)):
         check_input_file(path, flag, what)
     _check_size(args)
+    _check_people(args)
     _as_flag("--steps", schedule.flow_sigmas, args.steps, 1.0)
     _as_flag("--shift", schedule.shift_sigmas, schedule.flow_sigmas(1, 1.0), args.shift)
     _as_flag("--window", plan_windows, 1, args.window, 0)

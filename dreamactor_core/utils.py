@@ -5,6 +5,8 @@ from typing import Callable, Optional
 
 ProgressFn = Optional[Callable[[int, int], None]]
 CancelFn = Optional[Callable[[], bool]]
+# stage name -> that stage's progress(done, total): long runs say which stage they are in
+StagesFn = Optional[Callable[[str], ProgressFn]]
 
 
 class DreamActorError(ValueError):
@@ -24,3 +26,8 @@ def check_cancel(cancel: CancelFn) -> None:
 def report(progress: ProgressFn, done: int, total: int) -> None:
     if progress is not None:
         progress(int(done), int(total))
+
+
+def stage(stages: StagesFn, name: str) -> ProgressFn:
+    """The progress callback for stage ``name`` (None when nobody listens)."""
+    return None if stages is None else stages(name)

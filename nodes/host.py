@@ -83,6 +83,14 @@ def node_errors(node: str, input_name: str, also: tuple[str, ...] = ()) -> Itera
         raise
 
 
+def check_pixels(node: str, name: str, value: int, low: int = 16, high: int = 4096) -> int:
+    """A size input in pixels, refused on its own input before any work (the core would name its
+    own argument, which the artist cannot see)."""
+    if not low <= int(value) <= high:
+        raise DreamActorError(f"{node}, input '{name}': {value} pixels is out of range; use {low} to {high}")
+    return int(value)
+
+
 # --- devices --------------------------------------------------------------------
 def torch_device() -> torch.device:
     """The device ComfyUI computes on (its --cpu flag included), else CPU."""
@@ -129,6 +137,14 @@ def list_models(folder: str) -> list[str]:
     return sorted(names)
 
 
+def _inside(folder: str, name: str) -> str | None:
+    """``folder/name`` when it is a file inside ``folder``: a name with ``..`` or an absolute path never
+    leads out of the models folders (judged on the name, so files linked in from elsewhere still work)."""
+    root = os.path.abspath(folder)
+    path = os.path.normpath(os.path.join(root, name))
+    return path if os.path.commonpath([root, path]) == root and os.path.isfile(path) else None
+
+
 def model_path(folders: list[str], name: str, input_name: str) -> str:
     """Full path of ``name`` in the first of ``folders`` that has it."""
     fp = _host("folder_paths")
@@ -136,7 +152,7 @@ def model_path(folders: list[str], name: str, input_name: str) -> str:
         if fp is not None:
             path = fp.get_full_path(folder, name) if folder in fp.folder_names_and_paths else None
         else:
-            path = next((p for p in (os.path.join(d, name) for d in folder_dirs(folder)) if os.path.isfile(p)), None)
+            path = next((p for p in (_inside(d, name) for d in folder_dirs(folder)) if p), None)
         if path is not None:
             return path
     where = ", ".join(d for f in folders for d in folder_dirs(f)) or "(no folder registered)"

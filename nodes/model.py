@@ -19,7 +19,8 @@ VAE_FOLDERS = ["vae"]
 WEIGHT_DTYPES = {"default": None, "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32,
                  "fp8_e4m3fn": getattr(torch, "float8_e4m3fn", None)}
 COMPUTE_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-ATTENTION = ["sdpa", "sageattention", "flash_attn"]
+# the names the node shows (the packages an artist installs) -> the core's backend names
+ATTENTION = {"sdpa": "sdpa", "sageattention": "sage", "flash_attn": "flash"}
 
 host.register_model_folder()
 
@@ -64,7 +65,7 @@ class ModelLoader(io.ComfyNode):
                 io.Int.Input("block_swap", default=0, min=0, max=40,
                              tooltip="Transformer blocks kept in CPU memory and streamed to the GPU as they run. "
                                      "Raise it until the model fits (about 20 for a 24 GB GPU with the 14B model)."),
-                io.Combo.Input("attention", options=ATTENTION, default="sdpa",
+                io.Combo.Input("attention", options=list(ATTENTION), default="sdpa",
                                tooltip="Attention kernel: torch sdpa always works; sageattention and flash_attn "
                                        "are used only when installed."),
                 io.Int.Input("reference_slots", default=0, min=0, max=8,
@@ -88,10 +89,15 @@ class ModelLoader(io.ComfyNode):
                 reference_slots=0, num_heads=0) -> io.NodeOutput:
         import dataclasses
 
+        from dreamactor_core.model.attention import get_attention
         from dreamactor_core.model.block_swap import BlockSwap
         from dreamactor_core.model.loader import check_compute_dtype, load_dit
 
         node = "DreamActor Model Loader"
+        with host.node_errors(node, "attention"):  # before the long load, and on the input to change
+            if attention not in ATTENTION:
+                raise DreamActorError(f"'{attention}' is not one of {', '.join(ATTENTION)}")
+            get_attention(ATTENTION[attention])
         with host.node_errors(node, "model_name"):
             path = host.model_path(DIT_FOLDERS, model_name, "model_name")
         device = host.torch_device()
@@ -103,7 +109,7 @@ class ModelLoader(io.ComfyNode):
             # Inside ComfyUI the file is read into host memory; the memory manager moves it when it runs.
             model = load_dit(path, weight_dtype=WEIGHT_DTYPES[weight_dtype], compute_dtype=dtype,
                              device="cpu" if in_comfy else device, block_swap=0 if in_comfy else int(block_swap),
-                             attention=attention, num_heads=int(num_heads) or None)
+                             attention=ATTENTION[attention], num_heads=int(num_heads) or None)
         if in_comfy and int(block_swap):  # swapped blocks stay in (pinned) host memory from now on
             model.block_swap = BlockSwap(model.blocks, min(int(block_swap), len(model.blocks)), device)
         if int(reference_slots) and int(reference_slots) != model.config.num_refs:  # not a weight: may be overridden

@@ -233,6 +233,9 @@ def _pose_source(node: str, vae, guidance, pose_latents, frame_count: int, width
 
     if (guidance is None) == (pose_latents is None):
         raise DreamActorError(f"{node}: connect exactly one of 'guidance' (frames) and 'pose_latents' (a LATENT)")
+    for name, value in (("width", width), ("height", height)):
+        if value:  # 0 means "the guidance's own size"
+            host.check_pixels(node, name, value)
     if guidance is not None:
         guide = image_to_uint8(guidance, "guidance")
         if frame_count:

@@ -201,8 +201,10 @@ class RenderGuidance(io.ComfyNode):
     def execute(cls, motion, width, height, style, aspect) -> io.NodeOutput:
         from dreamactor_core.signals.render_dreamactor import render_guidance
 
-        with host.node_errors("DreamActor Render Guidance", "motion"):
-            frames = render_guidance(motion, int(width), int(height), style=style, aspect=aspect,
+        node = "DreamActor Render Guidance"
+        width, height = host.check_pixels(node, "width", width), host.check_pixels(node, "height", height)
+        with host.node_errors(node, "motion"):
+            frames = render_guidance(motion, width, height, style=style, aspect=aspect,
                                      progress=host.progress_callback(), cancel=host.cancel_callback())
         return io.NodeOutput(to_image(frames))
 
@@ -230,6 +232,7 @@ class FaceCrops(io.ComfyNode):
     def execute(cls, images, motion, size) -> io.NodeOutput:
         from dreamactor_core.signals.face_crops import crop_faces
 
+        size = host.check_pixels("DreamActor Face Crops", "size", size)
         frames = image_to_uint8(images, "images")
         with host.node_errors("DreamActor Face Crops", "motion"):
             crops = crop_faces(frames, motion, size=int(size), progress=host.progress_callback(),

@@ -73,12 +73,12 @@ def test_replace_mode_refuses_masks_that_replace_nothing_or_everything(tmp_path,
               "--max-frames", str(FRAMES), "--checkpoint", str(dit), "--vae", str(DEMO_FILES[1]),
               "--out", str(tmp_path / "out.mp4"), "--width", str(SIZE), "--height", str(SIZE), "--steps", "1",
               "--window", "5", "--refert", "1", "--device", "cpu"]
-    cases = {"no person found in any of the 5 frame(s)": ["--driving", str(empty)],
+    cases = {"no person found in any of the 5 frames": ["--driving", str(empty)],
              "mask grow: the mask covers every pixel of every frame": [
                  "--driving", str(synth_dir / "pub02_arm_wave.mp4"), "--mask-shape", "box", "--mask-grow", "300"]}
     for message, extra in cases.items():
         assert main(common + extra) == 1
         captured = capsys.readouterr()
         assert message in captured.err, captured.err
-        assert "sampling step" not in captured.out  # refused before any sampling
+        assert "sampling window" not in captured.out  # refused before any sampling
     assert not (tmp_path / "out.mp4").exists() or (tmp_path / "out.mp4").stat().st_size < 100

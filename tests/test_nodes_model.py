@@ -88,18 +88,23 @@ def test_model_loader_lists_both_folders(tmp_path, monkeypatch):
     assert model.pick_compute_dtype("auto", torch.device("cpu")) == torch.float32
 
 
-def test_model_loader_num_heads_override(tmp_path, monkeypatch):
+def one_block_dit(home, name: str) -> dict:
+    """A one-block DiT (4 heads of 16, which the file does not record) in ``home``'s models folder;
+    returns the Model Loader's inputs for it."""
     from dreamactor_core.model.config import ModelConfig
     from dreamactor_core.model.dit import AnimateDiT
 
-    monkeypatch.setenv("DREAMACTOR_HOME", str(tmp_path))
-    (tmp_path / "models" / "dreamactor").mkdir(parents=True)
+    (home / "models" / "dreamactor").mkdir(parents=True)
     dit = AnimateDiT(ModelConfig(dim=64, ffn_dim=96, num_heads=4, num_layers=1, text_dim=32, freq_dim=32,
                                  face_every=0, has_clip=False))
-    save_file({k: v.contiguous() for k, v in dit.state_dict().items()},
-              str(tmp_path / "models" / "dreamactor" / "other.safetensors"))
-    kw = dict(model_name="other.safetensors", weight_dtype="default", compute_dtype="fp32", block_swap=0,
-              attention="sdpa", reference_slots=0)
+    save_file({k: v.contiguous() for k, v in dit.state_dict().items()}, str(home / "models" / "dreamactor" / name))
+    return dict(model_name=name, weight_dtype="default", compute_dtype="fp32", block_swap=0,
+                attention="sdpa", reference_slots=0)
+
+
+def test_model_loader_num_heads_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("DREAMACTOR_HOME", str(tmp_path))
+    kw = one_block_dit(tmp_path, "other.safetensors")
     assert model.ModelLoader.execute(**kw)[0].config.num_heads == 1  # the head-size-128 guess
     assert model.ModelLoader.execute(**kw, num_heads=4)[0].config.num_heads == 4
     with pytest.raises(DreamActorError, match="DreamActor Model Loader, input 'num_heads': 5 does not fit"):
@@ -113,3 +118,28 @@ def test_model_loader_puts_a_file_error_on_model_name_even_with_num_heads(tmp_pa
     with pytest.raises(DreamActorError, match="DreamActor Model Loader, input 'model_name'"):
         model.ModelLoader.execute(model_name="broken.safetensors", weight_dtype="default", compute_dtype="fp32",
                                   block_swap=0, attention="sdpa", reference_slots=0, num_heads=4)
+
+
+def test_model_loader_attention_names_work_and_errors_land_on_attention(tmp_path, monkeypatch):
+    """The node shows the package names (sageattention, flash_attn); the core calls them sage and flash."""
+    import importlib.util
+
+    from dreamactor_core.model import attention as core_attention
+
+    monkeypatch.setenv("DREAMACTOR_HOME", str(tmp_path))
+    kw = dict(one_block_dit(tmp_path, "m.safetensors"), num_heads=4)
+    real_find = importlib.util.find_spec
+    for shown in ("sageattention", "flash_attn"):
+        if real_find(shown) is None:
+            with pytest.raises(DreamActorError) as err:
+                model.ModelLoader.execute(**dict(kw, attention=shown))
+            assert "DreamActor Model Loader, input 'attention'" in str(err.value)
+            assert f"needs the Python package '{shown}'" in str(err.value)
+
+    def present(name, *a, **k):  # as if both kernels were installed
+        return object() if name in ("sageattention", "flash_attn") else real_find(name, *a, **k)
+
+    monkeypatch.setattr(core_attention.importlib.util, "find_spec", present)
+    for shown, core_name in (("sageattention", "sage"), ("flash_attn", "flash")):
+        dit = model.ModelLoader.execute(**dict(kw, attention=shown))[0]
+        assert dit.attention_name == core_name  # the name the node shows reaches the core's backend

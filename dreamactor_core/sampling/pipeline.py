@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ..model.contract import model_contract
-from ..utils import Cancelled, CancelFn, DreamActorError, ProgressFn
+from ..signals.tracking import person_note
+from ..utils import Cancelled, CancelFn, DreamActorError, ProgressFn, StagesFn, report, stage
 from . import schedule, solvers
 from .conditioning import (
     Encoder, build_window, check_precomputed, check_signals, cut_entry, module_device, prepare_text)
@@ -28,6 +29,9 @@ from .windows import Window, plan_windows, run_windows, take
 
 log = logging.getLogger("dreamactor.sampling")
 ASPECTS = ("letterbox", "crop", "stretch")
+# below this many pixels on its shorter side a reference has no face worth copying (a face crop is
+# 512 px; MediaPipe's face model starts at 192): it runs, but the user should hear why it looks bad
+MIN_REFERENCE_SIDE = 128
 
 
 @dataclass
@@ -52,6 +56,8 @@ class AnimateSettings:
     pseudo_ref_frames: int = 17
     max_area: int = 832 * 480
     strict: bool = False
+    person: str | int = "largest"  # whom to follow in the driving video: largest, leftmost or an index
+    reference_person: str | int = "largest"  # whom to animate when the reference shows several people
 
     def __post_init__(self) -> None:
         check_detail(self.reference_detail)
@@ -88,8 +94,8 @@ def snap_size(width: int, height: int, mode: str = "crop") -> tuple[int, int, st
     f = (lambda v: v // 16 * 16) if mode == "crop" else (lambda v: -(-v // 16) * 16)
     w, h = f(width), f(height)
     verb = "cropping" if mode == "crop" else "padding"
-    note = (f"size {width}x{height} is not a multiple of 16: {verb} to {w}x{h} "
-            f"(size_fix='{'pad' if mode == 'crop' else 'crop'}' would {'pad' if mode == 'crop' else 'crop'} instead)")
+    # no advice on the other mode here: not every caller offers the choice (the Sampler node does not)
+    note = f"size {width}x{height} is not a multiple of 16: {verb} to {w}x{h}"
     log.warning(note)
     return w, h, note
 
@@ -123,8 +129,21 @@ def check_frames(frames, name: str) -> np.ndarray:
     if frames.shape[-1] != 3:
         raise DreamActorError(f"{name}: expected RGB frames [T,H,W,3], got shape {frames.shape}")
     if frames.dtype != np.uint8:
-        frames = (np.clip(frames.astype(np.float32), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+        from ..signals.video_io import float_to_uint8
+
+        frames = float_to_uint8(frames, name)
     return frames
+
+
+def _small_reference(reference: np.ndarray) -> str | None:
+    """A warning (logged at once, returned for the notes) for a reference too small to show a face."""
+    h, w = reference.shape[:2]
+    if min(h, w) >= MIN_REFERENCE_SIDE:
+        return None
+    text = (f"reference: only {w}x{h} pixels; below {MIN_REFERENCE_SIDE} on its shorter side the face and "
+            "clothing cannot come through, give a larger image (at least the output size)")
+    log.warning(text)
+    return text
 
 
 def check_aspect(ref_wh: tuple[int, int], guide_wh: tuple[int, int], aspect: str | None) -> None:
@@ -158,9 +177,11 @@ def sample_window(dit, cond, settings: AnimateSettings, seed: int, *, progress: 
 
 
 @torch.no_grad()
-def decode_video(vae, latent: torch.Tensor, num_refs: int) -> torch.Tensor:
+def decode_video(vae, latent: torch.Tensor, num_refs: int, progress: ProgressFn = None) -> torch.Tensor:
     """Decode the video part of a latent -> float [F,H,W,3] in [-1,1] on the CPU."""
-    video = vae.decode(latent[:, :, num_refs:].to(module_device(vae)))
+    latent = latent[:, :, num_refs:].to(module_device(vae))
+    # progress only when asked: stand-in VAEs (ComfyUI's, test fakes) take no callbacks
+    video = vae.decode(latent) if progress is None else vae.decode(latent, progress=progress)
     return video[0].float().clamp(-1, 1).permute(1, 2, 3, 0).cpu()
 
 
@@ -180,7 +201,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
                      aspect: str | None = None, sink: Callable[[np.ndarray], None] | None = None,
                      progress: ProgressFn = None, cancel: CancelFn = None, pose_latents=None,
                      face_tokens=None, latent_sink: Callable[[torch.Tensor], None] | None = None,
-                     replacement: Replacement | None = None, signals=None, _timer=None) -> AnimateResult:
+                     replacement: Replacement | None = None, signals=None, stages: StagesFn = None,
+                     _timer=None) -> AnimateResult:
     """Animate ``reference`` [H,W,3] along ready ``guidance`` frames [N,H,W,3] and face crops [N,S,S,3].
 
     ``guidance``/``faces`` may be arrays or lazy sequences (``len`` and slicing returning
@@ -198,6 +220,7 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     guidance frame) switches to replacement mode (see :mod:`.replace`).
     ``signals`` maps further conditioning entries (registered in :mod:`dreamactor_core.model.entries`
     and consumed by the model's contract) to whole-clip tensors; each window gets its cut.
+    ``stages(name)`` gives a progress callback per stage (encode, each window's sampling and decode).
     """
     settings = settings or AnimateSettings()
     contract = model_contract(dit)
@@ -225,6 +248,7 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         replacement = check_replacement(replacement.background, replacement.mask, total, gw, gh)
         replacement.keep_scene = keep
     notes: list[str] = []
+    small = _small_reference(reference)
     w, h, note = snap_size(gw, gh, settings.size_fix)
     if note:
         notes.append(note)
@@ -272,23 +296,35 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
             rep = Replacement(bg, mk)
         timer.add("guidance", t0)
         t0 = time.perf_counter()
+        of = f"window {win.index + 1}/{len(windows)}"
+        encoding = stage(stages, f"encode {of}")
+        report(encoding, 0, 1)
         cond = build_window(encoder, ref_latents, g, f, text_in, carried, face_size=face_size,
                             pose_null=not settings.guidance.pose_always_full, pose_latents=pl, face_tokens=ft,
                             ref_fill=contract.ref_fill, replacement=rep)
         for name, t in extra.items():
             cond.entries.set(name, cut_entry(name, t, win).to(cond.y.device))
         timer.add("encode", t0)
+        report(encoding, 1, 1)
         done = win.index * settings.steps
-        report = None if progress is None else (lambda i, n: progress(done + i, steps_total))
+        sampling = stage(stages, f"sampling {of}")
+
+        def step(i: int, n: int) -> None:
+            report(progress, done + i, steps_total)
+            report(sampling, i, n)
+
+        report(sampling, 0, settings.steps)
         latent = sample_window(dit, cond, settings, settings.seed + win.index, cancel=cancel, cache=cache,
-                               timer=timer, progress=report)
+                               timer=timer, progress=step)
         if rep is not None and replacement.keep_scene:
             latent = keep_scene(latent, cond.y, rep.mask, 0 if carried is None else len(carried), cond.num_refs)
         del cond
         if latent_sink is not None:
             latent_sink(latent[:, :, ref_latents.shape[2]:])
         t0 = time.perf_counter()
-        video = detail(decode_video(vae, latent, ref_latents.shape[2]))
+        decoding = stage(stages, f"decode {of}")
+        report(decoding, 0, 1)
+        video = detail(decode_video(vae, latent, ref_latents.shape[2], progress=decoding))
         timer.add("decode", t0)
         return video
 
@@ -305,6 +341,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
             torch.cuda.empty_cache()
         raise
     frames = None if collect is None else collect.result()
+    if small:
+        notes.append(small)  # last among the notes: it explains the result rather than the run
     return AnimateResult(frames, float(fps), w, h, n, dict(timer), notes=notes)
 
 
@@ -364,7 +402,8 @@ class LazyFrames:
 
 def extract_guidance(reference: np.ndarray, driving: np.ndarray, fps: float, width: int, height: int, *,
                      style: str = "dreamactor", aspect: str = "letterbox", bone_scales=None, face_size: int = 512,
-                     align: bool = True):
+                     align: bool = True, progress: ProgressFn = None, person: str | int = "largest",
+                     reference_person: str | int = "largest"):
     """Motion of the driving video retargeted to the reference, plus lazy guidance and face-crop sequences.
 
     Returns ``(driving_motion, reference_motion, guidance, faces)``; guidance frames are
@@ -372,15 +411,17 @@ def extract_guidance(reference: np.ndarray, driving: np.ndarray, fps: float, wid
     the driving frames. Rendering happens per window, so memory stays flat.
     ``align`` False keeps the driver's placement and scale (replacement mode: the new person
     stands where the driver stood, with the reference's proportions); the guidance's
-    ``motion`` attribute is the retargeted motion it renders.
+    ``motion`` attribute is the retargeted motion it renders. ``progress`` follows the driving
+    video's extraction. ``person`` / ``reference_person`` choose whom to follow when a picture holds
+    several people (see :func:`..signals.tracking.parse_person`).
     """
     from ..signals.extract import extract_motion
     from ..signals.face_crops import crop_faces
     from ..signals.render_dreamactor import render_guidance
     from ..signals.retarget import retarget_motion
 
-    drive = extract_motion(driving, fps)
-    ref = extract_motion(reference[None], fps)
+    drive = extract_motion(driving, fps, progress=progress, person=person, name="driving video")
+    ref = extract_motion(reference[None], fps, name="reference", person=reference_person)
     from .alignment import align_to_reference
 
     target = retarget_motion(drive, ref, bone_scales=bone_scales)
@@ -397,7 +438,7 @@ def extract_guidance(reference: np.ndarray, driving: np.ndarray, fps: float, wid
 def animate(reference, driving, fps: float, dit, vae, *, text=None, text_null=None, clip_fea=None,
             settings: AnimateSettings | None = None, extra_references=(), bone_scales=None,
             sink: Callable[[np.ndarray], None] | None = None, progress: ProgressFn = None,
-            cancel: CancelFn = None, replace_mask=None) -> AnimateResult:
+            cancel: CancelFn = None, replace_mask=None, stages: StagesFn = None) -> AnimateResult:
     """Animate ``reference`` (uint8 [H,W,3]) with the motion of ``driving`` (uint8 [T,H,W,3]) at ``fps``.
 
     Output: ``settings.width`` x ``settings.height`` (default: the reference's aspect at
@@ -406,6 +447,7 @@ def animate(reference, driving, fps: float, dit, vae, *, text=None, text_null=No
     has spare reference slots; ``extra_references`` are an artist's own extra images.
     ``replace_mask`` (a :class:`..signals.character_mask.MaskSettings`) switches to replacement
     mode: the reference replaces the driver in the driving video's own scene (see :mod:`.replace`).
+    ``stages(name)`` gives a progress callback per stage (extraction, then see :func:`animate_guidance`).
     """
     from dataclasses import replace
 
@@ -429,7 +471,10 @@ def animate(reference, driving, fps: float, dit, vae, *, text=None, text_null=No
     t0 = time.perf_counter()
     drive_motion, ref_motion, guidance, faces = extract_guidance(reference, driving, fps, w, h, style=settings.style,
                                                       aspect=settings.aspect, face_size=face_size,
-                                                      bone_scales=bone_scales, align=replace_mask is None)
+                                                      bone_scales=bone_scales, align=replace_mask is None,
+                                                      progress=stage(stages, "extraction"),
+                                                      person=settings.person,
+                                                      reference_person=settings.reference_person)
     replacement = None
     if replace_mask is not None:
         from .replace import replacement_for
@@ -438,7 +483,10 @@ def animate(reference, driving, fps: float, dit, vae, *, text=None, text_null=No
     timer.add("extraction", t0)
     extras = [check_frames(r, "extra reference")[0] for r in extra_references]
     pseudo: list = []
-    notes: list[str] = []
+    notes = [n for n in (person_note(ref_motion.meta.get("person", {}), "reference"),
+                         person_note(drive_motion.meta.get("person", {}), "driving video")) if n]
+    for note in notes:
+        log.warning(note)
     common = dict(text=text, text_null=text_null, clip_fea=clip_fea, aspect=settings.aspect, fps=fps)
     if settings.pseudo_ref_angles:
         spare = contract.num_refs - 1 - len(extras)
@@ -460,7 +508,7 @@ def animate(reference, driving, fps: float, dit, vae, *, text=None, text_null=No
             extras += [img for _, img in pseudo]
     result = animate_guidance(reference, guidance, faces, dit, vae, settings=settings, extra_references=extras,
                               sink=sink, progress=progress, cancel=cancel, _timer=timer, replacement=replacement,
-                              **common)
+                              stages=stages, **common)
     result.pseudo_refs = pseudo
     result.replacement = replacement
     result.notes = notes + result.notes

@@ -327,10 +327,10 @@ def _assemble(rows: list, fps: float, size: tuple[int, int], name: str) -> Motio
             motion.face_conf[t] = float(vis[FACE_POINTS].mean())
         motion.person_box[t] = box
     if found == 0:
-        raise DreamActorError(
-            f"{name}: no person found in any of the {len(rows)} frame(s); "
-            "use a video where a person is visible (ideally the whole body, facing the camera)"
-        )
+        where = ("in the image; use an image" if len(rows) == 1
+                 else f"in any of the {len(rows)} frames; use a video")
+        raise DreamActorError(f"{name}: no person found {where} where a person is visible "
+                              "(ideally the whole body, facing the camera)")
     motion.meta["frames_with_person"] = found
     return motion
 

@@ -105,8 +105,9 @@ def _as_uint8_frames(frames) -> np.ndarray:
     if arr.dtype == np.uint8:
         return arr
     if np.issubdtype(arr.dtype, np.floating):
-        # ComfyUI IMAGE layout: floats in [0, 1].
-        return (np.clip(np.nan_to_num(arr), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        from .video_io import float_to_uint8
+
+        return float_to_uint8(arr, "face crops: frames")
     raise DreamActorError(f"face crops: frames must be uint8 or float in [0, 1], got {arr.dtype}")
 
 

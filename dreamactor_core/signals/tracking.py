@@ -96,15 +96,18 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def parse_person(person) -> tuple[str, int]:
-    """``"largest"`` -> ("largest", 0); an index (int or digit string, left to right) -> ("index", i)."""
+    """``"largest"`` -> ("largest", 0); ``"leftmost"`` or an index (int or digit string, left to right)
+    -> ("index", i)."""
     if isinstance(person, str):
         text = person.strip().lower()
         if text == "largest":
             return "largest", 0
+        if text == "leftmost":
+            return "index", 0
         if text.lstrip("-").isdigit():
             person = int(text)
         else:
-            raise DreamActorError(f"person: expected 'largest' or an index (0 = leftmost), got '{person}'")
+            raise DreamActorError(f"person: expected 'largest', 'leftmost' or an index (0 = leftmost), got '{person}'")
     if isinstance(person, (int, np.integer)) and not isinstance(person, bool):
         if person < 0:
             raise DreamActorError(f"person: index must be >= 0 (0 = leftmost), got {person}")
@@ -123,6 +126,21 @@ def choose_person(boxes: list[np.ndarray], person) -> int:
             f"(0 = leftmost); use an index below {len(boxes)} or 'largest'"
         )
     return index
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def person_note(meta: dict, what: str) -> str | None:
+    """Who was followed, out of how many, when there was a choice (``meta`` is ``Motion.meta["person"]``)."""
+    count = int(meta.get("count", 1))
+    if count < 2 or "chosen" not in meta:
+        return None
+    chosen = int(meta["chosen"])
+    rule = "the largest" if meta.get("mode") == "largest" else f"person {chosen} (0 = leftmost)"
+    return (f"{what}: {count} people found; following {rule}, the {_ordinal(chosen + 1)} from the left. "
+            "Choose another with the person setting: largest, leftmost or an index from the left")
 
 
 def nearest_box(boxes: list[np.ndarray], last_box: np.ndarray, reach: float = 0.5) -> int | None:

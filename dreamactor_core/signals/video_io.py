@@ -5,6 +5,7 @@ system ffmpeg is needed. Frames are ``uint8 [H, W, 3]`` RGB throughout.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -15,8 +16,24 @@ import numpy as np
 
 from ..utils import DreamActorError
 
+log = logging.getLogger("dreamactor.video")
+
 
 # --- pixel normalisation ----------------------------------------------------
+def float_to_uint8(arr, name: str = "image") -> np.ndarray:
+    """Float pixels in [0, 1] (ComfyUI's IMAGE layout) -> uint8.
+
+    Floats that clearly hold 0..255 values (above 1.5) are divided by 255 with a warning: clipping
+    them to [0, 1] would turn the picture white without a word."""
+    arr = np.nan_to_num(np.asarray(arr, dtype=np.float32), nan=0.0)
+    top = float(arr.max()) if arr.size else 0.0
+    if top > 1.5:
+        log.warning("%s: float pixels go up to %.4g, so they are read as 0..255 and divided by 255 "
+                    "(give floats in 0..1, or uint8)", name, top)
+        arr = arr / 255.0
+    return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 def as_rgb_uint8(image, name: str = "image") -> np.ndarray:
     """One image or a batch as uint8 RGB: ``[..., H, W, 3]``.
 
@@ -51,8 +68,7 @@ def as_rgb_uint8(image, name: str = "image") -> np.ndarray:
         return arr.astype(np.uint8) * 255
     if np.issubdtype(arr.dtype, np.integer):
         return np.clip(arr, 0, 255).astype(np.uint8)
-    arr = np.nan_to_num(arr.astype(np.float32), nan=0.0)
-    return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return float_to_uint8(arr, name)
 
 
 def _check_readable(path, what: str) -> str:
@@ -71,10 +87,26 @@ def load_image(path) -> np.ndarray:
     try:
         img = iio.imread(path)
     except Exception as exc:  # imageio raises many types for corrupt files
-        raise DreamActorError(f"image '{path}': cannot be read ({exc}); use a PNG or JPEG file") from exc
+        raise DreamActorError(_unreadable_image(path, exc)) from exc
     if img.ndim == 4:  # animated image: first frame
         img = img[0]
     return as_rgb_uint8(img, name=f"image '{path}'")
+
+
+def _unreadable_image(path: str, exc: Exception) -> str:
+    """Why an image did not load, in words a user can act on. imageio's own message for a file that
+    is no image at all suggests installing a plugin, which would not help."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            kind = img.format
+    except UnidentifiedImageError:
+        return f"image '{path}': is not an image file (its content is no known image format); give a PNG or JPEG file"
+    except OSError as err:
+        return f"image '{path}': cannot be read ({err}); give a PNG or JPEG file"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"image '{path}': this {kind} file cannot be decoded ({first}); save it again as PNG or JPEG"
 
 
 def write_image(path, image: np.ndarray) -> str:
