@@ -20,7 +20,7 @@ def init_from_state_dict(model: torch.nn.Module, source: dict[str, torch.Tensor]
     """Copy ``source`` into ``model`` where it fits; returns counts of what happened."""
     own = model.state_dict()
     report = {"copied": 0, "widened": 0, "face_adapters_mapped": 0, "kept_init": 0, "ignored": 0}
-    face_every = getattr(getattr(model, "config", None), "face_every", 5) or 5
+    face_every = model.config.face_every or 5  # an AnimateDiT (its config says where its face adapters sit)
     new = {}
     for key, value in own.items():
         if key in new:
