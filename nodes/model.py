@@ -9,7 +9,7 @@ from dreamactor_core.utils import DreamActorError
 from . import host
 from .comfy_vae import core_vae, wrap_vae
 from .comfy_model import wrap_dit
-from .model_input import StockAnimateModel, sampler_model
+from .model_input import sampler_model
 from .types import FaceTokens, image_to_uint8, image_to_video, video_to_image
 
 CATEGORY = "DreamActor/model"
@@ -261,11 +261,11 @@ class FaceMotionEncode(io.ComfyNode):
         from dreamactor_core.sampling.conditioning import face_pixels
 
         model = sampler_model(model, node).dit
-        if isinstance(model, StockAnimateModel):
+        if model.contract.face_path != "tokens":
             raise DreamActorError(f"{node}, input 'model': a stock Wan2.2-Animate MODEL encodes face crops itself "
                                   "at every step; connect the face crops to the Sampler's face_crops instead, or "
                                   "load the file with DreamActor Model Loader to get face tokens")
-        size = int(model.config.face_size)
+        size = int(model.contract.face_size)
         crops = image_to_uint8(pad_frames(face_crops), "face_crops")
         with host.node_errors(node, "face_crops"), torch.inference_mode():
             tokens = model.encode_face(face_pixels(crops, size).to(host.torch_device()))

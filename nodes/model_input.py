@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import torch
 
 from dreamactor_core.model.config import ModelConfig
+from dreamactor_core.model.contract import ConditionedModel, ModelContract
 from dreamactor_core.model.dit import AnimateDiT
 from dreamactor_core.model.embeddings import pad_text
 from dreamactor_core.utils import DreamActorError
@@ -91,11 +92,11 @@ def ensure_loaded(patcher, memory_required: int = 0) -> None:
     mm.load_models_gpu([patcher], memory_required=memory_required)
 
 
-class LoadedPackDiT:
+class LoadedPackDiT(ConditionedModel):
     """The pack's DiT behind a MODEL, made sure to be loaded before each window and each call.
 
     Per-window VAE decodes may make ComfyUI offload the DiT; every entry point loads it back.
-    Everything else is the DiT's own (its config, face encoder and so on).
+    Its contract, config and everything else are the DiT's own.
     """
 
     def __init__(self, patcher):
@@ -104,17 +105,21 @@ class LoadedPackDiT:
 
     def __getattr__(self, name):
         value = getattr(self._dit, name)
-        if isinstance(value, torch.nn.Module):  # e.g. the face encoders, run directly for the negative branch
+        if isinstance(value, torch.nn.Module):  # e.g. the face encoders, run directly
             self._load()
         return value
+
+    @property
+    def contract(self) -> ModelContract:
+        return self._dit.contract
 
     def _load(self, x=None):
         need = self._patcher.model.memory_required(x.shape) if isinstance(x, torch.Tensor) else 0
         ensure_loaded(self._patcher, need)
 
-    def prepare_context(self, *args, **kwargs):
+    def prepare_conditioning(self, cond, cache: dict):
         self._load()
-        return self._dit.prepare_context(*args, **kwargs)
+        return self._dit.prepare_conditioning(cond, cache)
 
     def encode_face(self, *args, **kwargs):
         self._load()
@@ -125,14 +130,16 @@ class LoadedPackDiT:
         return self._dit(x, *args, **kwargs)
 
 
-class StockAnimateModel:
-    """ComfyUI's Wan2.2-Animate model (``WAN22_Animate``) with the core DiT's call.
+class StockAnimateModel(ConditionedModel):
+    """ComfyUI's Wan2.2-Animate model (``WAN22_Animate``) under the core's model contract.
 
     The core asks for the velocity at ``t = 1000 * sigma``; ComfyUI's ``apply_model`` gives the
     denoised latent ``x - sigma * v`` of a flow model, so the velocity is read back from it.
     Face motion goes in as face pixels (ComfyUI's model encodes them itself each call). Text is
     padded to the model's text length first, as the official model and the pack's DiT see it.
     """
+
+    CONSUMES = frozenset({"context", "y", "clip_fea", "pose_latents", "face_pixels"})
 
     def __init__(self, patcher, node: str, input_name: str):
         self._patcher = patcher
@@ -143,16 +150,19 @@ class StockAnimateModel:
         except DreamActorError as err:
             raise DreamActorError(f"{node}, input '{input_name}': this MODEL is not a Wan2.2-Animate model ({err})") \
                 from None
+        cfg = self.config
+        self._contract = ModelContract(num_refs=1, face_path="pixels" if cfg.has_face else "none",
+                                       face_size=cfg.face_size, pose_injection=cfg.pose_mode, text_len=cfg.text_len,
+                                       has_clip=cfg.has_clip, consumes=self.CONSUMES)
         self.compute_dtype = base.get_dtype()
-        self.calls = 0
 
-    def __call__(self, x, t, context, clip_fea=None, y=None, pose_latents=None, face_pixels=None, **extra):
-        if extra:
-            raise DreamActorError(f"a stock Wan2.2-Animate MODEL takes no {', '.join(sorted(extra))}; "
-                                  "use DreamActor Model Loader for that")
+    @property
+    def contract(self) -> ModelContract:
+        return self._contract
+
+    def __call__(self, x, t, context=None, clip_fea=None, y=None, pose_latents=None, face_pixels=None):
         patcher, base = self._patcher, self._patcher.model
         ensure_loaded(patcher, base.memory_required(x.shape))
-        self.calls += 1
         sigma = (t.float() / 1000.0).to(x.device)
         import comfy.patcher_extension as pe
 
@@ -160,8 +170,8 @@ class StockAnimateModel:
         pe.merge_nested_dicts(options.setdefault("wrappers", {}), patcher.wrappers, copy_dict1=False)
         options.update(cond_or_uncond=[0], sigmas=sigma)
         # padded with zeros to the model's text length, as Wan2.2-Animate (and the pack's DiT) does
-        conds = {"c_concat": y, "c_crossattn": pad_text(context, self.config.text_len), "transformer_options": options, "clip_fea": clip_fea,
-                 "pose_latents": pose_latents, "face_pixel_values": face_pixels}
+        conds = {"c_concat": y, "c_crossattn": pad_text(context, self.config.text_len), "transformer_options": options,
+                 "clip_fea": clip_fea, "pose_latents": pose_latents, "face_pixel_values": face_pixels}
         wrapper = patcher.model_options.get("model_function_wrapper")
         if wrapper is not None:
             denoised = wrapper(base.apply_model, {"input": x, "timestep": sigma, "c": conds, "cond_or_uncond": [0]})
