@@ -162,3 +162,21 @@ def test_conditioning_negatives_and_absents():
     assert torch.all(c.absent("pose_latents") == -1) and torch.all(c.absent("face_pixels") == -1)
     with pytest.raises(DreamActorError, match="face_tokens: its negative branch value was not given"):
         Conditioning().set("face_tokens", torch.zeros(1, 2, 5, 8)).negative("face_tokens", None)
+
+
+def test_the_trainer_passes_a_new_signal_through():
+    """A batch entry the model consumes reaches it in training and its weights learn from it."""
+    from dreamactor_core.training.dataset import RandomClips
+    from dreamactor_core.training.trainer import training_loss
+
+    model = _tiny_variant().train()
+    batch = RandomClips(frames=3, refs=2, text_len=8, clip=True).batch(0, 0, 1, 1)
+    batch["depth_latents"] = torch.randn(1, 16, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    loss = training_loss(model, batch, torch.Generator().manual_seed(0), 5.0, use_face=False)
+    loss.backward()
+    assert len(model.seen) == 1 and torch.equal(model.seen[0], batch["depth_latents"])
+    assert float(model.depth_embedding.weight.grad.abs().sum()) > 0
+    # a batch without the entry: the model runs without it
+    model.seen.clear()
+    training_loss(model, {k: v for k, v in batch.items() if k != "depth_latents"}, torch.Generator(), 5.0, False)
+    assert model.seen == []
