@@ -1,6 +1,6 @@
 """Speed (and, with --accuracy, accuracy) of the motion-signal pipeline on the synthetic clips.
 
-    python benchmarks/signals.py [--repeats 3] [--accuracy]
+    python benchmarks/signals.py [--repeats 3] [--accuracy [--hard-cases DIR]] [--no-speed]
 
 Speed: extract + retarget + render (DreamActor style, 512x512) on two inputs:
 - "short": pub01 (72 frames of 512x512): a cold run, MediaPipe start-up included;
@@ -40,12 +40,12 @@ sys.path.insert(0, str(REPO / "tests"))
 from conftest import find_shared  # noqa: E402
 from dreamactor_core.signals.extract import extract_motion  # noqa: E402
 from dreamactor_core.signals.head_pose import estimate_head  # noqa: E402
+from dreamactor_core.signals.reliability import reliable_landmarks  # noqa: E402
 from dreamactor_core.signals.render_dreamactor import render_guidance  # noqa: E402
 from dreamactor_core.signals.retarget import retarget_motion  # noqa: E402
 from dreamactor_core.signals.smoothing import smooth_motion  # noqa: E402
 from dreamactor_core.signals.video_io import load_image, read_video  # noqa: E402
 
-MP33_TO_COCO17 = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
 CLIPS = ["pub01_walk_in_place", "pub02_arm_wave", "pub03_squat", "pub04_turn_landscape",
          "pub05_head_turn_nod", "pub06_portrait_head"]
 SQUARE = [c for c in CLIPS if c != "pub04_turn_landscape"]
@@ -189,49 +189,66 @@ def speed(synth: Path, repeats: int) -> None:
 
 
 # --- accuracy ----------------------------------------------------------------------------
-def _scores(px: np.ndarray, uv, vis, diag) -> tuple[float, ...]:
-    """PCK@0.1/0.05/0.02 of the box diagonal and mean px error on GT-visible COCO joints, accel error."""
-    pred = px[:, MP33_TO_COCO17, :2]
-    dist = np.linalg.norm(pred - uv, axis=2)
-    rel = np.nan_to_num(dist / diag[:, None], nan=np.inf)[vis]
-    acc = lambda x: x[2:] - 2 * x[1:-1] + x[:-2]  # noqa: E731
-    jit = float(np.nanmean(np.linalg.norm(acc(pred) - acc(uv), axis=-1)))
-    return (float(np.mean(rel < 0.1)), float(np.mean(rel < 0.05)), float(np.mean(rel < 0.02)),
-            float(np.nanmean(dist[vis])), jit)
+def _clip_row(path: Path, gt: dict) -> tuple[str, dict]:
+    """Every accuracy figure of one clip: raw MediaPipe and ours on the same frames."""
+    from dreamactor_core.sampling.alignment import align_to_reference
+    from dreamactor_core.signals import accuracy as acc
+    from dreamactor_core.signals.body_size import clip_proportions, estimate_height
+
+    frames, fps = read_video(path)
+    raw = extract_motion(frames, fps, smoothing=0.0)
+    ours = estimate_head(smooth_motion(raw, 0.5))
+    k_raw, k_ours = acc.keypoint_scores(raw.body_px, gt), acc.keypoint_scores(ours.body_px, gt)
+    head = acc.head_scores(ours, gt)
+    worst, _ = acc.proportion_error(clip_proportions(ours)["lengths"], gt)
+    height = estimate_height(ours)["height_m"]
+    ref = ours.slice(0, 1)
+    moved = align_to_reference(retarget_motion(ours, ref), ref)
+    mp_vis = np.array([f["mp33"]["vis"] for f in gt["frames"]]) == 2
+    mp_vis[:, 17:23] = False  # the sets' hand points are approximate
+    self_px = np.linalg.norm(moved.body_px[..., :2] - ours.body_px[..., :2], axis=-1)[mp_vis].max()
+    cols = " ".join(f"{k_raw[k]:5.3f}->{k_ours[k]:5.3f}" for k in ("pck10", "pck05", "pck02"))
+    cols += " " + " ".join(f"{k_raw[k]:5.2f}->{k_ours[k]:5.2f}" for k in ("mean_px", "accel"))
+    true_h = gt["body"]["height_m_rest"]
+    h_txt = (f"{height:4.2f}/{true_h:4.2f}" if height is not None else f"  - /{true_h:4.2f}")
+    back = "" if np.isnan(head["back_yaw_mae"]) else f" (back {head['back_yaw_mae']:4.1f})"
+    line = (f"{cols}  {head['yaw_mae']:4.1f} / {head['pitch_mae']:4.1f}{back}  sphere {head['sphere_frames']}/{head['tracked_frames']} "
+            f"r x{head['radius_spread']:.2f}  limbs {worst * 100:4.1f}%  height {h_txt}  self {self_px:5.2f}")
+    if (path.parent / f"{path.stem}.ref.png").exists():
+        line += "  " + _portrait_reference(ours, path.parent / f"{path.stem}.ref.png")
+    return line, {"keypoints": (k_raw, k_ours), "head": head, "limbs": worst, "height": height,
+                  "self_px": float(self_px)}
 
 
-def accuracy(synth: Path) -> None:
-    print("accuracy (all frames; PCK of the GT box diagonal on GT-visible COCO joints; head MAE vs GT;")
-    print("  each figure as raw MediaPipe -> ours (default smoothing 0.5); self-retarget: clip onto its own")
-    print("  first frame, retargeted and aligned, largest move of a GT-visible keypoint)")
-    print(f"  {'clip':22s} {'PCK@0.1':>13s} {'PCK@0.05':>13s} {'PCK@0.02':>13s} {'mean err px':>13s} "
-          f"{'accel err':>13s}  face  hands  head yaw/pitch MAE  self-retarget px")
+def _portrait_reference(driving, ref_png: Path) -> str:
+    """A full-body driver onto a portrait of someone else: the sphere on their head, joints in the frame."""
     from dreamactor_core.sampling.alignment import align_to_reference
 
-    for clip in CLIPS:
-        frames, fps = read_video(synth / f"{clip}.mp4")
-        raw = extract_motion(frames, fps, smoothing=0.0)
-        smooth = estimate_head(smooth_motion(raw, 0.5))
-        gt_all = json.load(open(synth / f"{clip}.json"))
-        gt = gt_all["frames"]
-        uv = np.array([f["coco17"]["uv"] for f in gt])
-        vis = np.array([f["coco17"]["vis"] for f in gt]) == 2
-        box = np.array([f["person_bbox_xyxy"] for f in gt])
-        diag = np.hypot(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
-        s_raw, s_ours = _scores(raw.body_px, uv, vis, diag), _scores(smooth.body_px, uv, vis, diag)
-        cols = " ".join(f"{a:5.3f}->{b:5.3f}" if i < 3 else f"{a:5.2f}->{b:5.2f}"
-                        for i, (a, b) in enumerate(zip(s_raw, s_ours)))
-        face = np.isfinite(smooth.face_px[:, 0, 0]).mean()
-        hands = np.isfinite(smooth.hands_px[:, :, 0, 0]).mean()
-        head = np.array([[f["head"]["yaw_deg"], f["head"]["pitch_deg"]] for f in gt])
-        mae = np.nanmean(np.abs(smooth.head_angles[:, :2] - head), axis=0)
-        ref = smooth.slice(0, 1)
-        moved = align_to_reference(retarget_motion(smooth, ref), ref)
-        mp_vis = np.array([f["mp33"]["vis"] for f in gt]) == 2
-        mp_vis[:, 17:23] = False  # the set's hand points are approximate
-        self_px = np.linalg.norm(moved.body_px[..., :2] - smooth.body_px[..., :2], axis=-1)[mp_vis].max()
-        print(f"  {clip:22s} {cols}  {face:4.2f}  {hands:5.2f}  {mae[0]:5.1f} / {mae[1]:4.1f}"
-              f"{'':9s}{self_px:6.2f}")
+    ref = extract_motion(load_image(ref_png)[None], 25.0)
+    head = json.loads(ref_png.with_suffix("").with_suffix(".ref.json").read_text())["head"]
+    out = align_to_reference(retarget_motion(driving, ref, pin_root=True), ref)
+    centre = np.linalg.norm(out.head_center_px[0] - np.array(head["center_uv"])) / head["radius_px"]
+    radius = out.head_radius_px[0] / head["radius_px"] - 1
+    seen = reliable_landmarks(ref)[0]
+    px = out.body_px[:, seen, :2]
+    inside = float(((px >= 0) & (px <= [ref.width - 1, ref.height - 1])).all(-1).mean())
+    return f"portrait ref: centre {centre:.2f} r, radius {radius:+.1%}, seen joints inside {inside:.0%}"
+
+
+def accuracy(synth: Path, hard: Path | None) -> None:
+    print("accuracy (all frames; PCK of the GT box diagonal on GT-visible COCO joints; head MAE vs GT, yaw the")
+    print("  short way round, 'back' = frames with |yaw| > 135; keypoint figures as raw MediaPipe -> ours (default")
+    print("  smoothing 0.5), the rest ours; sphere = frames with a head sphere / tracked frames, r x = largest over smallest")
+    print("  radius/GT radius; limbs = worst limb error after one best scale (multi-frame measure); height =")
+    print("  estimate/GT metres; self = self-retarget's largest move (px) of a GT-visible keypoint)")
+    print(f"  {'clip':22s} {'PCK@0.1':>13s} {'PCK@0.05':>13s} {'PCK@0.02':>13s} {'mean err px':>13s} "
+          f"{'accel err':>13s}  head yaw / pitch MAE")
+    sets = [(synth, CLIPS)] + ([(hard, sorted(p.stem for p in hard.glob("hc*.mp4")))] if hard else [])
+    for folder, clips in sets:
+        for clip in clips:
+            gt = json.loads((folder / f"{clip}.json").read_text())
+            line, _ = _clip_row(folder / f"{clip}.mp4", gt)
+            print(f"  {clip:22s} {line}", flush=True)
 
 
 def main() -> None:
@@ -239,6 +256,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--accuracy", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--hard-cases", type=Path, default=None,
+                        help="folder of the hard-case set (made there first if it holds none: "
+                             "python -m dreamactor_core.training.synth_hardcases)")
     args = parser.parse_args()
     shared = find_shared()
     if shared is None or not (shared / "data" / "synth").is_dir():
@@ -247,7 +267,12 @@ def main() -> None:
     if not args.no_speed:
         speed(synth, max(1, args.repeats))
     if args.accuracy:
-        accuracy(synth)
+        hard = args.hard_cases
+        if hard is not None and not any(hard.glob("hc*.mp4")):
+            from dreamactor_core.training.synth_hardcases import write_hard_cases
+
+            write_hard_cases(hard, progress=lambda d, n: print(f"hard cases: {d}/{n} written", flush=True))
+        accuracy(synth, hard)
 
 
 if __name__ == "__main__":

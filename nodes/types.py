@@ -71,6 +71,12 @@ def motion_summary(motion) -> str:
         f"interpolated frames: {filled}",
         f"frames with a face: {face}",
     ]
+    size = motion.meta.get("body_size")
+    if isinstance(size, dict):
+        if size.get("height_m"):
+            lines.append(f"height: about {size['height_m']:.2f} m (body {size['head_ratio']:.1f} head radii)")
+        else:
+            lines.append(f"height: not estimated ({size.get('why') or 'no whole body'})")
     person = motion.meta.get("person")
     if isinstance(person, dict):
         lines.append(f"person: {person.get('mode', '?')} -> #{person.get('chosen', '?')} "

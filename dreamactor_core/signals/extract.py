@@ -15,8 +15,9 @@ one graph, on one core; this split is about twice as fast on two cores and finds
 hands more often on the synthetic clips.)
 
 Then: short gaps are interpolated (:func:`tracking.fill_gaps`), landmarks are
-smoothed (:func:`smoothing.smooth_motion`) and the head sphere is estimated from the
-face (:func:`head_pose.estimate_head`).
+smoothed (:func:`smoothing.smooth_motion`), the head sphere is estimated from the
+face (:func:`head_pose.estimate_head`), and the body's proportions and height go into
+``meta["body_size"]`` (:func:`body_size.body_size`).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ..utils import CancelFn, DreamActorError, ProgressFn, check_cancel, report
+from .body_size import body_size
 from .face_landmarks import FaceFollower
 from .hand_landmarks import HandTracker
 from .motion import Motion
@@ -188,6 +190,8 @@ def extract_motion(
     motion = smooth_motion(motion, smoothing)
     if head and face:
         motion = _estimate_head(motion)
+        # Proportions over the clip and the height in metres (from the head-to-body ratio).
+        motion.meta["body_size"] = body_size(motion)
     return motion
 
 

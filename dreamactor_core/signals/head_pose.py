@@ -37,6 +37,8 @@ MAX_RMS_FRACTION = 0.12
 # synthetic clips good face fits stay within ~16 degrees of the body fit; broken ones (profile
 # views) differ by 35-110 degrees.
 MAX_FACE_BODY_GAP_DEG = 30.0
+# ... when the body fit says the head is turned at least this far (FaceMesh breaks in profiles).
+PROFILE_YAW_DEG = 50.0
 # Gaze is clamped to what eyes can physically do.
 MAX_GAZE_DEG = 45.0
 
@@ -199,34 +201,39 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     for name, shape in (("head_angles", (3,)), ("head_rotation", (3, 3)), ("head_center_px", (2,)),
                         ("head_radius_px", ()), ("gaze", (2,))):
         setattr(out, name, np.full((n, *shape), np.nan, dtype=np.float32))
-    sources: list[str] = []
+    from .head_fusion import fuse_head  # (it uses this module's angle convention)
+    from .reliability import reliable_landmarks
+
+    tracks = {kind: {"rotation": np.full((n, 3, 3), np.nan), "center_px": np.full((n, 2), np.nan),
+                     "radius_px": np.full(n, np.nan)} for kind in ("face", "body")}
     rejected: list[int] = []
     gaze_frames, gaze_fits = [], []
     for i in range(n):
         face = motion.face_px[i]
         fit = fit_head(face[fidx, :2], fpts, k) if np.isfinite(face[fidx, :2]).all() else None
         body_fit = fit_head(motion.body_px[i, bidx, :2], bpts, k)
-        source = "face"
-        if fit is not None and body_fit is not None and _rotation_gap_deg(fit[0], body_fit[0]) > MAX_FACE_BODY_GAP_DEG:
+        if (fit is not None and body_fit is not None and _rotation_gap_deg(fit[0], body_fit[0]) > MAX_FACE_BODY_GAP_DEG
+                and abs(angles_from_rotation(body_fit[0])[0]) > PROFILE_YAW_DEG):
             # Near profile FaceMesh still "tracks" but its landmarks collapse into a frontal-looking
-            # face; the coarse body fit is then far more trustworthy.
+            # face; the coarse body fit is then far more trustworthy. Elsewhere (a head tipped far
+            # back or down) the body fit is the one that breaks, so the face is kept.
             rejected.append(i)
             fit = None
-        if fit is None:
-            fit = body_fit
-            source = "body"
-        if fit is None:
-            sources.append("none")
-            continue
-        r, t = fit
-        out.head_rotation[i] = r
-        out.head_angles[i] = angles_from_rotation(r)
-        out.head_center_px[i] = _project(k, t[None])[0]
-        out.head_radius_px[i] = f * geo.HEAD_RADIUS_MM / t[2]
-        if source == "face":
+        for kind, found in (("face", fit), ("body", body_fit)):
+            if found is not None:
+                tracks[kind]["rotation"][i] = found[0]
+                tracks[kind]["center_px"][i] = _project(k, found[1][None])[0]
+                tracks[kind]["radius_px"][i] = f * geo.HEAD_RADIUS_MM / found[1][2]
+        if fit is not None:
             gaze_frames.append(i)
             gaze_fits.append(fit)
-        sources.append(source)
+    fused = fuse_head(tracks["face"], tracks["body"], motion.body_world, motion.body_px, reliable_landmarks(motion),
+                      motion.fps)
+    out.head_rotation[:] = fused["rotation"]
+    out.head_angles[:] = fused["angles"]
+    out.head_center_px[:] = fused["center_px"]
+    out.head_radius_px[:] = fused["radius_px"]
+    sources = fused["source"]
     if gaze_frames:
         rots = np.stack([f[0] for f in gaze_fits])
         trans = np.stack([f[1] for f in gaze_fits])

@@ -1,0 +1,207 @@
+"""Head pose all round: the face, the Pose head points and the torso, blended per frame and in time.
+
+Three per-frame estimates of the head's rotation, each good somewhere:
+
+- the **face** fit (FaceMesh, :func:`head_pose.fit_head`): precise while the face is seen
+  frontally, but it flattens toward a frontal face as the head turns past ~50 degrees
+  (on the synthetic clips a 76 degree turn reads as 64);
+- the **head-point** fit (nose, eyes, ears and mouth of MediaPipe Pose): coarse in pitch but
+  it keeps following the yaw through profiles, where the ears carry it;
+- the **torso** (shoulders and hips of the 3D world pose): always there while a person is
+  tracked, including back views where neither fit holds. It says where the body faces, not
+  the head, so it is corrected by the head-on-torso turn measured where a fit last held.
+
+Each source gets a weight per frame (the face fades out between ``FACE_FULL_DEG`` and
+``FACE_NONE_DEG`` of yaw, the torso only fills in), and every weight ramps in and out over
+``FADE_S`` seconds where its source appears or disappears, so the blend never jumps. Each
+angle is averaged on the circle with its own weights (the head points count in yaw, hardly in
+pitch). Yaw is then unwrapped in time, so a whole turn reads
+0 -> 180 -> 360 instead of jumping from +180 to -180.
+
+The sphere's size comes from the fits (face and head points weighted alike) and is held
+steady with a running median in log scale; frames without a fit (back views) take it from
+their neighbours in time, and the centre follows the ears' midpoint there.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import median_filter
+
+from .head_pose import angles_from_rotation, rotation_from_angles
+
+FACE_FULL_DEG, FACE_NONE_DEG = 45.0, 75.0  # face weight 1 below, 0 above (yaw, from the head-point fit)
+POINT_WEIGHTS = (0.1, 0.05, 0.05)  # head-point fit (yaw, pitch, roll) against a full-weight face
+TORSO_WEIGHT = 0.02  # the torso only fills in where neither fit holds...
+TORSO_WITHOUT_FACE = True
+BEHIND_DEG = (100.0, 120.0)  # ...until the head points say the head is turned away this far
+FADE_S = 0.2  # seconds over which a source's weight ramps in or out
+SIZE_WINDOW_S = 0.6  # running median of the radius (log scale)
+_SHOULDERS, _HIPS, _EARS = (11, 12), (23, 24), (7, 8)
+
+
+def torso_rotations(body_world: np.ndarray) -> np.ndarray:
+    """``[T, 3, 3]`` torso axes (left, down, back as columns; camera axes), NaN where unknown.
+
+    Left is the shoulder and hip lines together, down runs from the shoulders' to the hips'
+    midpoint (made square to left), back completes a right-handed frame as the head's does.
+    """
+    w = np.asarray(body_world, dtype=np.float64)
+    left = (w[:, 11] - w[:, 12]) + (w[:, 23] - w[:, 24])
+    down = w[:, _HIPS].mean(1) - w[:, _SHOULDERS].mean(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        left = left / np.linalg.norm(left, axis=1, keepdims=True)
+        down = down - left * np.sum(down * left, axis=1, keepdims=True)
+        down = down / np.linalg.norm(down, axis=1, keepdims=True)
+    return np.stack([left, down, np.cross(left, down)], axis=2)
+
+
+def fade(valid: np.ndarray, frames: int) -> np.ndarray:
+    """``[T]`` weights in [0, 1]: 1 inside a run of valid frames, ramping to 0 over ``frames``
+    toward where the run ends (the clip's own ends count as valid beyond)."""
+    valid = np.asarray(valid, bool)
+    n = len(valid)
+    dist = np.full(n, np.inf)
+    for order in (range(n), range(n - 1, -1, -1)):
+        last = np.inf
+        for t in order:
+            last = 0.0 if not valid[t] else last + 1.0
+            dist[t] = min(dist[t], last)
+    return np.where(valid, np.minimum(1.0, dist / max(frames, 1)), 0.0)
+
+
+def face_weight(point_yaw_deg: np.ndarray) -> np.ndarray:
+    """Weight of the face fit by how far the head is turned (judged by the head-point fit)."""
+    a = np.abs(np.nan_to_num(point_yaw_deg, nan=0.0))
+    return np.clip((FACE_NONE_DEG - a) / (FACE_NONE_DEG - FACE_FULL_DEG), 0.0, 1.0)
+
+
+def blend_angles(angles: list[np.ndarray], weights: list[np.ndarray]) -> np.ndarray:
+    """Per-frame weighted circular mean ``[T, 3]`` of several (yaw, pitch, roll) tracks in degrees.
+
+    ``weights`` holds one ``[T, 3]`` (or ``[T]``) array per track: each angle has its own, since
+    the head-point fit is good in yaw and poor in pitch. NaN where no track has weight.
+    """
+    s = c = 0.0
+    for a, w in zip(angles, weights):
+        w = np.broadcast_to(np.asarray(w, np.float64).reshape(len(a), -1), a.shape)
+        ok = np.isfinite(a) & (w > 0)
+        rad = np.radians(np.where(ok, a, 0.0))
+        s = s + np.where(ok, w * np.sin(rad), 0.0)
+        c = c + np.where(ok, w * np.cos(rad), 0.0)
+    out = np.degrees(np.arctan2(s, c))
+    return np.where((np.abs(s) + np.abs(c)) > 0, out, np.nan)
+
+
+def _angles(rotations: np.ndarray) -> np.ndarray:
+    """(yaw, pitch, roll) ``[T, 3]`` of rotation matrices ``[T, 3, 3]``, NaN where unknown."""
+    out = np.full((len(rotations), 3), np.nan)
+    ok = np.isfinite(rotations).all((1, 2))
+    if ok.any():
+        out[ok] = [angles_from_rotation(r) for r in rotations[ok]]
+    return out
+
+
+def _hold_nearest(values: np.ndarray, have: np.ndarray) -> np.ndarray:
+    """``values`` with rows where ``have`` is False copied from the nearest row in time that has one."""
+    idx = np.flatnonzero(have)
+    if len(idx) == 0:
+        return values
+    pos = np.arange(len(values))
+    right = np.clip(np.searchsorted(idx, pos), 0, len(idx) - 1)
+    left = np.clip(right - 1, 0, len(idx) - 1)
+    pick = np.where(np.abs(idx[left] - pos) <= np.abs(idx[right] - pos), idx[left], idx[right])
+    return values[pick]
+
+
+def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: np.ndarray, seen: np.ndarray,
+              fps: float) -> dict:
+    """Blend the per-frame fits into one head track.
+
+    ``face_fit`` / ``point_fit``: ``{"rotation" [T,3,3], "center_px" [T,2], "radius_px" [T]}``
+    (NaN where the fit failed); ``seen`` ``[T, 33]`` the reliable landmarks (the torso counts
+    only where shoulders and hips are seen: a portrait's hips are invented). Returns ``{"rotation", "angles", "center_px", "radius_px",
+    "source"}`` with a value on every frame that has a body pose; ``source`` names the
+    source with the largest weight per frame ("face", "body", "torso" or "none").
+    """
+    n = len(body_world)
+    ramp = max(1, int(round(FADE_S * fps)))
+    face_a, point_a = _angles(face_fit["rotation"]), _angles(point_fit["rotation"])
+    have_f, have_p = np.isfinite(face_a).all(1), np.isfinite(point_a).all(1)
+    # The face reads a turned head as less turned, the head points as more: judge by both.
+    turn = np.where(have_p & have_f, 0.5 * (np.abs(face_a[:, 0]) + np.abs(point_a[:, 0])), face_a[:, 0])
+    w_face = fade(have_f, ramp) * face_weight(turn)
+    w_point = fade(have_p, ramp)[:, None] * np.array(POINT_WEIGHTS)
+    fitted = blend_angles([face_a, point_a], [w_face, w_point])
+    have_fit = np.isfinite(fitted).all(1)
+
+    # The torso, turned by the head-on-torso rotation of the nearest frame where the face held.
+    torso = torso_rotations(body_world)
+    have_t = np.isfinite(torso).all((1, 2)) & np.asarray(seen)[:, list(_SHOULDERS + _HIPS)].all(1)
+    both = have_fit & have_t & (w_face >= 0.5)
+    torso_a = np.full((n, 3), np.nan)
+    if both.any():
+        fitted_r = np.stack([rotation_from_angles(*a) if ok else np.eye(3) for a, ok in zip(fitted, both)])
+        neck = np.einsum("tji,tjk->tik", np.where(both[:, None, None], torso, 0.0), fitted_r)
+        torso = np.einsum("tij,tjk->tik", torso, _hold_nearest(neck, both))
+    torso_a[have_t] = _angles(torso[have_t])
+    # Past profile the head points are guesses too (the nose and eyes are hidden): there the
+    # torso and the head points, which err independently, share the yaw.
+    behind = np.clip((np.abs(np.nan_to_num(point_a[:, 0])) - BEHIND_DEG[0]) / (BEHIND_DEG[1] - BEHIND_DEG[0]), 0, 1)
+    share = np.maximum(behind, 1.0 - fade(have_f, ramp)) if TORSO_WITHOUT_FACE else behind
+    w_torso = have_t[:, None] * np.stack([TORSO_WEIGHT + share * (POINT_WEIGHTS[0] - TORSO_WEIGHT),
+                                          np.full(n, TORSO_WEIGHT), np.full(n, TORSO_WEIGHT)], 1)
+    weights = [w_face, w_point[:, 0], w_torso[:, 0]]
+    angles = blend_angles([face_a, point_a, torso_a], [w_face, w_point, w_torso])
+    have = np.isfinite(angles).all(1)
+    rotation = np.full((n, 3, 3), np.nan)
+    if have.any():
+        rotation[have] = [rotation_from_angles(*a) for a in angles[have]]
+        # Continuous through +-180: a whole turn reads 0 -> 360.
+        angles[have, 0] = np.degrees(np.unwrap(np.radians(angles[have, 0])))
+
+    center, radius = _sphere(face_fit, point_fit, w_face, w_point, body_px, fps)
+    tracked = np.isfinite(body_px[..., :2]).all((1, 2))
+    stack = np.stack(weights)
+    source = [("face", "body", "torso")[int(np.argmax(stack[:, i]))] if have[i] and stack[:, i].max() > 0 else "none"
+              for i in range(n)]
+    keep = have & (tracked | have_f | have_p) & np.isfinite(radius) & np.isfinite(center).all(1)
+    rotation[~keep], angles[~keep], center[~keep], radius[~keep] = np.nan, np.nan, np.nan, np.nan
+    return {"rotation": rotation, "angles": angles, "center_px": center, "radius_px": radius,
+            "source": [s if k else "none" for s, k in zip(source, keep)]}
+
+
+def _sphere(face_fit, point_fit, w_face, w_point, body_px, fps) -> tuple[np.ndarray, np.ndarray]:
+    """Sphere centre ``[T, 2]`` and a steady radius ``[T]`` from the fits, carried through frames without one."""
+    n = len(w_face)
+    wf = np.where(np.isfinite(face_fit["radius_px"]), w_face, 0.0)
+    wp = np.where(np.isfinite(point_fit["radius_px"]), w_point[:, 0], 0.0)
+    total = wf + wp
+    have = total > 0
+    # The head-point fit reads the head smaller than the face fit does (turned, more so): put it
+    # on the face fit's scale, measured where both held.
+    log_f = np.log(np.nan_to_num(face_fit["radius_px"], nan=1.0))
+    log_p = np.log(np.nan_to_num(point_fit["radius_px"], nan=1.0))
+    both = (wf > 0) & (wp > 0)
+    if both.any():
+        log_p = log_p + np.median(log_f[both] - log_p[both])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_r = (wf * log_f + wp * log_p) / total
+        centre = (wf[:, None] * np.nan_to_num(face_fit["center_px"])
+                  + wp[:, None] * np.nan_to_num(point_fit["center_px"])) / total[:, None]
+    radius = np.full(n, np.nan)
+    out_c = np.full((n, 2), np.nan)
+    if not have.any():
+        return out_c, radius
+    idx = np.flatnonzero(have)
+    size = max(1, int(round(SIZE_WINDOW_S * fps)) | 1)
+    steady = median_filter(log_r[idx], size=min(size, len(idx) // 2 * 2 + 1), mode="nearest")
+    radius = np.exp(np.interp(np.arange(n), idx, steady))
+    # Where no fit held the centre follows the ears, at the offset (in radii) of the nearest fitted frame.
+    ears = np.asarray(body_px, np.float64)[:, _EARS, :2].mean(1)
+    offset = (centre - ears) / radius[:, None]
+    ok = have & np.isfinite(offset).all(1)
+    if ok.any():
+        offset = _hold_nearest(np.where(ok[:, None], offset, 0.0), ok)
+    out_c = np.where(have[:, None], centre, ears + offset * radius[:, None])
+    return out_c, radius
+

@@ -1,0 +1,48 @@
+"""Limb proportions over a clip and the height in metres, against the synthetic ground truth."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dreamactor_core.signals import accuracy as acc
+from dreamactor_core.signals.body_size import LANDMARK_BIAS, body_size, clip_proportions, estimate_height
+from dreamactor_core.signals.extract import extract_motion
+from dreamactor_core.signals.video_io import read_video
+from test_retarget import gt_motion
+
+
+def _gt(synth_dir, clip):
+    return json.loads((synth_dir / f"{clip}.json").read_text())
+
+
+@pytest.mark.parametrize("clip", ["pub01_walk_in_place", "pub05_head_turn_nod"])
+def test_clip_proportions_on_exact_keypoints(synth_dir, clip):
+    """On the true keypoints (an average and a short-limbed body) each limb is its true length
+    (within 2%: the focal length is guessed from the image size, the camera fitted to the keypoints)."""
+    lengths = clip_proportions(gt_motion(synth_dir, clip))["lengths"]
+    want = acc.gt_limb_lengths(_gt(synth_dir, clip))
+    for k, v in want.items():
+        assert lengths[k] / LANDMARK_BIAS.get(k, 1.0) == pytest.approx(v, rel=0.02), k
+
+
+def test_portrait_gives_no_height_and_says_why(synth_dir):
+    out = estimate_height(gt_motion(synth_dir, "pub06_portrait_head"))
+    assert out["height_m"] is None and "whole body" in out["why"]
+
+
+def test_mediapipe_proportions_and_height(synth_dir):
+    """pub01 (1.81 m adult): limbs within 3% after one best scale, height within 10%, recorded in meta."""
+    frames, fps = read_video(synth_dir / "pub01_walk_in_place.mp4")
+    motion = extract_motion(frames, fps)
+    gt = _gt(synth_dir, "pub01_walk_in_place")
+    worst, errors = acc.proportion_error(motion.meta["body_size"]["lengths"], gt)
+    assert worst <= 0.03, errors
+    size = motion.meta["body_size"]
+    assert size == body_size(motion)
+    assert abs(size["height_m"] / gt["body"]["height_m_rest"] - 1) <= 0.10, size
+    # Bones in metres: the thigh is a real adult thigh length, not an average-adult unit.
+    true_thigh = acc.gt_limb_lengths(gt)["thigh"]
+    assert size["lengths_m"]["thigh"] == pytest.approx(true_thigh, rel=0.15)
+    assert np.isfinite(size["head_ratio"])

@@ -1,0 +1,89 @@
+"""Head pose all round: blending face, head points and torso, on exact synthetic tracks.
+
+The tracks here are built from known rotations, so every expected value is exact: a whole
+turn must read continuously through +-180 degrees, the torso must carry the head where no
+fit holds (a back view), and the sphere must stay on every tracked frame at a steady size.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dreamactor_core.signals.head_fusion import blend_angles, fade, face_weight, fuse_head, torso_rotations
+from dreamactor_core.signals.head_pose import angles_from_rotation, rotation_from_angles
+
+
+def _body(yaws_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World landmarks ``[T, 33, 3]`` of a torso turned by ``yaw`` (camera axes), and pixels."""
+    t = len(yaws_deg)
+    world = np.zeros((t, 33, 3))
+    rest = {11: (0.2, -0.5, 0), 12: (-0.2, -0.5, 0), 23: (0.1, 0, 0), 24: (-0.1, 0, 0), 7: (0.07, -0.65, 0.03),
+            8: (-0.07, -0.65, 0.03)}
+    for i, yaw in enumerate(yaws_deg):
+        r = rotation_from_angles(yaw, 0.0, 0.0)
+        for j, p in rest.items():
+            world[i, j] = r @ np.array(p)
+    px = 200.0 + 300.0 * world[..., :2]
+    return world, np.concatenate([px, np.zeros((t, 33, 1))], -1)
+
+
+def _fit(yaws, have, radius=40.0):
+    t = len(yaws)
+    rot = np.full((t, 3, 3), np.nan)
+    centre = np.full((t, 2), np.nan)
+    rad = np.full(t, np.nan)
+    for i in np.flatnonzero(have):
+        rot[i] = rotation_from_angles(yaws[i], 0.0, 0.0)
+        centre[i] = (200.0, 5.0)
+        rad[i] = radius
+    return {"rotation": rot, "center_px": centre, "radius_px": rad}
+
+
+def test_torso_axes_follow_the_turn():
+    yaws = np.array([0.0, 45.0, 135.0, -170.0])
+    world, _ = _body(yaws)
+    for r, yaw in zip(torso_rotations(world), yaws):
+        np.testing.assert_allclose(angles_from_rotation(r)[:2], [yaw, 0.0], atol=1e-6)
+
+
+def test_fade_ramps_in_and_out_and_weights_taper():
+    w = fade(np.array([0, 1, 1, 1, 1, 1, 0], bool), 2)
+    np.testing.assert_allclose(w, [0, 0.5, 1, 1, 1, 0.5, 0])
+    np.testing.assert_allclose(fade(np.ones(4, bool), 3), 1.0)  # the clip's ends are not a gap
+    np.testing.assert_allclose(face_weight(np.array([0.0, 45.0, 60.0, 75.0, -90.0])), [1, 1, 0.5, 0, 0])
+
+
+def test_blend_is_a_circular_mean():
+    a = np.array([[170.0, 0, 0]])
+    b = np.array([[-170.0, 10, 0]])
+    out = blend_angles([a, b], [np.ones(1), np.ones(1)])
+    assert abs(abs(out[0, 0]) - 180.0) < 1e-6 and out[0, 1] == pytest.approx(5.0)
+    assert np.isnan(blend_angles([a], [np.zeros(1)])).all()
+
+
+def test_whole_turn_is_continuous_and_back_views_keep_the_sphere():
+    """0 -> 360 degrees: the face holds near frontal, nothing holds behind; yaw never jumps."""
+    yaws = np.linspace(0.0, 360.0, 73)[:-1]
+    world, px = _body(yaws)
+    wrapped = (yaws + 180) % 360 - 180
+    face = _fit(wrapped, np.abs(wrapped) < 50)
+    points = _fit(wrapped, np.abs(wrapped) < 95, radius=36.0)
+    seen = np.ones((len(yaws), 33), bool)
+    out = fuse_head(face, points, world, px, seen, fps=25.0)
+    assert np.isfinite(out["angles"]).all() and np.isfinite(out["radius_px"]).all()
+    np.testing.assert_allclose(out["angles"][:, 0], yaws, atol=1e-3)  # unwrapped: reads 0 -> 355
+    assert np.abs(np.diff(out["angles"][:, 0])).max() < 6.0
+    assert {"face", "body", "torso"} <= set(out["source"])
+    # The head-point radius is put on the face's scale, so the size does not jump behind.
+    np.testing.assert_allclose(out["radius_px"], 40.0, rtol=1e-6)
+
+
+def test_torso_only_counts_where_shoulders_and_hips_are_seen():
+    """A portrait's invented hips must not turn the head: with no fit and no seen torso, no sphere."""
+    yaws = np.zeros(10)
+    world, px = _body(yaws)
+    seen = np.ones((10, 33), bool)
+    seen[:, 23:25] = False
+    nothing = _fit(yaws, np.zeros(10, bool))
+    out = fuse_head(nothing, nothing, world, px, seen, fps=25.0)
+    assert np.isnan(out["angles"]).all() and out["source"] == ["none"] * 10
