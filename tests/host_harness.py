@@ -99,7 +99,7 @@ class ComfyHost:
         (app / "custom_nodes").mkdir()
         for sub in ("custom_nodes", "input", "output", "temp", "user"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
-        for sub in ("diffusion_models", "vae", "dreamactor", "text_encoders", "clip_vision"):
+        for sub in ("diffusion_models", "vae", "dreamactor", "text_encoders", "clip_vision", "loras"):
             (self.models / sub).mkdir(parents=True, exist_ok=True)
         (self.base / "custom_nodes" / PACK_NAME).symlink_to(REPO, target_is_directory=True)
         for folder in self.extra_nodes:

@@ -86,6 +86,21 @@ def stock_dit(path: Path, *, seed: int = 0) -> Path:
     return _save({k: v.to(torch.bfloat16) for k, v in model.state_dict().items()}, path)
 
 
+def relight_lora(path: Path, *, dim: int = 128, layers: int = 5, rank: int = 4, seed: int = 0) -> Path:
+    """A random LoRA for ``stock_dit``'s attention and FFN linears, in the PEFT layout (``lora_A`` / ``lora_B``,
+    ``diffusion_model.`` prefix) that stock LoraLoaderModelOnly maps onto a Wan model, as the relighting LoRA."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = {f"{a}.{n}": (dim, dim) for a in ("self_attn", "cross_attn") for n in "qkvo"}
+    shapes.update({"ffn.0": (2 * dim, dim), "ffn.2": (dim, 2 * dim)})
+    sd = {}
+    for i in range(layers):
+        for name, (out_dim, in_dim) in shapes.items():
+            key = f"diffusion_model.blocks.{i}.{name}"
+            sd[f"{key}.lora_A.weight"] = torch.randn(rank, in_dim, generator=g) * 0.1
+            sd[f"{key}.lora_B.weight"] = torch.randn(out_dim, rank, generator=g) * 0.1
+    return _save({k: v.to(torch.bfloat16) for k, v in sd.items()}, path)
+
+
 def _tokenizer_proto() -> bytes:
     """A small SentencePiece model with umT5's special ids (pad 0, eos 1, unk 2)."""
     import sentencepiece as spm

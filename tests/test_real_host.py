@@ -71,7 +71,7 @@ def _write_inputs(folder: Path, synth_dir: Path) -> None:
 
 
 def _write_models(models: Path) -> None:
-    from host_models import stock_dit, stock_vae, tiny_clip_vision, tiny_dit, tiny_umt5
+    from host_models import relight_lora, stock_dit, stock_vae, tiny_clip_vision, tiny_dit, tiny_umt5
 
     # The Wan files are ones stock loaders read too (ComfyUI fixes some sizes); ours read any size.
     stock_dit(models / "diffusion_models" / "wan2.2_animate_14B_bf16.safetensors")
@@ -79,6 +79,7 @@ def _write_models(models: Path) -> None:
     stock_vae(models / "vae" / "wan_2.1_vae.safetensors")
     tiny_umt5(models / "text_encoders" / "umt5_xxl_fp8_e4m3fn_scaled.safetensors")
     tiny_clip_vision(models / "clip_vision" / "clip_vision_h.safetensors")
+    relight_lora(models / "loras" / "WanAnimate_relight_lora_fp16.safetensors")  # for stock_dit's shapes
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +161,8 @@ def test_workflow_runs(ui_path, host, object_info):
             want = EXPECTED_FRAMES.get(ui_path.stem, ANIMATION_FRAMES)
             assert frames.shape[0] == want, (path, frames.shape)
     log = host.log_tail(10 ** 9)[log_start:]
+    if any(n["class_type"] == "LoraLoaderModelOnly" for n in prompt.values()):
+        assert "lora key not loaded" not in log, log[-3000:]  # every LoRA tensor found its weight
     if any(n["class_type"] == "DreamActorSampler" for n in prompt.values()):
         # the prompt and CLIP vision features from the stock encode nodes reached the sampler
         assert "no text embeddings given" not in log and "no CLIP vision features were given" not in log, log[-3000:]

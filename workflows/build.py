@@ -26,6 +26,7 @@ DIT_M1 = "dreamactor_m1.safetensors"
 VAE = "wan_2.1_vae.safetensors"
 UMT5 = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
 CLIP_VISION = "clip_vision_h.safetensors"
+RELIGHT_LORA = "WanAnimate_relight_lora_fp16.safetensors"  # Wan2.2-Animate's relighting LoRA as safetensors
 # Node box sizes in canvas units, from LiteGraph's metrics (title 30, slot row 20, widget row 20 + 4 spacing);
 # the frontend enlarges a node that is too small for its contents, which would make neighbours overlap.
 NODE_WIDTH = 340
@@ -287,8 +288,9 @@ def character_replacement(g: Graph) -> None:
                  images=(parts, 0), motion=(drive, 0), new_body=(target, 0))
     g.add("PreviewImage", images=(mask, 1))
     model, vae, cond = _models(g, ref, "a person moving naturally in the scene, consistent lighting, best quality")
+    relit = g.add("LoraLoaderModelOnly", {"lora_name": RELIGHT_LORA, "strength_model": 1.0}, model=(model, 0))
     latent = g.add("DreamActorSampler", {"window": 77, "motion_frames": 5, "steps": 20},
-                   model=(model, 0), vae=(vae, 0), reference=(ref, 0), guidance=(guide, 0), face_crops=(faces, 0),
+                   model=(relit, 0), vae=(vae, 0), reference=(ref, 0), guidance=(guide, 0), face_crops=(faces, 0),
                    fps=(parts, 2), background_video=(mask, 2), character_mask=(mask, 0), **cond)
     _save(g, vae, latent, parts, "dreamactor/replace")
     g.note("## DreamActor: character replacement\n\n" + MODELS_NOTE + "\n\n"
@@ -301,10 +303,9 @@ def character_replacement(g: Graph) -> None:
            "Motion keeps the driver's placement and scale with the reference's proportions. Set Render Guidance "
            "width/height to the driving video's aspect (832x480 for a landscape clip); another aspect is "
            "letterboxed, the scene and mask alike.\n\n"
-           "Relighting: Wan2.2-Animate's relighting LoRA makes the new person take the scene's light. Put it in "
-           "`models/loras`; it is loaded like any LoRA: with stock *LoraLoaderModelOnly* between the model loader "
-           "and the sampler once the sampler takes a stock MODEL, and today from the command line "
-           "(`python -m dreamactor_core animate --mode replace --lora FILE`).")
+           f"Relighting: Wan2.2-Animate's relighting LoRA (**{RELIGHT_LORA}**, a safetensors copy of its "
+           "`relighting_lora.ckpt`) in `models/loras` makes the new person take the scene's light; stock "
+           "*LoraLoaderModelOnly* loads it like any LoRA. Without the file, bypass that node (Ctrl+B).")
 
 
 WORKFLOWS = {
