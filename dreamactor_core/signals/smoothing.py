@@ -18,17 +18,21 @@ import numpy as np
 from ..utils import DreamActorError
 from .motion import Motion
 
-_FACE, _MID, _END = 0.2, 0.5, 0.25
+_FACE, _TRUNK, _MID, _END = 0.2, 0.6, 0.5, 0.25
 # strength -> filter parameters. Speeds are measured in "scales per second" (the
 # scale being the person's size), so the same strength behaves alike at any resolution.
 _MAX_LOG_CUTOFF = 1.0  # strength ~0: min cutoff 10 Hz (almost nothing removed at 25 fps)
 _LOG_CUTOFF_RANGE = 1.9  # strength 1: min cutoff ~0.13 Hz (still joints nearly frozen)
 _BETA = 6.0  # cutoff gain per scale/second of speed
-_D_CUTOFF = 3.0  # Hz, cutoff of the speed estimate (1 Hz, the usual value, reacts too late to limb swings)
+# Hz, cutoff of the speed estimate: 1 Hz (the usual value) and 3 Hz react too late to a fast
+# child's arm or a jumping jack on the hard-case set.
+_D_CUTOFF = 4.5
 # Per body landmark (MediaPipe-33 order): the size its speed is measured against, as a share
 # of the person. Face points turn with the head and hands and feet swing at the end of long
-# chains: against the whole person their fast moves look slow and would be smoothed away.
-BODY_JOINT_SCALE = np.array([_FACE] * 11 + [1.0, 1.0, _MID, _MID] + [_END] * 8 + [1.0, 1.0, _MID, _MID] + [_END] * 6)
+# chains: against the whole person their fast moves look slow and would be smoothed away;
+# shoulders and hips swing fast too when the trunk bends or turns.
+BODY_JOINT_SCALE = np.array([_FACE] * 11 + [_TRUNK, _TRUNK, _MID, _MID] + [_END] * 8
+                            + [_TRUNK, _TRUNK, _MID, _MID] + [_END] * 6)
 
 
 def filter_params(strength: float) -> tuple[float, float]:
