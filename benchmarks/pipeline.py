@@ -154,6 +154,7 @@ def gpu_14b(steps: int = 20, frames: int = 77, width: int = 832, height: int = 4
     from dreamactor_core.model.dit import AnimateDiT
     from dreamactor_core.sampling.conditioning import LATENT_CHANNELS, WindowConditioning, latent_frames
     from dreamactor_core.sampling.guidance import GuidanceSettings
+    from dreamactor_core.sampling.noise import WindowNoise
     from dreamactor_core.sampling.pipeline import AnimateSettings, sample_window
 
     dev = torch.device("cuda")
@@ -177,7 +178,7 @@ def gpu_14b(steps: int = 20, frames: int = 77, width: int = 832, height: int = 4
     torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     with torch.autocast("cuda", dtype=torch.bfloat16):
-        out = sample_window(model, cond, settings, seed=0)
+        out = sample_window(model, cond, settings, WindowNoise(0).draw(0, cond.latent_shape))
     torch.cuda.synchronize()
     sec = time.perf_counter() - t0
     print(f"GPU {torch.cuda.get_device_name()}: 14B shape, {width}x{height}, {frames} frames, {steps} steps, cfg 1: "

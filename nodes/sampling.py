@@ -68,16 +68,17 @@ def _settings(**kw):
     return AnimateSettings(guidance=guidance, **kw)
 
 
-def _stitch(latents: list[torch.Tensor], total: int, window: int, refert: int) -> torch.Tensor:
-    """Window latents -> one latent; the carried-over frames each later window starts with are dropped."""
+def _stitch(latents: list[torch.Tensor], total: int, settings) -> torch.Tensor:
+    """Window latents -> one latent; the carried-over frames each later window starts with are dropped,
+    and so are latents past the video's end (the last window may run into reflected padding)."""
     from dreamactor_core.sampling.conditioning import latent_frames
     from dreamactor_core.sampling.windows import plan_windows
 
     parts = []
-    for win, lat in zip(plan_windows(total, window, refert), latents):
+    for win, lat in zip(plan_windows(total, settings.window, settings.refert, last=settings.last_window), latents):
         skip = latent_frames(win.carry) if win.carry else 0
         parts.append(lat[:, :, skip:])
-    return torch.cat(parts, dim=2)
+    return torch.cat(parts, dim=2)[:, :, :(total - 1) // 4 + 1]
 
 
 class Sampler(io.ComfyNode):
@@ -123,8 +124,9 @@ class Sampler(io.ComfyNode):
                                      "rounded down to 4n+1."),
                 io.Int.Input("window", default=77, min=5, max=257, step=4,
                              tooltip="Frames per window (4n+1). Longer videos are made window by window."),
-                io.Int.Input("motion_frames", default=5, min=1, max=33, step=4,
-                             tooltip="Frames carried from one window into the next as motion context (4n+1)."),
+                io.Int.Input("motion_frames", default=1, min=1, max=33, step=4,
+                             tooltip="Frames carried from one window into the next as motion context (4n+1; "
+                                     "Wan2.2-Animate uses 1)."),
                 io.Float.Input("color_match", default=0.0, min=0.0, max=1.0, step=0.05,
                                tooltip="Pull each window's colours towards the previous one (0 = off)."),
                 io.Int.Input("steps", default=20, min=1, max=200, tooltip="Sampling steps."),
@@ -135,7 +137,8 @@ class Sampler(io.ComfyNode):
                                tooltip="Timestep shift of the flow-matching schedule (Wan uses 5). A MODEL "
                                        "patched by ModelSamplingSD3 uses that node's shift instead."),
                 io.Float.Input("cfg", default=1.0, min=0.0, max=30.0, step=0.1,
-                               tooltip="Classifier-free guidance scale; 1 runs one model call per step."),
+                               tooltip="Classifier-free guidance scale; 1 or below means no CFG (one model call "
+                                       "per step), as Wan2.2-Animate."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Noise seed: the same seed gives the same video on the same device."),
                 io.Float.Input("pose_strength", default=1.0, min=0.0, max=2.0, step=0.05,
@@ -202,7 +205,7 @@ class Sampler(io.ComfyNode):
                                       progress=host.progress_callback(),
                                       cancel=host.cancel_callback(),
                                       latent_sink=lambda lat: windows.append(vae.denormalize(lat).float().cpu()))
-        samples = _stitch(windows, result.num_frames, settings.window, settings.refert)
+        samples = _stitch(windows, result.num_frames, settings)
         latent = {"samples": samples, "dreamactor_frames": torch.from_numpy(result.frames),
                   "dreamactor_fps": float(fps)}
         notes = "\n".join([f"{result.num_frames} frames, {result.width}x{result.height}", *run.notes, *result.notes])

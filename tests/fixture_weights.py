@@ -62,8 +62,8 @@ def full_state_dict(fixture_dir: Path) -> dict[str, torch.Tensor]:
     return out
 
 
-def write_full_checkpoint(fixture_dir: Path, path: Path, prefix: str = "") -> Path:
-    """Write the fixture's full state dict as one safetensors file (optionally with a key prefix)."""
+def write_full_checkpoint(fixture_dir: Path, path: Path, prefix: str = "", metadata: dict | None = None) -> Path:
+    """Write the fixture's full state dict as one safetensors file (optionally with a key prefix and metadata)."""
     sd = {prefix + k: v.contiguous() for k, v in full_state_dict(fixture_dir).items()}
-    save_file(sd, str(path))
+    save_file(sd, str(path), metadata=metadata)
     return path

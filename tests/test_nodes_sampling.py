@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from dreamactor_core.sampling.windows import from_uint8, to_uint8
 from dreamactor_core.utils import DreamActorError
 from nodes import model as model_nodes
 from nodes import sampling
@@ -45,9 +46,13 @@ def _images(n=17, h=32, w=48, seed=0):
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> None:
-    """Equal up to a rare off-by-one where float routes round a value the other way."""
+    """Equal up to an off-by-one where float routes land a value on the other side of a level.
+
+    The oracle reproduces guidance on the uint8 grid, so values sit exactly on levels, where the
+    official truncating 8-bit conversion flips one that lands a hair below: a few percent of values.
+    """
     diff = np.abs(a.astype(int) - b.astype(int))
-    assert a.shape == b.shape and diff.max() <= 1 and diff.mean() < 0.01, (diff.max(), diff.mean())
+    assert a.shape == b.shape and diff.max() <= 1 and diff.mean() < 0.03, (diff.max(), diff.mean())
 
 
 def _differs(a: np.ndarray, b: np.ndarray) -> None:
@@ -143,7 +148,10 @@ def test_reference_detail_changes_the_frames_not_the_latent():
     plain, kept = (sampling.Sampler.execute(**args, reference_detail=s)[0] for s in (0.0, 1.0))
     assert kept["samples"].shape == plain["samples"].shape == (1, 16, 4, 4, 6)  # 13 frames: 1 + 3 latent frames
     torch.testing.assert_close(kept["samples"], plain["samples"])
-    want = np.broadcast_to((ref[0].numpy() * 255).round().astype(np.uint8), (13, 32, 48, 3))
+    # the reference's own pixels through the official truncating 8-bit conversion, which turns an
+    # exact level into the one below about a quarter of the time (float32 lands a hair under it)
+    ref_u8 = (ref[0].numpy() * 255).round().astype(np.uint8)
+    want = np.broadcast_to(to_uint8(from_uint8(ref_u8)), (13, 32, 48, 3))
     np.testing.assert_array_equal(kept["dreamactor_frames"].numpy(), want)
     _differs(plain["dreamactor_frames"].numpy(), want)
     with pytest.raises(DreamActorError, match="reference_detail: 2.0 must be between 0"):

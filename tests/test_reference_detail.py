@@ -8,6 +8,7 @@ import torch
 from dreamactor_core.sampling.guidance import GuidanceSettings
 from dreamactor_core.sampling.pipeline import AnimateSettings, animate_guidance
 from dreamactor_core.sampling.reference_detail import restore_reference_detail
+from dreamactor_core.sampling.windows import from_uint8, to_uint8
 from dreamactor_core.utils import DreamActorError
 from sampling_fakes import OracleDiT, PoolVAE
 
@@ -67,7 +68,13 @@ def test_pipeline_keeps_the_reference_where_the_guidance_keeps_it():
     plain, kept = (animate_guidance(ref, guide, None, dit, vae,
                                     settings=AnimateSettings(**base, reference_detail=s)).frames for s in (0.0, 1.0))
     assert np.abs(plain[:, :, :24].astype(int) - ref[:, :24]).mean() > 20  # the VAE blurs the reference
-    np.testing.assert_array_equal(kept[:, :, :24], np.broadcast_to(ref[:, :24], kept[:, :, :24].shape))
+    # the reference's pixels as the official truncating 8-bit conversion writes them (an exact level
+    # can come out one lower); to_8bit="round" gives them back unchanged
+    ref_out = to_uint8(from_uint8(ref[:, :24]))
+    np.testing.assert_array_equal(kept[:, :, :24], np.broadcast_to(ref_out, kept[:, :, :24].shape))
+    rounded = animate_guidance(ref, guide, None, dit, vae, settings=AnimateSettings(
+        **base, reference_detail=1.0, to_8bit="round")).frames
+    np.testing.assert_array_equal(rounded[:, :, :24], np.broadcast_to(ref[:, :24], kept[:, :, :24].shape))
     assert np.abs(kept[:, :, 40:].astype(int) - plain[:, :, 40:]).max() <= 1
     with pytest.raises(DreamActorError, match="reference_detail"):
         animate_guidance(ref, guide, None, dit, vae, settings=AnimateSettings(**base, reference_detail=-1.0))

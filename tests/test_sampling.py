@@ -269,3 +269,17 @@ def test_cfg_reproduces_the_official_negative_branch(conformance_dir):
     want = exp["out_uncond"] + scale * (exp["out"] - exp["out_uncond"])
     # out_uncond was made from the whole all -1 clip, so this also checks the one-frame shortcut
     assert float((v - want).abs().max()) < 1e-4 * scale
+
+
+def test_official_schedule_grids_and_integer_timesteps():
+    """Wan2.2-Animate's grids: UniPC from base 0.999 (t = 999), DPM++ from 1; the DiT gets int(1000 sigma)."""
+    sig, t = schedule.sampling_schedule("unipc", 20, 5.0)
+    assert t[:6].tolist() == [999, 989, 978, 965, 952, 937] and t[-3:].tolist() == [468, 356, 208]
+    assert sig.dtype == torch.float64 and sig[-1] == 0 and abs(float(sig[0]) - 0.99979985) < 1e-7
+    assert torch.equal(sig, sig.float().double())  # the official solvers step on float32 sigmas
+    sig, t = schedule.sampling_schedule("dpmpp_2m", 6, 5.0)
+    assert t.tolist() == [1000, 961, 909, 833, 714, 500] and float(sig[0]) == 1.0
+    sig, t = schedule.sampling_schedule("unipc", 20, 5.0, grid="uniform", timesteps="float")
+    assert torch.equal(sig, schedule.flow_sigmas(20, 5.0)) and float(t[0]) == 1000.0
+    with pytest.raises(DreamActorError, match="grid"):
+        schedule.sampling_schedule("unipc", 20, 5.0, grid="karras")

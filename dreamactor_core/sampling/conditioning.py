@@ -344,11 +344,15 @@ def check_signals(signals, contract: ModelContract, total: int) -> dict:
     return out
 
 
-def cut_entry(name: str, t: torch.Tensor, win: Window) -> torch.Tensor:
-    """Window ``win`` of a whole-clip entry, cut as its spec says (time axis, latent or pixel rate)."""
+def cut_entry(name: str, t: torch.Tensor, win: Window, pad: str = "reflect") -> torch.Tensor:
+    """Window ``win`` of a whole-clip entry, cut as its spec says (time axis, latent or pixel rate).
+
+    Past the clip's end pixel-rate entries continue as :func:`.windows.take` ``pad`` says; latent
+    ones repeat their last latent frame (a latent cannot be reflected frame by frame).
+    """
     spec = entry(name)
     if spec.time_axis is None:
         return t
     if spec.rate == "latent":
         return take_latents(t, win, spec.time_axis)
-    return take(t.movedim(spec.time_axis, 0), win.start, win.length).movedim(0, spec.time_axis)
+    return take(t.movedim(spec.time_axis, 0), win.start, win.length, pad).movedim(0, spec.time_axis)

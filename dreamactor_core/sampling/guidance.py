@@ -48,7 +48,7 @@ class StrengthWindow:
 
 @dataclass
 class GuidanceSettings:
-    """CFG scale plus strength windows per signal (cfg 1 = one model call per step).
+    """CFG scale plus strength windows per signal (cfg <= 1 = one model call per step, no CFG).
 
     ``pose`` and ``face`` are the built-in signals' windows; ``strengths`` holds those of any
     other signal, by the ``signal`` name its entries declare.
@@ -87,12 +87,14 @@ class GuidedDenoiser:
     """
 
     def __init__(self, model, cond: WindowConditioning, settings: GuidanceSettings, steps: int,
-                 cache: dict | None = None):
+                 cache: dict | None = None, timesteps: torch.Tensor | None = None):
         self.model = model
         self.contract = model_contract(model)
         self.cond = cond
         self.settings = settings
         self.steps = int(steps)
+        # the model's timestep per step (schedule.sampling_schedule); None: 1000 * sigma
+        self.timesteps = None if timesteps is None else [float(v) for v in timesteps]
         self.calls = 0
         self.entries = model.prepare_conditioning(cond.entries.copy(), {} if cache is None else cache)
         self.names = [n for n in self.entries.names() if n in self.contract.consumes]
@@ -125,11 +127,12 @@ class GuidedDenoiser:
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, sigma: float, step: int) -> torch.Tensor:
         percent = step / self.steps
-        t = torch.full((x.shape[0],), sigma * 1000.0, dtype=torch.float32, device=x.device)
+        t_in = sigma * 1000.0 if self.timesteps is None else self.timesteps[step]
+        t = torch.full((x.shape[0],), t_in, dtype=torch.float32, device=x.device)
         pos = self.positive(percent)
         v = self._call(x, t, pos).float()
         cfg = self.settings.cfg
-        if cfg != 1.0:
+        if cfg > 1.0:  # as Wan2.2-Animate: a scale of 1 or below means no unconditional branch
             v_neg = self._call(x, t, self.negative(pos)).float()
             v = v_neg + cfg * (v - v_neg)
         if not torch.isfinite(v).all():

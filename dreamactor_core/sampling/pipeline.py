@@ -24,8 +24,9 @@ from .conditioning import (
     Encoder, build_window, check_precomputed, check_signals, cut_entry, module_device, prepare_text)
 from .replace import Replacement, check_replacement, keep_scene
 from .guidance import GuidanceSettings, GuidedDenoiser
+from .noise import NOISE_MODES, WindowNoise
 from .reference_detail import check_detail, restore_reference_detail
-from .windows import Window, plan_windows, run_windows, take
+from .windows import CARRY, LAST_WINDOW, QUANTIZE, Window, check_choice, plan_windows, run_windows, take
 
 log = logging.getLogger("dreamactor.sampling")
 ASPECTS = ("letterbox", "crop", "stretch")
@@ -36,7 +37,12 @@ MIN_REFERENCE_SIDE = 128
 
 @dataclass
 class AnimateSettings:
-    """Sampling and windowing choices (defaults follow Wan2.2-Animate)."""
+    """Sampling and windowing choices (defaults follow Wan2.2-Animate; README "Same as official").
+
+    ``grid``/``timesteps``: see :func:`.schedule.sampling_schedule`; ``noise``: :mod:`.noise`;
+    ``last_window``, ``carry``, ``to_8bit``: :mod:`.windows`. Each non-official value is a
+    deliberate departure.
+    """
 
     width: int | None = None
     height: int | None = None
@@ -46,7 +52,7 @@ class AnimateSettings:
     seed: int = 0
     guidance: GuidanceSettings = field(default_factory=GuidanceSettings)
     window: int = 77
-    refert: int = 5
+    refert: int = 1
     color_match: float = 0.0
     reference_detail: float = 0.0  # 0..1, see reference_detail.py (for a still camera, as in animating a photo)
     style: str = "dreamactor"
@@ -58,9 +64,20 @@ class AnimateSettings:
     strict: bool = False
     person: str | int = "largest"  # whom to follow in the driving video: largest, leftmost or an index
     reference_person: str | int = "largest"  # whom to animate when the reference shows several people
+    grid: str = "official"
+    timesteps: str = "integer"
+    noise: str = "video"
+    last_window: str = "reflect"
+    carry: str = "float"
+    to_8bit: str = "truncate"
 
     def __post_init__(self) -> None:
         check_detail(self.reference_detail)
+        for name, value, choices in (("grid", self.grid, schedule.GRIDS),
+                                     ("timesteps", self.timesteps, schedule.TIMESTEP_KINDS),
+                                     ("noise", self.noise, NOISE_MODES), ("last_window", self.last_window, LAST_WINDOW),
+                                     ("carry", self.carry, CARRY), ("to_8bit", self.to_8bit, QUANTIZE)):
+            check_choice(name, value, choices)
 
 
 @dataclass
@@ -156,18 +173,17 @@ def check_aspect(ref_wh: tuple[int, int], guide_wh: tuple[int, int], aspect: str
             f"guidance with the reference's framing, or choose aspect='letterbox', 'crop' or 'stretch'")
 
 
-def sample_window(dit, cond, settings: AnimateSettings, seed: int, *, progress: ProgressFn = None,
+def sample_window(dit, cond, settings: AnimateSettings, noise: torch.Tensor, *, progress: ProgressFn = None,
                   cancel: CancelFn = None, cache: dict | None = None, timer: dict | None = None) -> torch.Tensor:
-    """Denoise one window from seeded noise; returns the normalized latent incl. reference slots.
+    """Denoise one window from ``noise`` (see :mod:`.noise`); returns the normalized latent incl. reference slots.
 
     ``timer`` (a dict) gets the seconds spent on face tokens (``"face"``) and denoising (``"sampling"``).
     """
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    # noise is drawn on the CPU so the same seed gives the same start on any device
-    noise = torch.randn(cond.latent_shape, generator=gen, dtype=torch.float32).to(cond.y.device)
-    sigmas = schedule.flow_sigmas(settings.steps, settings.shift)
+    noise = noise.to(cond.y.device)
+    sigmas, steps_t = schedule.sampling_schedule(settings.solver, settings.steps, settings.shift,
+                                                 grid=settings.grid, timesteps=settings.timesteps)
     t0 = time.perf_counter()
-    denoiser = GuidedDenoiser(dit, cond, settings.guidance, settings.steps, cache)
+    denoiser = GuidedDenoiser(dit, cond, settings.guidance, settings.steps, cache, timesteps=steps_t)
     t1 = time.perf_counter()
     out = solvers.sample(denoiser, noise, sigmas, settings.solver, progress=progress, cancel=cancel)
     if timer is not None:
@@ -202,7 +218,7 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
                      progress: ProgressFn = None, cancel: CancelFn = None, pose_latents=None,
                      face_tokens=None, latent_sink: Callable[[torch.Tensor], None] | None = None,
                      replacement: Replacement | None = None, signals=None, stages: StagesFn = None,
-                     _timer=None) -> AnimateResult:
+                     float_sink: Callable[[torch.Tensor], None] | None = None, _timer=None) -> AnimateResult:
     """Animate ``reference`` [H,W,3] along ready ``guidance`` frames [N,H,W,3] and face crops [N,S,S,3].
 
     ``guidance``/``faces`` may be arrays or lazy sequences (``len`` and slicing returning
@@ -215,7 +231,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     ``AnimateDiT.encode_face`` (with ``faces`` None; one token frame per latent frame of the
     pose, ``(N - 1) // 4 + 1`` for N frames). Windows take their latent frames by
     time (see :func:`.windows.take_latents`). ``latent_sink`` receives each window's sampled
-    video latent (normalized, reference slots removed) before it is decoded.
+    video latent (normalized, reference slots removed) before it is decoded; ``float_sink`` receives
+    the output frames float [n,H,W,3] in [-1,1] before the 8-bit conversion (at the snapped size).
     ``replacement`` (background video and character mask at the guidance's size, one frame per
     guidance frame) switches to replacement mode (see :mod:`.replace`).
     ``signals`` maps further conditioning entries (registered in :mod:`dreamactor_core.model.entries`
@@ -274,7 +291,9 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     ref_latents = encoder.references(ref_images)
     timer.add("encode", t0)
     detail = _ReferenceDetail(encoder, ref_images[0], settings.reference_detail)
-    windows = plan_windows(total, settings.window, settings.refert)
+    windows = plan_windows(total, settings.window, settings.refert, last=settings.last_window)
+    noise = WindowNoise(settings.seed, settings.noise)
+    pad = settings.last_window
     steps_total = len(windows) * settings.steps
     face_size, has_face = contract.face_size, contract.has_face
 
@@ -284,15 +303,15 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         if pose_latents is not None:
             pl = cut_entry("pose_latents", pose_latents, win)
         else:
-            g = _fix(np.asarray(take(guidance, win.start, win.length)), w, h, settings.size_fix)
+            g = _fix(np.asarray(take(guidance, win.start, win.length, pad)), w, h, settings.size_fix)
         if has_face and faces is not None:
-            f = np.asarray(take(faces, win.start, win.length))
+            f = np.asarray(take(faces, win.start, win.length, pad))
         elif has_face and face_tokens is not None:
             ft = cut_entry("face_tokens", face_tokens, win)
         rep = None
         if replacement is not None:
-            bg = _fix(take(replacement.background, win.start, win.length), w, h, settings.size_fix)
-            mk = _fix(take(replacement.mask, win.start, win.length)[..., None], w, h, settings.size_fix)[..., 0]
+            bg = _fix(take(replacement.background, win.start, win.length, pad), w, h, settings.size_fix)
+            mk = _fix(take(replacement.mask, win.start, win.length, pad)[..., None], w, h, settings.size_fix)[..., 0]
             rep = Replacement(bg, mk)
         timer.add("guidance", t0)
         t0 = time.perf_counter()
@@ -303,7 +322,7 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
                             pose_null=not settings.guidance.pose_always_full, pose_latents=pl, face_tokens=ft,
                             ref_fill=contract.ref_fill, replacement=rep)
         for name, t in extra.items():
-            cond.entries.set(name, cut_entry(name, t, win).to(cond.y.device))
+            cond.entries.set(name, cut_entry(name, t, win, pad).to(cond.y.device))
         timer.add("encode", t0)
         report(encoding, 1, 1)
         done = win.index * settings.steps
@@ -314,8 +333,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
             report(sampling, i, n)
 
         report(sampling, 0, settings.steps)
-        latent = sample_window(dit, cond, settings, settings.seed + win.index, cancel=cancel, cache=cache,
-                               timer=timer, progress=step)
+        latent = sample_window(dit, cond, settings, noise.draw(win.index, cond.latent_shape), cancel=cancel,
+                               cache=cache, timer=timer, progress=step)
         if rep is not None and replacement.keep_scene:
             latent = keep_scene(latent, cond.y, rep.mask, 0 if carried is None else len(carried), cond.num_refs)
         del cond
@@ -335,7 +354,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         target(_unfix(fr, gw, gh, settings.size_fix))
 
     try:
-        n = run_windows(windows, total, generate, out_sink, color_match=settings.color_match, cancel=cancel)
+        n = run_windows(windows, total, generate, out_sink, color_match=settings.color_match, cancel=cancel,
+                        carry=settings.carry, quantize=settings.to_8bit, float_sink=float_sink)
     except Cancelled:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

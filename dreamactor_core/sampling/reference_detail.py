@@ -75,4 +75,5 @@ def restore_reference_detail(frames: torch.Tensor, reference: torch.Tensor, stil
     change = frames - still
     e = _blur(change.abs().amax(-1), blur)[..., None] * 127.5
     restored = reference + _ramp(e, noise_floor) * change - _ramp(e, change_level) * (reference - still)
-    return (frames + strength * (restored - frames)).clamp(-1.0, 1.0)
+    # lerp is exact at strength 1, so kept reference pixels survive the truncating 8-bit conversion
+    return torch.lerp(frames, restored, float(strength)).clamp(-1.0, 1.0)

@@ -3,10 +3,16 @@
 Window ``k`` covers ``frames`` input frames starting at ``start_k``; every window
 after the first begins with the last ``refert`` frames of what was already
 generated (given to the model as known frames through the mask of ``y``) and
-contributes only the frames after them. The last window shrinks to the
-smallest ``4n + 1`` length that still covers the clip, so no compute is spent
-on padding. Only one window is alive at a time and finished frames go straight
-to a ``sink``, so peak memory does not grow with the video's length.
+contributes only the frames after them. Only one window is alive at a time and
+finished frames go straight to a ``sink``, so peak memory does not grow with the
+video's length.
+
+The last window, ``last="reflect"`` (Wan2.2-Animate's plan): the input is extended by
+ping-pong reflection (0, 1, .., N-1, N-2, .., 1, 0, 1, ..) so that every window has the
+full length, and the output is cut back to N frames. ``last="shrink"`` (a saving, not
+official): the last window shrinks to the smallest ``4n + 1`` length that still covers
+the clip and is padded by repeating the final frame. Carried frames are the float decode
+(``carry="float"``, official) or its 8-bit values (``"uint8"``, what a saved video holds).
 
 Optional colour matching removes the slow drift of brightness/colour between
 windows: the new window's per-channel mean and standard deviation over the
@@ -37,16 +43,48 @@ class Window:
         return self.start + self.length
 
 
+LAST_WINDOW = ("reflect", "shrink")
+CARRY = ("float", "uint8")
+QUANTIZE = ("truncate", "round")
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """Refuse a setting outside its declared choices."""
+    if value not in choices:
+        raise DreamActorError(f"{name}: unknown '{value}'; choose one of {', '.join(choices)}")
+
+
 def _fit(n: int) -> int:
     """Smallest 4k + 1 >= n."""
     return 4 * ((max(n, 1) + 2) // 4) + 1
 
 
-def plan_windows(total: int, frames: int = 77, refert: int = 5, *, shrink_last: bool = True) -> list[Window]:
+def padded_length(total: int, frames: int, refert: int) -> int:
+    """Length of the reflected input: ``refert + m (frames - refert)`` for the smallest m >= 1 covering ``total``.
+
+    That is ``total`` itself when ``total - refert`` is already a multiple of ``frames - refert``
+    (and ``total >= frames``). A video of ``refert`` frames or fewer still gets one window,
+    where the official plan would make none.
+    """
+    step = frames - refert
+    return refert + step * max(1, -(-(total - refert) // step))
+
+
+def reflect_index(i: int, total: int) -> int:
+    """Input frame shown at position ``i`` of the ping-pong extension of a ``total``-frame clip."""
+    if total == 1:
+        return 0
+    period = 2 * (total - 1)
+    m = i % period
+    return m if m < total else period - m
+
+
+def plan_windows(total: int, frames: int = 77, refert: int = 1, *, last: str = "reflect") -> list[Window]:
     """Windows covering ``total`` frames, each carrying ``refert`` frames from the previous one.
 
-    The last window may run past ``total``: its guidance is padded by repeating
-    the final frame and the extra output is dropped.
+    With ``last="reflect"`` every window has ``frames`` frames and the last one may run past
+    ``total`` into the reflected extension; with ``"shrink"`` the last one is cut to the
+    smallest ``4n + 1`` covering what is left. Output past ``total`` is dropped.
     """
     if total < 1:
         raise DreamActorError("driving video: it has zero frames; give at least one frame")
@@ -57,28 +95,36 @@ def plan_windows(total: int, frames: int = 77, refert: int = 5, *, shrink_last: 
                               f"{frames}-frame window (1 or 5 are usual)")
     if refert == 0 and total > frames:
         raise DreamActorError("refert frames: 0 would make windows independent; use 1 or 5 to keep motion smooth")
-    out = [Window(0, 0, min(frames, _fit(total)) if shrink_last else frames, 0)]
+    check_choice("last window", last, LAST_WINDOW)
+    if last == "reflect":
+        step = frames - refert
+        count = (padded_length(total, frames, refert) - refert) // step
+        return [Window(k, k * step, frames, refert if k else 0) for k in range(count)]
+    out = [Window(0, 0, min(frames, _fit(total)), 0)]
     while out[-1].stop < total:
         start = out[-1].stop - refert
-        need = total - start
-        length = min(frames, _fit(need)) if shrink_last else frames
-        out.append(Window(len(out), start, length, refert))
+        out.append(Window(len(out), start, min(frames, _fit(total - start)), refert))
     return out
 
 
-def take(frames, start: int, length: int):
-    """``frames[start:start+length]`` padded by repeating the last frame (numpy or torch)."""
-    part = frames[start:start + length]
-    if len(part) == 0:
-        raise DreamActorError(f"frames: nothing at {start} of {len(frames)}")
-    pad = length - len(part)
-    if pad:
-        last = part[-1:]
-        if isinstance(part, np.ndarray):
-            part = np.concatenate([part] + [last] * pad)
-        else:
-            part = torch.cat([part] + [last] * pad)
-    return part
+def take(frames, start: int, length: int, pad: str = "reflect"):
+    """``frames[start:start+length]`` (numpy or torch, or a lazy sequence sliced once).
+
+    Past the end the clip continues by ping-pong reflection (``pad="reflect"``) or by
+    repeating its last frame (``"shrink"``, the last-window mode that pads this way).
+    """
+    total = len(frames)
+    if not 0 <= start < total:
+        raise DreamActorError(f"frames: nothing at {start} of {total}")
+    if pad == "reflect":
+        idx = [reflect_index(i, total) for i in range(start, start + length)]
+    else:
+        idx = [min(i, total - 1) for i in range(start, start + length)]
+    lo, hi = min(idx), max(idx) + 1
+    part = frames[lo:hi]
+    if idx == list(range(lo, hi)):
+        return part
+    return part[np.asarray(idx) - lo] if isinstance(part, np.ndarray) else part[torch.tensor(idx) - lo]
 
 
 def take_latents(t: torch.Tensor, win: Window, dim: int) -> torch.Tensor:
@@ -114,9 +160,17 @@ def match_color(frames: torch.Tensor, new_overlap: torch.Tensor, old_overlap: to
     return (frames + strength * (matched - frames)).clamp(-1.0, 1.0)
 
 
-def to_uint8(frames: torch.Tensor) -> np.ndarray:
-    """float [T,H,W,3] in [-1,1] -> uint8."""
-    return ((frames.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).cpu().numpy()
+def to_uint8(frames: torch.Tensor, mode: str = "truncate") -> np.ndarray:
+    """float [T,H,W,3] in [-1,1] -> uint8.
+
+    ``"truncate"`` is the official saver's ``uint8((x + 1) / 2 * 255)`` (255 only at exactly 1);
+    ``"round"`` rounds to the nearest level (at most one level higher).
+    """
+    check_choice("8-bit conversion", mode, QUANTIZE)
+    x = frames.float().clamp(-1, 1)
+    if mode == "round":
+        return ((x + 1.0) * 127.5).round().to(torch.uint8).cpu().numpy()
+    return ((x + 1.0) / 2.0 * 255.0).to(torch.uint8).cpu().numpy()
 
 
 def from_uint8(frames: np.ndarray) -> torch.Tensor:
@@ -128,16 +182,20 @@ SinkFn = Callable[[np.ndarray], None]
 
 
 def run_windows(windows: list[Window], total: int, generate: GenerateFn, sink: SinkFn, *,
-                color_match: float = 0.0, cancel: CancelFn = None) -> int:
+                color_match: float = 0.0, cancel: CancelFn = None, carry: str = "float",
+                quantize: str = "truncate", float_sink: Callable[[torch.Tensor], None] | None = None) -> int:
     """Generate every window and pass finished uint8 frames [n,H,W,3] to ``sink`` in order.
 
     ``generate(window, carried)`` returns decoded frames float [length,H,W,3] in
     [-1,1]; ``carried`` is None in the first window, else the last ``carry``
-    output frames (exactly what was written, back in [-1,1]). Returns the
-    number of frames written (``total``).
+    output frames: the float frames (``carry="float"``) or what was written, back in
+    [-1,1] (``"uint8"``). ``quantize`` is the 8-bit conversion (:func:`to_uint8`);
+    ``float_sink`` gets the same frames before it. Returns the number of frames written (``total``).
     """
+    check_choice("carried frames", carry, CARRY)
+    check_choice("8-bit conversion", quantize, QUANTIZE)
     refert = max((w.carry for w in windows), default=0)
-    history = None  # the last `refert` written frames, in [-1, 1]
+    history = None  # the last `refert` output frames, in [-1, 1]
     written = 0
     for win in windows:
         check_cancel(cancel)
@@ -148,12 +206,15 @@ def run_windows(windows: list[Window], total: int, generate: GenerateFn, sink: S
         if carried is not None and color_match > 0:
             frames = match_color(frames, frames[:win.carry], carried, color_match)
         keep = min(win.length - win.carry, total - written)
-        out = to_uint8(frames[win.carry:win.carry + keep])
+        kept = frames[win.carry:win.carry + keep].float()
         del frames
+        if float_sink is not None:
+            float_sink(kept)
+        out = to_uint8(kept, quantize)
         sink(out)
         written += keep
         if refert:
-            recent = from_uint8(out[-refert:])
+            recent = kept[-refert:].clone() if carry == "float" else from_uint8(out[-refert:])
             history = recent if history is None else torch.cat([history, recent])[-refert:]
     if written != total:
         raise RuntimeError(f"windows wrote {written} frames for a {total}-frame video")
