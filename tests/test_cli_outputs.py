@@ -175,3 +175,22 @@ def test_audio_kept_on_a_fresh_install_and_a_failed_mux_is_a_warning(tmp_path, m
 def test_requirements_list_pyav():
     lines = [ln.split(">")[0].split("=")[0].strip() for ln in (REPO / "requirements.txt").read_text().splitlines()]
     assert "av" in lines
+
+
+def test_write_video_leaves_nothing_when_interrupted(tmp_path):
+    """An error (or Ctrl-C) while frames stream in removes the half video and its soundless twin."""
+    from dreamactor_core.signals.video_io import write_video
+    from test_cli import _driving_with_audio
+
+    driving = _driving_with_audio(tmp_path, SAMPLE_DRIVING)
+    out = tmp_path / "out" / "v.mp4"
+
+    def frames():
+        yield np.zeros((32, 32, 3), np.uint8)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_video(out, frames(), 25, audio_from=driving)
+    assert list(out.parent.iterdir()) == []
+    write_video(out, np.zeros((3, 32, 32, 3), np.uint8), 25, audio_from=driving)
+    assert has_audio(out) and list(out.parent.iterdir()) == [out]

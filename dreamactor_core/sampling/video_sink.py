@@ -6,7 +6,6 @@ track of ``audio_from`` (the driving video) is muxed in and cut to the video.
 """
 from __future__ import annotations
 
-import logging
 import os
 import re
 import subprocess
@@ -15,8 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from ..utils import DreamActorError
-
-log = logging.getLogger("dreamactor.video")
 
 
 def _ffmpeg_lists_audio(path) -> bool:
@@ -72,19 +69,9 @@ class Mp4Sink:
         self._size = (height, width)
 
     def _mux_audio(self) -> None:
-        import imageio_ffmpeg
+        from ..signals.video_io import mux_audio
 
-        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(self._video_path),
-               "-i", self.audio, "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac",
-               "-t", f"{self.count / self.fps:.6f}", str(self.path)]
-        done = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
-        if done.returncode == 0:
-            os.remove(self._video_path)
-            return
-        # the frames are the work of the whole run: keep them, and say the sound is missing
-        os.replace(self._video_path, self.path)
-        words = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        log.warning("the audio of '%s' could not be added (%s); %s has no sound", self.audio, words, self.path)
+        mux_audio(self._video_path, self.audio, self.path, seconds=self.count / self.fps)
 
     def __call__(self, frames: np.ndarray) -> None:
         frames = np.asarray(frames)

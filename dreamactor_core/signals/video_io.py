@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
-import tempfile
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -190,17 +188,16 @@ def write_video(path, frames: Iterable[np.ndarray] | np.ndarray, fps: float, aud
     track is copied in, cut to the video's length; a source without audio is fine.
     """
     import imageio.v2 as iio
-    import imageio_ffmpeg
 
     if not fps > 0:
         raise DreamActorError(f"write_video: fps must be positive, got {fps}")
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
     target = path
-    if audio_from is not None:
+    if audio_from is not None:  # video first, beside the output (hidden), then muxed with the sound
         audio_from = _check_readable(audio_from, "audio source")
-        fd, target = tempfile.mkstemp(suffix=".mp4")
-        os.close(fd)
+        target = os.path.join(folder, f".{os.path.basename(path)}.video-only.mp4")
     # macro_block_size=2: yuv420p needs even sizes; larger blocks would rescale needlessly.
     writer = iio.get_writer(
         target, format="ffmpeg", fps=float(fps), codec="libx264", pixelformat="yuv420p",
@@ -208,28 +205,40 @@ def write_video(path, frames: Iterable[np.ndarray] | np.ndarray, fps: float, aud
     )
     count = 0
     try:
-        for frame in frames:
-            writer.append_data(as_rgb_uint8(frame, name="write_video frame"))
-            count += 1
-    finally:
-        writer.close()
-    if count == 0:
-        os.remove(target)
-        raise DreamActorError("write_video: no frames to write")
-    if audio_from is None:
-        return path
-    try:
-        cmd = [
-            imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", target, "-i", audio_from,
-            "-map", "0:v:0", "-map", "1:a:0?", "-c:v", "copy", "-c:a", "aac", "-shortest", path,
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise DreamActorError(f"write_video: adding audio from '{audio_from}' failed: {done.stderr.strip()}")
-    finally:
-        if os.path.exists(target) and target != path:
-            if not os.path.exists(path):
-                shutil.move(target, path)
-            else:
-                os.remove(target)
+        try:
+            for frame in frames:
+                writer.append_data(as_rgb_uint8(frame, name="write_video frame"))
+                count += 1
+        finally:
+            writer.close()
+        if count == 0:
+            raise DreamActorError("write_video: no frames to write")
+        if audio_from is not None:
+            mux_audio(target, audio_from, path)
+    except BaseException:  # an error or Ctrl-C: a half-written video must not look finished
+        for leftover in {target, path}:
+            if os.path.exists(leftover):
+                os.remove(leftover)
+        raise
     return path
+
+
+def mux_audio(video: str, audio_from: str, path: str, seconds: float | None = None) -> None:
+    """``video`` plus the first audio stream of ``audio_from`` (if any) -> ``path``; ``video`` is consumed.
+
+    The sound is cut to ``seconds`` (else to the shorter stream; ``-shortest`` can drop the last frames of
+    a short clip, so streaming writers pass the video's length). When ffmpeg fails, the frames are
+    kept without sound and a warning says so: the frames are the work of the whole run."""
+    import imageio_ffmpeg
+
+    cut = ["-shortest"] if seconds is None else ["-t", f"{seconds:.6f}"]
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", os.fspath(video), "-i",
+           os.fspath(audio_from), "-map", "0:v:0", "-map", "1:a:0?", "-c:v", "copy", "-c:a", "aac", *cut,
+           os.fspath(path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    if done.returncode == 0:
+        os.remove(video)
+        return
+    os.replace(video, path)
+    words = (done.stderr.strip().splitlines() or ["no message"])[-1]
+    log.warning("the audio of '%s' could not be added (%s); %s has no sound", audio_from, words, path)
