@@ -46,3 +46,14 @@ def test_mediapipe_proportions_and_height(synth_dir):
     true_thigh = acc.gt_limb_lengths(gt)["thigh"]
     assert size["lengths_m"]["thigh"] == pytest.approx(true_thigh, rel=0.15)
     assert np.isfinite(size["head_ratio"])
+
+
+def test_node_summary_reports_the_height():
+    from dreamactor_core.signals.motion import Motion
+    from nodes.types import motion_summary
+
+    m = Motion.empty(2, fps=25, width=64, height=64)
+    m.meta["body_size"] = {"height_m": 1.234, "head_ratio": 12.5, "why": None}
+    assert "height: about 1.23 m (body 12.5 head radii)" in motion_summary(m)
+    m.meta["body_size"] = {"height_m": None, "head_ratio": None, "why": "the whole body is never seen"}
+    assert "height: not estimated (the whole body is never seen)" in motion_summary(m)
