@@ -381,7 +381,8 @@ def main(argv=None) -> int:
                 return _run_extract(args, outputs)
             return _run_animate(args, _given_options(argv, vars(parser.parse_args(["animate"]))), outputs)
     except KeyboardInterrupt:
-        print("\ninterrupted: stopped before the end; no output was written", file=sys.stderr)
+        end_line = "\n" if sys.stdout.isatty() else ""  # a terminal may hold an unfinished progress line
+        print(end_line + "interrupted: stopped before the end; no output was written", file=sys.stderr)
         return 130
     except (DreamActorError, OSError) as e:
         print(f"error: {e}; no output was written" if outputs.claimed else f"error: {e}", file=sys.stderr)
