@@ -31,6 +31,27 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _reset_peak_rss() -> None:
+    """Restart the kernel's peak-RSS count (VmHWM) from now; Linux only, harmless elsewhere."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _peak_rss() -> int:
+    """Peak RSS since the last reset (VmHWM), else the process's lifetime peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def _through_stock_load_vae(vae, comfy_path: str, device: str):
     """The same weights as ComfyUI's stock Load VAE makes them (``comfy.sd.VAE``), handed to the pack's nodes
     the way a stock VAE socket reaches them (``nodes.comfy_vae.core_vae``): the decode measured is the one a
@@ -40,8 +61,11 @@ def _through_stock_load_vae(vae, comfy_path: str, device: str):
     try:
         import torchvision  # noqa: F401  ComfyUI imports it; a wheel built for another torch cannot load
     except Exception:  # a stand-in is enough: the VAE path never uses it
+        import importlib.machinery
+
         for name in ("torchvision", "torchvision.transforms"):
             sys.modules[name] = types.ModuleType(name)
+            sys.modules[name].__spec__ = importlib.machinery.ModuleSpec(name, None)
     sys.path.append(comfy_path)  # after the repo: ComfyUI's own nodes.py must not shadow the pack's nodes/
     import comfy.cli_args
 
@@ -73,6 +97,7 @@ def child(dim: int, size: int, frames: int, device: str, tile, stock: str | None
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
     else:
+        _reset_peak_rss()  # setup (e.g. loading through ComfyUI) may have peaked higher than the decode
         before = rss_bytes()
     start = time.perf_counter()
     video = vae.decode(latent, tile=tile)
@@ -80,7 +105,7 @@ def child(dim: int, size: int, frames: int, device: str, tile, stock: str | None
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() - before
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+        peak = _peak_rss() - before
     assert video.shape[2] == frames
     return {"frames": frames, "peak": peak, "work": peak - out_bytes, "out": out_bytes,
             "seconds": time.perf_counter() - start}

@@ -70,10 +70,10 @@ def stock_vae(path: Path) -> Path:
     return _save({k: v.to(torch.bfloat16) for k, v in vae.state_dict().items()}, path)
 
 
-def stock_dit(path: Path, *, seed: int = 0) -> Path:
+def stock_dit(path: Path, *, seed: int = 0, dtype: torch.dtype = torch.bfloat16) -> Path:
     """A Wan2.2-Animate DiT that stock Load Diffusion Model also loads: head size 128 (ComfyUI derives the
     head count from it) and the face path at full size (ComfyUI builds it with fixed sizes), 2 x 5 blocks
-    narrowed to width 128. About 39 M parameters, stored in bf16."""
+    narrowed to width 128. About 39 M parameters, stored in ``dtype`` (bf16 as the real file)."""
     from dreamactor_core.model.config import ModelConfig
     from dreamactor_core.model.dit import AnimateDiT
 
@@ -83,7 +83,7 @@ def stock_dit(path: Path, *, seed: int = 0) -> Path:
         for p in model.parameters():
             if p.dim() >= 2 and p.abs().sum() == 0:
                 p.normal_(0, 0.02)
-    return _save({k: v.to(torch.bfloat16) for k, v in model.state_dict().items()}, path)
+    return _save({k: v.to(dtype) for k, v in model.state_dict().items()}, path)
 
 
 def relight_lora(path: Path, *, dim: int = 128, layers: int = 5, rank: int = 4, seed: int = 0) -> Path:
