@@ -104,8 +104,49 @@ def check_animate(args) -> None:
         _as_flag(flag, StrengthWindow, *values)
     _as_flag("--cfg", GuidanceSettings, cfg=args.cfg)
     _as_flag("--reference-detail", check_detail, args.reference_detail)
+    if args.fps is not None and not args.fps > 0:
+        raise DreamActorError(f"--fps {args.fps}: must be a positive frame rate (e.g. 30), or leave it out")
     if not 0.0 <= args.color_match <= 1.0:
         raise DreamActorError(f"--color-match {args.color_match}: must be between 0 (off) and 1")
     if args.block_swap < 0:
         raise DreamActorError(f"--block-swap {args.block_swap}: must be 0 (off) or a number of blocks")
     args.device = check_device(args.device)
+    check_embeddings(args)
+
+
+# PSNR of the video against the official one with zeros for text and CLIP, measured on the shared
+# pipeline_small UniPC run by benchmarks/official.py (with the stored embeddings: 131 dB)
+ZERO_EMBEDS_PSNR_DB = 20.3
+
+
+def _has_clip_branch(checkpoint: Path) -> bool:
+    """Whether the DiT file has the CLIP image branch (read from its key names, no weights loaded)."""
+    from safetensors import safe_open
+
+    with safe_open(str(checkpoint), framework="pt") as f:
+        return any(k.endswith("img_emb.proj.1.weight") for k in f.keys())
+
+
+def check_embeddings(args) -> None:
+    """A real checkpoint gets its text and CLIP embeddings, or ``--zero-embeds`` says zeros are meant.
+
+    The official pipeline always has both (its default prompt's umT5 embedding, the reference's CLIP
+    features); zeros in their place change the video a lot. The demo model was trained on zero text
+    and has no CLIP branch, so it needs neither.
+    """
+    if args.demo or args.zero_embeds:
+        return
+    wanted = [("--text-embeds", args.text_embeds)]
+    if args.cfg > 1:  # only the unconditional branch reads the negative prompt
+        wanted.append(("--negative-embeds", args.negative_embeds))
+    if _has_clip_branch(args.checkpoint):
+        wanted.append(("--clip-embeds", args.clip_embeds))
+    missing = [flag for flag, path in wanted if path is None]
+    if missing:
+        raise DreamActorError(
+            f"{', '.join(missing)}: not given. Wan2.2-Animate always conditions on the umT5-XXL embedding of a "
+            f"prompt (with cfg > 1 also of the negative prompt) and on the CLIP ViT-H/14 features of the "
+            f"reference; with zeros in their place the video is only {ZERO_EMBEDS_PSNR_DB} dB PSNR from the "
+            "official one on the small conformance model. Make them once (e.g. in ComfyUI with the stock CLIP Text Encode on the "
+            "umT5 text encoder and CLIP Vision Encode) and save each tensor to a .safetensors file, or pass "
+            "--zero-embeds to run on zeros anyway")

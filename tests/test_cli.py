@@ -50,7 +50,7 @@ def _driving_with_audio(tmp_path, clip, frames=5):
     return src
 
 
-def test_animate_tiny_checkpoint_from_synthetic_clip_keeps_audio(tmp_path, synth_dir):
+def test_animate_tiny_checkpoint_from_synthetic_clip_keeps_audio(tmp_path, synth_dir, capsys):
     """A tiny random checkpoint in the official key layout runs the whole pipeline to an mp4 with audio."""
     import torch
     from safetensors.torch import save_file
@@ -59,12 +59,19 @@ def test_animate_tiny_checkpoint_from_synthetic_clip_keeps_audio(tmp_path, synth
     dit, vae = tiny_checkpoints(tmp_path)
     driving = _driving_with_audio(tmp_path, synth_dir / "pub02_arm_wave.mp4")
     assert has_audio(driving)
-    text = tmp_path / "text.safetensors"
+    text, clip = tmp_path / "text.safetensors", tmp_path / "clip.safetensors"
     save_file({"context": torch.randn(6, 4096)}, str(text))
+    save_file({"clip_fea": torch.randn(257, 1280)}, str(clip))
     out = tmp_path / "out.mp4"
-    code = main(["animate", "--reference", str(synth_dir / "pub01_walk_in_place.png"), "--driving", str(driving),
-                 "--checkpoint", str(dit), "--vae", str(vae), "--text-embeds", str(text), "--out", str(out),
-                 "--width", "64", "--height", "64", "--steps", "2", "--window", "5", "--refert", "1", "--device", "cpu"])
+    args = ["animate", "--reference", str(synth_dir / "pub01_walk_in_place.png"), "--driving", str(driving),
+            "--checkpoint", str(dit), "--vae", str(vae), "--text-embeds", str(text), "--out", str(out),
+            "--width", "64", "--height", "64", "--steps", "2", "--window", "5", "--device", "cpu"]
+    # a real checkpoint without its CLIP features is refused before any work, naming the cost
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "--clip-embeds: not given" in err and "dB PSNR" in err and "--zero-embeds" in err
+    assert not out.exists()
+    code = main(args + ["--clip-embeds", str(clip)])
     assert code == 0
     frames, fps = read_video(out)
     assert frames.shape == (5, 64, 64, 3) and fps == 25 and np.isfinite(frames).all()
@@ -91,3 +98,21 @@ def test_demo_model_takes_its_card_settings_except_those_given():
     args = parser.parse_args(["animate"])
     _use_demo_model(args, _given_options(["animate"], defaults))
     assert (args.reference_detail, args.steps) == (1.0, 12)
+
+
+def test_resample_fps_shows_the_frame_on_screen():
+    from dreamactor_core.signals.video_io import resample_fps
+    from dreamactor_core.utils import DreamActorError
+
+    frames = np.arange(25)[:, None, None, None].astype(np.uint8)
+    up = resample_fps(frames, 25.0, 30.0)  # one second of video stays one second
+    assert len(up) == 30 and up[:7, 0, 0, 0].tolist() == [0, 0, 1, 2, 3, 4, 5] and up[-1, 0, 0, 0] == 24
+    down = resample_fps(np.arange(60)[:, None, None, None].astype(np.uint8), 60.0, 30.0)
+    assert down[:, 0, 0, 0].tolist() == list(range(0, 60, 2))
+    with pytest.raises(DreamActorError, match="fps"):
+        resample_fps(frames, 25.0, 0.0)
+
+
+def test_animate_refuses_a_bad_fps_before_any_work(tmp_path, capsys):
+    assert main(["animate", "--fps", "0", "--out", str(tmp_path / "o.mp4")]) == 1
+    assert "--fps 0.0: must be a positive frame rate" in capsys.readouterr().err

@@ -32,7 +32,7 @@ def _animate_args(tiny, synth_dir, out, *extra):
     return ["animate", "--reference", str(synth_dir / "pub01_walk_in_place.png"),
             "--driving", str(synth_dir / "pub02_arm_wave.mp4"), "--checkpoint", str(dit), "--vae", str(vae),
             "--out", str(out), "--width", "64", "--height", "64", "--steps", "2", "--window", "5",
-            "--refert", "1", "--device", "cpu", *extra]
+            "--refert", "1", "--device", "cpu", "--zero-embeds", *extra]
 
 
 def _finished_videos(folder: Path) -> list[Path]:

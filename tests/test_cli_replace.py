@@ -35,7 +35,7 @@ def test_replace_mode_keeps_the_scene_within_the_vae_round_trip(tmp_path, synth_
                  "--driving", str(synth_dir / "pub02_arm_wave.mp4"), "--max-frames", str(FRAMES),
                  "--checkpoint", str(dit), "--vae", str(vae_path), "--out", str(out), "--mask-out", str(mask_out),
                  "--width", str(SIZE), "--height", str(SIZE), "--steps", "2", "--window", "5", "--refert", "1",
-                 "--mask-grow", "2", "--device", "cpu"])
+                 "--mask-grow", "2", "--device", "cpu", "--zero-embeds"])
     assert code == 0, capsys.readouterr().err
     frames, _ = read_video(out)
     mask = read_video(mask_out)[0][..., 0] > 127
@@ -72,7 +72,7 @@ def test_replace_mode_refuses_masks_that_replace_nothing_or_everything(tmp_path,
     common = ["animate", "--mode", "replace", "--reference", str(synth_dir / "pub01_walk_in_place.png"),
               "--max-frames", str(FRAMES), "--checkpoint", str(dit), "--vae", str(DEMO_FILES[1]),
               "--out", str(tmp_path / "out.mp4"), "--width", str(SIZE), "--height", str(SIZE), "--steps", "1",
-              "--window", "5", "--refert", "1", "--device", "cpu"]
+              "--window", "5", "--refert", "1", "--device", "cpu", "--zero-embeds"]
     cases = {"no person found in any of the 5 frames": ["--driving", str(empty)],
              "mask grow: the mask covers every pixel of every frame": [
                  "--driving", str(synth_dir / "pub02_arm_wave.mp4"), "--mask-shape", "box", "--mask-grow", "300"]}

@@ -50,7 +50,7 @@ def test_animate_merges_repeated_loras_at_their_strengths(tmp_path, tiny_files, 
     save_file(b, str(tmp_path / "b.safetensors"))
     base = ["animate", "--reference", str(synth_dir / "pub01_walk_in_place.png"),
             "--driving", str(synth_dir / "pub02_arm_wave.mp4"), "--checkpoint", str(dit_path),
-            "--vae", str(vae_path), "--device", "cpu", "--out", str(tmp_path / "o.mp4")]
+            "--vae", str(vae_path), "--device", "cpu", "--out", str(tmp_path / "o.mp4"), "--zero-embeds"]
     dit = _model_given_to_animate(monkeypatch, base + ["--lora", f"{tmp_path / 'a.safetensors'}:0.5",
                                                        "--lora", str(tmp_path / "b.safetensors")])
     want = merged_by_hand(merged_by_hand(sd, da, 0.5), db, 1.0)
@@ -66,7 +66,7 @@ def test_animate_refuses_a_missing_or_foreign_lora_before_sampling(tmp_path, tin
     dit_path, vae_path = tiny_files
     base = ["animate", "--reference", str(synth_dir / "pub01_walk_in_place.png"),
             "--driving", str(synth_dir / "pub02_arm_wave.mp4"), "--checkpoint", str(dit_path),
-            "--vae", str(vae_path), "--device", "cpu", "--out", str(tmp_path / "o.mp4")]
+            "--vae", str(vae_path), "--device", "cpu", "--out", str(tmp_path / "o.mp4"), "--zero-embeds"]
     assert main(base + ["--lora", str(tmp_path / "nope.safetensors:0.8")]) == 2
     assert "--lora " + str(tmp_path / "nope.safetensors:0.8") + ": no such file" in capsys.readouterr().err
     save_file({"lora_unet_input_blocks_1_0.lora_down.weight": torch.zeros(2, 3),

@@ -6,21 +6,14 @@ once, drawn window after window) must reproduce it. See that folder's README.
 """
 from __future__ import annotations
 
-import gzip
-import json
-
 import pytest
 import torch
-from safetensors.torch import load, load_file
+from safetensors.torch import load_file
 
-from dreamactor_core.model.loader import load_dit, load_vae
 from dreamactor_core.sampling import schedule, solvers
-from dreamactor_core.sampling.guidance import GuidanceSettings
-from dreamactor_core.sampling.pipeline import AnimateSettings, animate_guidance
-from fixture_weights import write_full_checkpoint
+from pipeline_small import NAMES, config, load_common, load_models, replay
 
-NAMES = ("unipc_s20_g1_n17_w9_r1", "dpmpp2m_s6_g2.5_n25_w9_r1")
-MAX_ABS = 1e-4  # the folder's suggested acceptance; measured about 4e-6 (README "Same as official")
+MAX_ABS = 1e-4  # the folder's suggested acceptance; README "Same as official" gives the measured figure
 
 
 @pytest.fixture(scope="module")
@@ -33,27 +26,13 @@ def folder(conformance_dir):
 
 @pytest.fixture(scope="module")
 def models(conformance_dir, folder, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("pipeline_small")
-    # head count and text length cannot be read off the weights: written as checkpoint metadata
-    dit_path = write_full_checkpoint(conformance_dir / "animate_dit_small", tmp / "dit.safetensors",
-                                     prefix="model.diffusion_model.", metadata={"num_heads": "2", "text_len": "16"})
-    vae_path = write_full_checkpoint(conformance_dir / "wan21_vae_small", tmp / "vae.safetensors")
-    return load_dit(dit_path).eval(), load_vae(vae_path, dtype=torch.float32)
+    return load_models(conformance_dir, tmp_path_factory.mktemp("pipeline_small"))
 
 
-@pytest.fixture(scope="module")
-def common(folder):
-    inputs = load_file(str(folder / "common.inputs.safetensors"))
-    with gzip.open(folder / "common.faces_u8.safetensors.gz") as f:
-        inputs["face_u8"] = load(f.read())["face_u8"]
-    return {k: v.numpy() if v.dtype == torch.uint8 else v for k, v in inputs.items()}
-
-
-def _run(name, folder, models, common, monkeypatch):
-    cfg = json.loads((folder / f"{name}.json").read_text())["config"]
-    n = cfg["frames"]
-    dit, vae = models
-    walked, given, frames = [], [], []
+@pytest.mark.parametrize("name", NAMES)
+def test_official_video_sigmas_timesteps_and_noise(name, folder, models, monkeypatch):
+    cfg = config(folder, name)
+    walked, given = [], []
     real_sample = solvers.sample
 
     def sample(velocity, x, sigmas, solver, **kw):  # record what each window starts from and walks
@@ -61,22 +40,11 @@ def _run(name, folder, models, common, monkeypatch):
         return real_sample(velocity, x, sigmas, solver, **kw)
 
     monkeypatch.setattr(solvers, "sample", sample)
-    hook = dit.register_forward_pre_hook(lambda m, args: given.append(args[1].clone()))
-    settings = AnimateSettings(steps=cfg["steps"], solver=cfg["solver_project"], shift=cfg["shift"], seed=cfg["seed"],
-                               window=cfg["clip_len"], guidance=GuidanceSettings(cfg=cfg["guide_scale"]))
-    assert settings.refert == cfg["refert"]  # the default is the official one
+    hook = models[0].register_forward_pre_hook(lambda m, args: given.append(args[1].clone()))
     try:
-        result = animate_guidance(common["ref_u8"], common["pose_u8"][:n], common["face_u8"][:n], dit, vae,
-                                  text=common["context"], text_null=common["context_null"],
-                                  clip_fea=common["clip_fea"], settings=settings, float_sink=frames.append)
+        result, video = replay(folder, name, models, load_common(folder))
     finally:
         hook.remove()
-    return cfg, result, torch.cat(frames), walked, given
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_official_video_sigmas_timesteps_and_noise(name, folder, models, common, monkeypatch):
-    cfg, result, video, walked, given = _run(name, folder, models, common, monkeypatch)
     exp = load_file(str(folder / f"{name}.expected.safetensors"))
     noise = load_file(str(folder / f"{name}.inputs.safetensors"))
     windows = len([k for k in exp if k.startswith("sigmas_w")])
@@ -99,7 +67,7 @@ def test_official_video_sigmas_timesteps_and_noise(name, folder, models, common,
 
 def test_schedule_alone_gives_the_stored_grids(folder):
     for name in NAMES:
-        cfg = json.loads((folder / f"{name}.json").read_text())["config"]
+        cfg = config(folder, name)
         exp = load_file(str(folder / f"{name}.expected.safetensors"))
         sigmas, t = schedule.sampling_schedule(cfg["solver_project"], cfg["steps"], cfg["shift"])
         assert torch.equal(sigmas.float(), exp["sigmas_w0"]) and torch.equal(t.long(), exp["timesteps_w0"])

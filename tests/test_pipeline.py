@@ -226,3 +226,38 @@ def test_size_fix_treats_reference_like_guidance():
         else:
             expected = np.pad(frame, ((4, 4), (4, 4), (0, 0)), mode="edge")
         assert torch.allclose(ref_in_y, Encoder(vae).references([expected]), atol=1e-6)
+
+
+def _spy_windows(monkeypatch, n: int, **settings):
+    """Run ``n`` frames and return the guidance and face frames each window was built from."""
+    from dreamactor_core.sampling import pipeline
+
+    ref, guide, faces = _inputs(n=n)
+    seen = []
+    real = pipeline.build_window
+
+    def spy(encoder, refs, g, f, *a, **kw):
+        seen.append((g.copy(), f.copy()))
+        return real(encoder, refs, g, f, *a, **kw)
+
+    monkeypatch.setattr(pipeline, "build_window", spy)
+    out = animate_guidance(ref, guide, faces, OracleDiT(), PoolVAE(), settings=_settings(**settings))
+    assert out.frames.shape[0] == n
+    return guide, faces, seen
+
+
+@pytest.mark.parametrize("last", ["reflect", "shrink"])
+def test_last_window_guidance_is_reflected_full_length_or_shrunk(monkeypatch, last):
+    """13 frames, windows of 9 carrying 1: the second window starts at 8 and runs past the end."""
+    guide, faces, seen = _spy_windows(monkeypatch, 13, last_window=last)
+    assert len(seen) == 2
+    # the conformance README's rule: indices 0..12, 11, 10, ... for reflection; the shrunk window is 5 frames
+    idx = [8, 9, 10, 11, 12, 11, 10, 9, 8] if last == "reflect" else [8, 9, 10, 11, 12]
+    assert np.array_equal(seen[1][0], guide[idx]) and np.array_equal(seen[1][1], faces[idx])
+    assert np.array_equal(seen[0][0], guide[:9])
+
+
+def test_video_shorter_than_a_window_gets_one_reflected_window(monkeypatch):
+    guide, faces, seen = _spy_windows(monkeypatch, 5)
+    idx = [0, 1, 2, 3, 4, 3, 2, 1, 0]  # the conformance README's ping-pong extension to 9 frames
+    assert len(seen) == 1 and np.array_equal(seen[0][0], guide[idx]) and np.array_equal(seen[0][1], faces[idx])

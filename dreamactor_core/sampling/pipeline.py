@@ -60,7 +60,7 @@ class AnimateSettings:
     size_fix: str = "crop"
     pseudo_ref_angles: Sequence[float] = ()
     pseudo_ref_frames: int = 17
-    max_area: int = 832 * 480
+    max_area: int = 1280 * 720  # Wan2.2-Animate's area (the aspect comes from the reference here)
     strict: bool = False
     person: str | int = "largest"  # whom to follow in the driving video: largest, leftmost or an index
     reference_person: str | int = "largest"  # whom to animate when the reference shows several people

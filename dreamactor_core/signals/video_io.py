@@ -179,6 +179,18 @@ def read_video(path, max_frames: int | None = None, start: int = 0) -> tuple[np.
     return np.stack(frames), fps
 
 
+def resample_fps(frames: np.ndarray, fps: float, target: float) -> np.ndarray:
+    """``frames`` at ``fps`` shown at ``target`` fps: output frame j is the source frame on screen at
+    time j / target (frames are dropped or repeated, none blended), over the clip's whole duration."""
+    if not fps > 0 or not target > 0:
+        raise DreamActorError(f"fps: frame rates must be positive, got {fps} -> {target}")
+    n = len(frames)
+    count = max(1, int(np.floor(n * target / fps + 1e-6)))
+    # the small epsilon keeps an exact ratio (e.g. 60 -> 30) from landing a hair before a frame
+    idx = np.minimum(np.floor(np.arange(count) * (fps / target) + 1e-6).astype(np.int64), n - 1)
+    return frames[idx]
+
+
 # --- video writing ------------------------------------------------------------
 def write_video(path, frames: Iterable[np.ndarray] | np.ndarray, fps: float, audio_from=None, crf: int = 18) -> str:
     """Write frames to an mp4 (H.264, yuv420p) and return the path.
