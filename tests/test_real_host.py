@@ -44,7 +44,8 @@ INPUT_MEDIA = {
 REPLACED = {"CLIPLoader": "TestTinyCLIPLoader", "CLIPVisionLoader": "TestTinyCLIPVisionLoader"}
 # Values the workflows keep for artists but that would take too long on the CPU test host.
 RUN_OVERRIDES = {
-    "DreamActorSampler": {"steps": 2, "frame_count": 5},
+    # one window of the 5 frames: with the default last_window "reflect" a 77-frame window would run in full
+    "DreamActorSampler": {"steps": 2, "frame_count": 5, "window": 5, "motion_frames": 1},
     "DreamActorRenderGuidance": {"width": 64, "height": 64},
     "DreamActorFaceCrops": {"size": 224},
     "DreamActorPseudoReferences": {"width": 64, "height": 64, "frames": 5, "steps": 2},
