@@ -204,3 +204,28 @@ def test_load_motion_lists_saved_motions_and_uploads(browser, host, tmp_path):
                    "'uploaded_motion.json'", 60, "the uploaded motion was not selected")
     assert (host.input / "uploaded_motion.json").read_text() == upload.read_text()
     browser.save_screenshot(str(tmp_path / "load_motion.png"))
+
+
+MODEL_TYPES_JS = """
+const links = window.app.graph.links;
+const all = links instanceof Map ? [...links.values()] : Object.values(links ?? {});
+return {links: all.filter(l => l).map(l => l.type),
+        sockets: window.app.graph._nodes.flatMap(n => [...(n.inputs ?? []), ...(n.outputs ?? [])].map(s => s.type)),
+        migration: window.__dreamactorMigration ?? null,
+        toasts: [...document.querySelectorAll('.p-toast-message-info')].map(e => e.innerText)};
+"""
+
+
+def test_old_model_socket_is_renamed_with_a_message(browser, tmp_path):
+    """A workflow saved with the former DREAMACTOR_MODEL socket loads with its model links and sockets renamed
+    to MODEL (so stock MODEL outputs connect) and an info message that says what happened."""
+    path = next(p for p in WORKFLOWS if p.stem == "dreamactor_full_body_animation")
+    old = tmp_path / "old_model_socket.json"
+    old.write_text(path.read_text().replace('"MODEL"', '"DREAMACTOR_MODEL"'))
+    assert "DREAMACTOR_MODEL" in old.read_text()
+    _load(browser, old, tmp_path)
+    seen = browser.execute_script(MODEL_TYPES_JS)
+    assert "DREAMACTOR_MODEL" not in seen["links"] + seen["sockets"], seen
+    assert "MODEL" in seen["links"], seen
+    assert seen["migration"] and seen["migration"]["changed"] > 0, seen
+    assert any("DREAMACTOR_MODEL" in t and "MODEL" in t for t in seen["toasts"]), seen
