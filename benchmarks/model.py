@@ -3,6 +3,7 @@
     python benchmarks/model.py            # CPU sweep; plus the 14B GPU run when CUDA is available
     python benchmarks/model.py --frames 1 2 4 8
     python benchmarks/model.py --skip-vae  # without the VAE decode memory run (benchmarks/model_vae.py)
+    python benchmarks/model.py --skip-cpu --stock-vae /path/to/ComfyUI  # decode memory, stock Load VAE
 
 CPU: a small random-weight config, forward time and peak resident memory of the forward for
 several latent frame counts (each in a fresh process so peaks do not mix), with ratios to the
@@ -204,13 +205,16 @@ def main() -> None:
     ap.add_argument("--frames", type=int, nargs="+", default=[1, 2, 4, 8], help="latent video frames (CPU sweep)")
     ap.add_argument("--skip-cpu", action="store_true")
     ap.add_argument("--skip-vae", action="store_true", help="skip the VAE decode memory run (model_vae.py)")
+    ap.add_argument("--stock-vae", default=None, metavar="COMFYUI_PATH",
+                    help="VAE decode run with the VAE made by ComfyUI's stock Load VAE (real width 96, 64x64)")
     args = ap.parse_args()
     if not args.skip_cpu:
         bench_dit_cpu(tuple(args.frames))
     if not args.skip_vae:
         # VAE decode memory for 9, 33 and 81 frames at 256x256: it must stay flat
         print(flush=True)
-        subprocess.run([sys.executable, str(Path(__file__).with_name("model_vae.py"))], check=True)
+        vae_args = ["--stock", args.stock_vae, "--dim", "96", "--size", "64"] if args.stock_vae else []
+        subprocess.run([sys.executable, str(Path(__file__).with_name("model_vae.py")), *vae_args], check=True)
     if torch.cuda.is_available():
         bench_dit_gpu()
     else:
