@@ -10,7 +10,7 @@ from . import host
 from .comfy_vae import core_vae, wrap_vae
 from .comfy_model import wrap_dit
 from .model_input import sampler_model
-from .types import FaceTokens, image_to_uint8, image_to_video, video_to_image
+from .types import FaceTokens, image_to_uint8, image_to_video
 
 CATEGORY = "DreamActor/model"
 DIT_FOLDERS = [host.DREAMACTOR_FOLDER, "diffusion_models"]
@@ -228,10 +228,9 @@ def decode_latent(vae, latent: dict, tile: int, node: str, chunk: int = 1) -> to
         shape = tuple(getattr(samples, "shape", ()))
         raise DreamActorError(f"{node}, input 'latent': expected a Wan video latent [B,16,T,H,W], got {shape}")
     vae = core_vae(vae, node)
-    with host.node_errors(node, "latent"):
-        video = vae.decode_raw(samples, tile=int(tile) or None, chunk=int(chunk),
-                               progress=host.progress_callback(), cancel=host.cancel_callback())
-    return video_to_image(video)
+    with host.node_errors(node, "latent"):  # frames are written in place: the video exists once
+        return vae.decode_frames(samples, tile=int(tile) or None, chunk=int(chunk),
+                                 progress=host.progress_callback(), cancel=host.cancel_callback())
 
 
 class FaceMotionEncode(io.ComfyNode):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -13,10 +14,10 @@ from . import host
 from .comfy_vae import core_vae
 from .model import VAE_TOOLTIP, decode_latent
 from .model_input import MODEL_TOOLTIP, sampler_model
+from .settings import SolverSettingsType, StrengthSettingsType, WindowSettingsType, sampler_settings
 from .types import FaceTokens, image_to_uint8, to_image
 
 CATEGORY = "DreamActor/sampling"
-SOLVERS = ["unipc", "dpmpp_2m", "euler"]
 ASPECTS = ["letterbox", "crop", "stretch"]
 STYLES = ["dreamactor", "openpose"]
 
@@ -58,19 +59,10 @@ def _conditioning_inputs():
     ]
 
 
-def _settings(**kw):
-    from dreamactor_core.sampling.guidance import GuidanceSettings, StrengthWindow
-    from dreamactor_core.sampling.pipeline import AnimateSettings
-
-    guidance = GuidanceSettings(cfg=float(kw.pop("cfg")),
-                                pose=StrengthWindow(kw.pop("pose_strength"), kw.pop("pose_start"), kw.pop("pose_end")),
-                                face=StrengthWindow(kw.pop("face_strength"), kw.pop("face_start"), kw.pop("face_end")))
-    return AnimateSettings(guidance=guidance, **kw)
-
-
 def _stitch(latents: list[torch.Tensor], total: int, settings) -> torch.Tensor:
     """Window latents -> one latent; the carried-over frames each later window starts with are dropped,
-    and so are latents past the video's end (the last window may run into reflected padding)."""
+    and so are latents past the video's end (the last window may run into reflected padding). A video
+    latent holds 4n+1 frames: the last latent frame is kept when it covers any of the video."""
     from dreamactor_core.sampling.conditioning import latent_frames
     from dreamactor_core.sampling.windows import plan_windows
 
@@ -78,23 +70,32 @@ def _stitch(latents: list[torch.Tensor], total: int, settings) -> torch.Tensor:
     for win, lat in zip(plan_windows(total, settings.window, settings.refert, last=settings.last_window), latents):
         skip = latent_frames(win.carry) if win.carry else 0
         parts.append(lat[:, :, skip:])
-    return torch.cat(parts, dim=2)[:, :, :(total - 1) // 4 + 1]
+    return torch.cat(parts, dim=2)[:, :, :(total + 2) // 4 + 1]
+
+
+PRESET_TOOLTIP = ("standard: Wan2.2-Animate's own sampling (20 UniPC steps, shift 5, cfg 1). distilled: 4 Euler "
+                  "steps at shift 5 and cfg 1, for a model with a Wan step-distill LoRA (lightx2v) applied. A "
+                  "connected DreamActor Solver Settings replaces the preset.")
 
 
 class Sampler(io.ComfyNode):
     @classmethod
     def define_schema(cls):
+        from dreamactor_core.sampling.presets import PRESET_NAMES
+
         return io.Schema(
             node_id="DreamActorSampler",
             display_name="DreamActor Sampler",
             category=CATEGORY,
             description="Animates the reference along the guidance video with flow-matching sampling, window by "
                         "window (each window continues from the last frames of the previous one), and returns "
-                        "the video LATENT. Decode it with DreamActor Decode to Frames. Pose comes from guidance "
-                        "frames or from pose latents, face motion from face crops or from face tokens.",
+                        "the video LATENT. Decode it with DreamActor Decode to Frames or VAE Decode. Pose comes "
+                        "from guidance frames or from pose latents, face motion from face crops or from face "
+                        "tokens. Solver, window and strength settings are optional settings nodes.",
             inputs=[
                 io.Model.Input("model", tooltip=MODEL_TOOLTIP),
-                io.Vae.Input("vae", tooltip=VAE_TOOLTIP + " Encodes references and guidance, decodes windows."),
+                io.Vae.Input("vae", tooltip=VAE_TOOLTIP + " Encodes references and guidance, decodes the frames "
+                                                          "carried from one window into the next."),
                 io.Image.Input("reference", tooltip="The person to animate (first image)."),
                 io.Image.Input("guidance", optional=True,
                                tooltip="Guidance frames from DreamActor Render Guidance. Connect this or pose_latents."),
@@ -111,8 +112,25 @@ class Sampler(io.ComfyNode):
                                tooltip="More reference images (e.g. from DreamActor Pseudo References) for "
                                        "checkpoints with several reference slots."),
                 *_conditioning_inputs(),
-                io.Float.Input("fps", default=25.0, min=0.1, max=240.0, step=0.01,
-                               tooltip="Frame rate of the driving video, passed on to Decode to Frames."),
+                io.Image.Input("background_video", optional=True,
+                               tooltip="Replacement mode: the driving frames with the character blacked out (the "
+                                       "scene to keep). Connect with character_mask; the relighting LoRA helps the "
+                                       "new person take the scene's light."),
+                io.Mask.Input("character_mask", optional=True,
+                              tooltip="Replacement mode: 1 where the new person is generated (e.g. DreamActor "
+                                      "Character Mask, or any person mask), one per driving frame."),
+                SolverSettingsType.Input("solver_settings", optional=True,
+                                         tooltip="DreamActor Solver Settings: steps, solver, shift, cfg. Replaces "
+                                                 "the preset."),
+                WindowSettingsType.Input("window_settings", optional=True,
+                                         tooltip="DreamActor Window Settings: window length, carried frames, colour "
+                                                 "match (default: 77-frame windows)."),
+                StrengthSettingsType.Input("strength_settings", optional=True,
+                                           tooltip="DreamActor Strength Settings: pose and face strengths over the "
+                                                   "schedule (default: both 1 throughout)."),
+                io.Combo.Input("preset", options=list(PRESET_NAMES), default="standard", tooltip=PRESET_TOOLTIP),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed: the same seed gives the same video on the same device."),
                 io.Int.Input("width", default=0, min=0, max=4096, step=16,
                              tooltip="Output width (0 = the guidance width). Rounded to a multiple of 16."),
                 io.Int.Input("height", default=0, min=0, max=4096, step=16,
@@ -122,94 +140,54 @@ class Sampler(io.ComfyNode):
                 io.Int.Input("frame_count", default=0, min=0, max=100000,
                              tooltip="How many guidance frames to animate (0 = all). With pose_latents it is "
                                      "rounded down to 4n+1."),
-                io.Int.Input("window", default=77, min=5, max=257, step=4,
-                             tooltip="Frames per window (4n+1). Longer videos are made window by window."),
-                io.Int.Input("motion_frames", default=1, min=1, max=33, step=4,
-                             tooltip="Frames carried from one window into the next as motion context (4n+1; "
-                                     "Wan2.2-Animate uses 1)."),
-                io.Float.Input("color_match", default=0.0, min=0.0, max=1.0, step=0.05,
-                               tooltip="Pull each window's colours towards the previous one (0 = off)."),
-                io.Int.Input("steps", default=20, min=1, max=200, tooltip="Sampling steps."),
-                io.Combo.Input("solver", options=SOLVERS, default="unipc",
-                               tooltip="unipc: second-order predictor-corrector, Wan2.2's own default. "
-                                       "dpmpp_2m: second order. euler: first order."),
-                io.Float.Input("shift", default=5.0, min=0.0, max=100.0, step=0.1,
-                               tooltip="Timestep shift of the flow-matching schedule (Wan uses 5). A MODEL "
-                                       "patched by ModelSamplingSD3 uses that node's shift instead."),
-                io.Float.Input("cfg", default=1.0, min=0.0, max=30.0, step=0.1,
-                               tooltip="Classifier-free guidance scale; 1 or below means no CFG (one model call "
-                                       "per step), as Wan2.2-Animate."),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
-                             tooltip="Noise seed: the same seed gives the same video on the same device."),
-                io.Float.Input("pose_strength", default=1.0, min=0.0, max=2.0, step=0.05,
-                               tooltip="How strongly the pose guidance steers the motion."),
-                io.Float.Input("pose_start", default=0.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="Schedule fraction where pose guidance starts."),
-                io.Float.Input("pose_end", default=1.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="Schedule fraction where pose guidance ends."),
-                io.Float.Input("face_strength", default=1.0, min=0.0, max=2.0, step=0.05,
-                               tooltip="How strongly the face motion steers expressions."),
-                io.Float.Input("face_start", default=0.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="Schedule fraction where face guidance starts."),
-                io.Float.Input("face_end", default=1.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="Schedule fraction where face guidance ends."),
-                io.Image.Input("background_video", optional=True,
-                               tooltip="Replacement mode: the driving frames with the character blacked out (the "
-                                       "scene to keep). Connect with character_mask; the relighting LoRA helps the "
-                                       "new person take the scene's light."),
-                io.Mask.Input("character_mask", optional=True,
-                              tooltip="Replacement mode: 1 where the new person is generated (e.g. DreamActor "
-                                      "Character Mask, or any person mask), one per driving frame."),
-                io.Float.Input("reference_detail", default=0.0, min=0.0, max=1.0, step=0.05,
-                               tooltip="Put back the reference's own pixels wherever the video leaves them "
-                                       "unchanged, which the VAE would blur (0 = off, 1 = full). For a still "
-                                       "camera, as when animating a photo. Applies to the frames Decode to "
-                                       "Frames shows, not to the LATENT samples."),
             ],
-            outputs=[io.Latent.Output(display_name="latent", tooltip="The animation as a Wan video LATENT (raw VAE "
-                                                                     "means); Decode to Frames turns it into frames.")],
+            outputs=[io.Latent.Output(display_name="latent", tooltip="The animation as a plain Wan video LATENT "
+                                                                     "(raw VAE means); Decode to Frames or VAE "
+                                                                     "Decode turns it into frames.")],
         )
 
     @classmethod
-    def execute(cls, model, vae, reference, fps, width, height, aspect, frame_count, window,
-                motion_frames, color_match, steps, solver, shift, cfg, seed, pose_strength, pose_start,
-                pose_end, face_strength, face_start, face_end, reference_detail=0.0, guidance=None, pose_latents=None, face_crops=None,
-                face_tokens=None, extra_references=None, positive=None, negative=None,
-                clip_vision_output=None, background_video=None, character_mask=None) -> io.NodeOutput:
+    def execute(cls, model, vae, reference, preset, seed, width, height, aspect, frame_count, guidance=None,
+                pose_latents=None, face_crops=None, face_tokens=None, extra_references=None, positive=None,
+                negative=None, clip_vision_output=None, background_video=None, character_mask=None,
+                solver_settings=None, window_settings=None, strength_settings=None) -> io.NodeOutput:
         from dreamactor_core.sampling.pipeline import animate_guidance
 
         node = "DreamActor Sampler"
         run = sampler_model(model, node)
-        model, shift = run.dit, run.shift if run.shift is not None else shift
+        model = run.dit
+        settings = sampler_settings(preset, seed, aspect, solver_settings, window_settings, strength_settings)
+        if run.shift is not None:  # a ModelSamplingSD3 on the MODEL sets the shift
+            settings = replace(settings, shift=run.shift)
         vae = core_vae(vae, node)
         guide, latents = _pose_source(node, vae, guidance, pose_latents, frame_count, width, height, aspect)
         faces, tokens = _face_source(node, face_crops, face_tokens, frame_count, latents is not None)
         ref = image_to_uint8(reference[:1], "reference")[0]
         extras = [] if extra_references is None else list(image_to_uint8(extra_references, "extra_references"))
-        with host.node_errors(node, "cfg / strengths / window / reference_detail"):
-            settings = _settings(steps=int(steps), solver=solver, shift=float(shift), seed=int(seed),
-                                 window=int(window), refert=int(motion_frames), color_match=float(color_match),
-                                 reference_detail=float(reference_detail),
-                                 aspect=aspect, cfg=cfg, pose_strength=pose_strength, pose_start=pose_start,
-                                 pose_end=pose_end, face_strength=face_strength, face_start=face_start,
-                                 face_end=face_end)
         replacement = _replacement(node, background_video, character_mask, guide, latents, frame_count, aspect)
         windows: list[torch.Tensor] = []  # each window's raw latent, as a LATENT holds it
         with host.node_errors(node, "guidance", also=("background video", "character mask")), torch.inference_mode():
-            result = animate_guidance(ref, guide, faces, model, vae, fps=float(fps),
-                                      text=text_embeddings(positive, "positive"),
+            result = animate_guidance(ref, guide, faces, model, vae, text=text_embeddings(positive, "positive"),
                                       text_null=text_embeddings(negative, "negative"),
                                       clip_fea=clip_features(clip_vision_output), settings=settings,
                                       extra_references=extras, aspect=aspect, pose_latents=latents,
-                                      face_tokens=tokens, replacement=replacement,
+                                      face_tokens=tokens, replacement=replacement, frames_out=False,
                                       progress=host.progress_callback(),
                                       cancel=host.cancel_callback(),
                                       latent_sink=lambda lat: windows.append(vae.denormalize(lat).float().cpu()))
         samples = _stitch(windows, result.num_frames, settings)
-        latent = {"samples": samples, "dreamactor_frames": torch.from_numpy(result.frames),
-                  "dreamactor_fps": float(fps)}
-        notes = "\n".join([f"{result.num_frames} frames, {result.width}x{result.height}", *run.notes, *result.notes])
-        return io.NodeOutput(latent, ui=ui.PreviewText(notes))
+        g = settings.guidance
+        notes = [f"{result.num_frames} frames, {result.width}x{result.height}",
+                 f"{settings.steps} {settings.solver} steps, shift {settings.shift:g}, cfg {g.cfg:g} "
+                 f"({'solver settings' if solver_settings is not None else preset + ' preset'})",
+                 *run.notes, *result.notes]
+        made = 4 * (samples.shape[2] - 1) + 1
+        if made != result.num_frames:  # a video latent holds 4n+1 frames; the last window was padded to that
+            notes.append(f"the LATENT holds {made} frames (4n+1): the last {made - result.num_frames} run past the "
+                         "guidance's end")
+        if negative is not None and g.cfg <= 1.0:
+            notes.append("negative prompt unused at cfg 1 (one model call per step)")
+        return io.NodeOutput({"samples": samples}, ui=ui.PreviewText("\n".join(notes)))
 
 
 def _replacement(node: str, background_video, character_mask, guide, latents, frame_count: int, aspect: str):
@@ -291,13 +269,14 @@ class DecodeToFrames(io.ComfyNode):
             node_id="DreamActorDecodeToFrames",
             display_name="DreamActor Decode to Frames",
             category=CATEGORY,
-            description="Turns the sampler's LATENT into video frames plus their fps, ready for Create Video / "
-                        "Save Video. Windowed results use the sampler's own stitched decode.",
+            description="Decodes a video LATENT (the sampler's, or any Wan video latent) into frames, chunk by "
+                        "chunk straight into the output (a long video's frames exist once), and passes the fps "
+                        "on, ready for Create Video / Save Video.",
             inputs=[
                 io.Vae.Input("vae", tooltip=VAE_TOOLTIP),
                 io.Latent.Input("latent", tooltip="From DreamActor Sampler (or any Wan video latent)."),
                 io.Float.Input("fps", default=25.0, min=0.1, max=240.0, step=0.01,
-                               tooltip="Used only when the latent does not carry the sampler's fps."),
+                               tooltip="Frame rate of the driving video (connect Load Video's fps), passed on."),
                 io.Int.Input("tile", default=0, min=0, max=4096, step=32,
                              tooltip="Spatial tile size in pixels for decoding (0 = whole frame)."),
             ],
@@ -307,13 +286,7 @@ class DecodeToFrames(io.ComfyNode):
 
     @classmethod
     def execute(cls, vae, latent, fps, tile) -> io.NodeOutput:
-        frames = latent.get("dreamactor_frames") if isinstance(latent, dict) else None
-        if frames is not None:
-            images = to_image(frames.numpy() if frames.dtype == torch.uint8 else frames)
-        else:
-            images = decode_latent(vae, latent, tile, "DreamActor Decode to Frames")
-        out_fps = float(latent.get("dreamactor_fps", fps)) if isinstance(latent, dict) else float(fps)
-        return io.NodeOutput(images, out_fps)
+        return io.NodeOutput(decode_latent(vae, latent, tile, "DreamActor Decode to Frames"), float(fps))
 
 
 def parse_angles(text: str) -> list[float]:

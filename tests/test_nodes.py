@@ -190,11 +190,17 @@ def test_sampling_node_inputs_convert_from_comfy_values():
         sampling.parse_angles("left")
 
 
-def test_decode_to_frames_passes_fps_and_uses_the_samplers_stitched_frames():
+def test_decode_to_frames_decodes_the_latent_given_and_passes_fps():
+    """Frames written in place equal the plain decode; anything else in the LATENT dict is ignored."""
+    from dreamactor_core.model.vae import VAEConfig, WanVAE
     from nodes import sampling
 
-    frames = torch.randint(0, 256, (6, 16, 16, 3), dtype=torch.uint8)
-    latent = {"samples": torch.zeros(1, 16, 2, 2, 2), "dreamactor_frames": frames, "dreamactor_fps": 30.0}
-    images, fps = sampling.DecodeToFrames.execute(vae=None, latent=latent, fps=25.0, tile=0).args
-    assert fps == 30.0 and images.shape == (6, 16, 16, 3)
-    torch.testing.assert_close(images, frames.float() / 255.0)
+    torch.manual_seed(0)
+    vae = WanVAE(VAEConfig(dim=8)).eval()
+    samples = torch.randn(1, 16, 3, 4, 4)
+    stale = torch.randint(0, 256, (9, 32, 32, 3), dtype=torch.uint8)  # frames an old sampler stored
+    latent = {"samples": samples, "dreamactor_frames": stale, "dreamactor_fps": 30.0}
+    images, fps = sampling.DecodeToFrames.execute(vae=vae, latent=latent, fps=24.0, tile=0).args
+    want = vae.decode_raw(samples).clamp(-1, 1).add(1).mul(0.5)[0].permute(1, 2, 3, 0)
+    assert fps == 24.0 and images.shape == (9, 32, 32, 3)
+    torch.testing.assert_close(images, want, atol=1e-6, rtol=0)

@@ -3,7 +3,8 @@
 Pose from guidance frames or from a pose LATENT (DreamActor VAE Encode of the same
 frames), face motion from face crops or from face tokens (DreamActor Face Motion
 Encode of the same crops) must give the same video; the oracle DiT makes any
-misrouted signal show in the frames.
+misrouted signal show in the frames. The sampler's LATENT is plain; the frames
+compared are Decode to Frames of it.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 from dreamactor_core.sampling.windows import from_uint8, to_uint8
 from dreamactor_core.utils import DreamActorError
 from nodes import model as model_nodes
-from nodes import sampling
+from nodes import sampling, settings
 from sampling_fakes import OracleDiT, PoolVAE
 
 
@@ -30,10 +31,14 @@ class RawPoolVAE(PoolVAE):
     def encode_raw(self, video, **_):
         return self.denormalize(self.encode(video))
 
+    def decode_frames(self, raw, **_):
+        return self.decode(self.normalize(raw)).add(1).mul(0.5)[0].permute(1, 2, 3, 0)
 
-SAMPLER_DEFAULTS = dict(fps=25.0, width=0, height=0, aspect="letterbox", frame_count=0, window=9, motion_frames=5,
-                        color_match=0.0, steps=2, solver="euler", shift=5.0, cfg=2.0, seed=3, pose_strength=1.0,
-                        pose_start=0.0, pose_end=1.0, face_strength=1.0, face_start=0.0, face_end=1.0)
+
+SOLVER = settings.SolverSettings.execute(steps=2, solver="euler", shift=5.0, cfg=2.0)[0]
+WINDOWS = settings.WindowSettings.execute(window=9, motion_frames=5, color_match=0.0)[0]
+SAMPLER_DEFAULTS = dict(preset="standard", seed=3, width=0, height=0, aspect="letterbox", frame_count=0,
+                        solver_settings=SOLVER, window_settings=WINDOWS)
 
 
 def _images(n=17, h=32, w=48, seed=0):
@@ -63,7 +68,14 @@ def _sample(vae, **inputs):
     args = dict(SAMPLER_DEFAULTS)
     args.update(inputs)
     latent = sampling.Sampler.execute(model=OracleDiT(), vae=vae, **args)[0]
-    return latent["dreamactor_frames"].numpy(), latent
+    return _decode(vae, latent), latent
+
+
+def _decode(vae, latent) -> np.ndarray:
+    assert set(latent) == {"samples"}  # a plain LATENT: nothing rides along with the samples
+    images, fps = sampling.DecodeToFrames.execute(vae=vae, latent=latent, fps=30.0, tile=0).args
+    assert fps == 30.0
+    return (images * 255).round().to(torch.uint8).numpy()
 
 
 def test_pose_latents_and_face_tokens_replace_frames_and_crops():
@@ -91,7 +103,7 @@ def test_frame_count_trims_latents_and_tokens_alike():
     vae = RawPoolVAE()
     ref, guide, faces = _images()
     base, _ = _sample(vae, reference=ref, guidance=guide, face_crops=faces, frame_count=11)
-    assert base.shape[0] == 11
+    assert base.shape[0] == 13  # a LATENT holds 4n+1 frames: the last window's padding is kept
     pose = model_nodes.VAEEncode.execute(vae=vae, images=guide, chunk=1, tile=0)[0]
     tokens = model_nodes.FaceMotionEncode.execute(model=OracleDiT(), face_crops=faces)[0]
     out, _ = _sample(vae, reference=ref, pose_latents=pose, face_tokens=tokens, frame_count=11)
@@ -129,33 +141,52 @@ def test_multi_reference_checkpoint_fills_empty_slots_with_the_reference():
     args = dict(SAMPLER_DEFAULTS)
     latent = sampling.Sampler.execute(model=Oracle(num_refs=3), vae=vae, reference=ref, guidance=guide,
                                       face_crops=faces, **args)
-    out = latent.args[0]["dreamactor_frames"]
+    out = _decode(vae, latent.args[0])
     assert out.shape == (5, 32, 48, 3)
     assert "2 reference slot(s) filled with the first reference" in latent.ui.value
     one = _sample(vae, reference=ref, guidance=guide, face_crops=faces)[0]
-    _same(out.numpy(), one)  # the oracle ignores reference slots: same video as a one-slot model
+    _same(out, one)  # the oracle ignores reference slots: same video as a one-slot model
 
 
-def test_reference_detail_changes_the_frames_not_the_latent():
-    """The oracle reproduces its guidance, here the reference itself: with reference detail the frames
-    are the reference's pixels instead of their blurred decode; the LATENT stays the sampled one."""
+def test_decode_decodes_the_latent_it_is_given():
+    """One window: the decode of the sampler's LATENT is the core pipeline's own frames; an edited
+    LATENT decodes to the edit (no frames from the sampler are preferred)."""
+    from dreamactor_core.sampling.pipeline import AnimateSettings, animate_guidance
+
     vae = RawPoolVAE()
-    ref, _, _ = _images(13)
+    ref, guide, faces = _images(9)
+    frames, latent = _sample(vae, reference=ref, guidance=guide, face_crops=faces)
+    core = animate_guidance((ref[0].numpy() * 255).round().astype(np.uint8), (guide.numpy() * 255).round().astype(
+        np.uint8), (faces.numpy() * 255).round().astype(np.uint8), OracleDiT(), vae, aspect="letterbox",
+        settings=SOLVER.apply(AnimateSettings(window=9, refert=5, seed=3)))
+    _same(frames, core.frames)
+    edited = {"samples": latent["samples"] * 0.5}
+    _differs(_decode(vae, edited), frames)
+    want = vae.decode_frames(edited["samples"])
+    np.testing.assert_array_equal(_decode(vae, edited), (want * 255).round().to(torch.uint8).numpy())
+
+
+def test_distilled_preset_makes_one_model_call_per_step():
+    """preset 'distilled' is 4 steps at cfg 1: one model call per step per window, a negative prompt
+    unused and said so; cfg 2 through Solver Settings makes two."""
+    vae = RawPoolVAE()
+    ref, guide, faces = _images(9)
+    neg = [[torch.zeros(1, 3, 4096), {}]]
+    args = dict(SAMPLER_DEFAULTS, solver_settings=None, preset="distilled", reference=ref, guidance=guide,
+                face_crops=faces, negative=neg)
     dit = OracleDiT()
-    with torch.no_grad():
-        dit.w.fill_(1.0)
-    args = dict(SAMPLER_DEFAULTS, model=dit, vae=vae, reference=ref, guidance=ref.expand(13, -1, -1, -1))
-    plain, kept = (sampling.Sampler.execute(**args, reference_detail=s)[0] for s in (0.0, 1.0))
-    assert kept["samples"].shape == plain["samples"].shape == (1, 16, 4, 4, 6)  # 13 frames: 1 + 3 latent frames
-    torch.testing.assert_close(kept["samples"], plain["samples"])
-    # the reference's own pixels through the official truncating 8-bit conversion, which turns an
-    # exact level into the one below about a quarter of the time (float32 lands a hair under it)
-    ref_u8 = (ref[0].numpy() * 255).round().astype(np.uint8)
-    want = np.broadcast_to(to_uint8(from_uint8(ref_u8)), (13, 32, 48, 3))
-    np.testing.assert_array_equal(kept["dreamactor_frames"].numpy(), want)
-    _differs(plain["dreamactor_frames"].numpy(), want)
-    with pytest.raises(DreamActorError, match="reference_detail: 2.0 must be between 0"):
-        _sample(vae, reference=ref, guidance=ref.expand(9, -1, -1, -1), reference_detail=2.0)
+    out = sampling.Sampler.execute(model=dit, vae=vae, **args)
+    assert len(dit.calls) == 4
+    np.testing.assert_allclose(dit.calls, [1000.0, 937.5, 833.3333, 625.0], rtol=1e-6)  # LightX2V's 4 timesteps
+    assert "4 euler steps, shift 5, cfg 1 (distilled preset)" in out.ui.value
+    assert "negative prompt unused at cfg 1" in out.ui.value
+    dit = OracleDiT()
+    cfg2 = settings.SolverSettings.execute(steps=4, solver="euler", shift=5.0, cfg=2.0)[0]
+    out = sampling.Sampler.execute(model=dit, vae=vae, **dict(args, solver_settings=cfg2))
+    assert len(dit.calls) == 8 and "cfg 2 (solver settings)" in out.ui.value
+    assert "negative prompt unused" not in out.ui.value
+    with pytest.raises(DreamActorError, match="input 'preset': unknown 'fast'"):
+        sampling.Sampler.execute(model=dit, vae=vae, **dict(args, preset="fast"))
 
 
 def test_background_video_and_character_mask_switch_to_replacement_mode():

@@ -243,10 +243,11 @@ class WanVAE(nn.Module):
 
     @torch.no_grad()
     def decode_raw(self, z: torch.Tensor, *, tile=None, chunk: int = 1,
-                   progress: ProgressFn = None, cancel: CancelFn = None) -> torch.Tensor:
+                   progress: ProgressFn = None, cancel: CancelFn = None, out: torch.Tensor | None = None) -> torch.Tensor:
         """Raw latent mean ``[B,16,t,h,w]`` -> decoded video, not clamped.
 
-        ``chunk`` is the number of latent frames per decoder call (1 = official).
+        ``chunk`` is the number of latent frames per decoder call (1 = official). ``out`` (a zeroed
+        tensor or view of the output's shape, any strides) receives the chunks instead of a new tensor.
         """
         c = self.config
         _check_latent(z, c)
@@ -254,8 +255,26 @@ class WanVAE(nn.Module):
         sf = c.space_factor
         bounds = [(s, min(s + _chunk(chunk), t)) for s in range(0, t, _chunk(chunk))]
         out_shape = (b, 3, 1 + (t - 1) * c.time_factor, h * sf, w * sf)
+        if out is not None and tuple(out.shape) != out_shape:
+            raise DreamActorError(f"out: shape {tuple(out.shape)} does not match the decode's {out_shape}")
         return self._run(z, out_shape, bounds, float(sf), Tiling.of(tile), encode=False,
-                         progress=progress, cancel=cancel)
+                         progress=progress, cancel=cancel, out=out)
+
+    @torch.no_grad()
+    def decode_frames(self, z: torch.Tensor, *, tile=None, chunk: int = 1,
+                      progress: ProgressFn = None, cancel: CancelFn = None) -> torch.Tensor:
+        """Raw latent mean ``[B,16,t,h,w]`` -> frames float ``[B*T,H,W,3]`` in [0, 1] on the CPU.
+
+        Chunks are written straight into the frame layout and rescaled in place, so a long
+        video's frames exist once (not as a video tensor plus its converted copy).
+        """
+        c = self.config
+        _check_latent(z, c)
+        b, _, t, h, w = z.shape
+        frames = torch.zeros(b, 1 + (t - 1) * c.time_factor, h * c.space_factor, w * c.space_factor, 3)
+        self.decode_raw(z.float().cpu(), tile=tile, chunk=chunk, progress=progress, cancel=cancel,
+                        out=frames.permute(0, 4, 1, 2, 3))
+        return frames.add_(1.0).mul_(0.5).clamp_(0.0, 1.0).reshape(-1, *frames.shape[2:])
 
     # ---------------------------------------------------------------- internal
     def _step(self, x: torch.Tensor, stream: Stream, encode: bool) -> torch.Tensor:
@@ -264,14 +283,15 @@ class WanVAE(nn.Module):
         return self.decoder(self.conv2(x), stream)
 
     def _run(self, src: torch.Tensor, out_shape: tuple, bounds: list, scale: float, tiling: Optional[Tiling],
-             *, encode: bool, progress: ProgressFn, cancel: CancelFn) -> torch.Tensor:
+             *, encode: bool, progress: ProgressFn, cancel: CancelFn, out: torch.Tensor | None = None) -> torch.Tensor:
         """Stream ``src`` through the encoder or decoder chunk by chunk, per spatial tile.
 
         ``scale`` maps input pixels to output pixels (1/8 for encode, 8 for decode).
         Output chunks are written straight into one preallocated tensor.
         """
         param = next(self.parameters())
-        out = torch.zeros(out_shape, dtype=src.dtype, device=src.device)
+        if out is None:
+            out = torch.zeros(out_shape, dtype=src.dtype, device=src.device)
         in_h, in_w = src.shape[-2:]
         size_y, size_x, ov = in_h, in_w, 0
         if tiling is not None:  # tile sizes are given in pixels; the decoder's input is the latent grid

@@ -218,7 +218,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
                      progress: ProgressFn = None, cancel: CancelFn = None, pose_latents=None,
                      face_tokens=None, latent_sink: Callable[[torch.Tensor], None] | None = None,
                      replacement: Replacement | None = None, signals=None, stages: StagesFn = None,
-                     float_sink: Callable[[torch.Tensor], None] | None = None, _timer=None) -> AnimateResult:
+                     float_sink: Callable[[torch.Tensor], None] | None = None, frames_out: bool = True,
+                     _timer=None) -> AnimateResult:
     """Animate ``reference`` [H,W,3] along ready ``guidance`` frames [N,H,W,3] and face crops [N,S,S,3].
 
     ``guidance``/``faces`` may be arrays or lazy sequences (``len`` and slicing returning
@@ -238,9 +239,15 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     ``signals`` maps further conditioning entries (registered in :mod:`dreamactor_core.model.entries`
     and consumed by the model's contract) to whole-clip tensors; each window gets its cut.
     ``stages(name)`` gives a progress callback per stage (encode, each window's sampling and decode).
+    ``frames_out`` False is for callers that keep only the latents (``latent_sink``): windows are
+    decoded only for the frames they carry into the next one, the last window not at all, and
+    ``frames`` is None (``color_match`` then acts through the carried frames alone).
     """
     settings = settings or AnimateSettings()
     contract = model_contract(dit)
+    if not frames_out and settings.reference_detail:
+        raise DreamActorError("reference_detail: it changes decoded frames, and frames_out=False makes none; "
+                              "set it to 0 or keep the frames")
     timer = _timer if _timer is not None else _Timer()
     reference = check_frames(reference, "reference")[0]
     lat_total, gw, gh = check_precomputed(pose_latents, face_tokens, guidance, faces)
@@ -340,6 +347,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         del cond
         if latent_sink is not None:
             latent_sink(latent[:, :, ref_latents.shape[2]:])
+        if not frames_out and win.index == len(windows) - 1:
+            return None  # nothing after it needs its frames
         t0 = time.perf_counter()
         decoding = stage(stages, f"decode {of}")
         report(decoding, 0, 1)
@@ -347,8 +356,8 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
         timer.add("decode", t0)
         return video
 
-    collect = _Collect() if sink is None else None
-    target = sink or collect
+    collect = _Collect() if sink is None and frames_out else None
+    target = sink or collect or (lambda fr: None)
 
     def out_sink(fr: np.ndarray) -> None:
         target(_unfix(fr, gw, gh, settings.size_fix))

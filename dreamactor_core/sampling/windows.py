@@ -190,7 +190,9 @@ def run_windows(windows: list[Window], total: int, generate: GenerateFn, sink: S
     [-1,1]; ``carried`` is None in the first window, else the last ``carry``
     output frames: the float frames (``carry="float"``) or what was written, back in
     [-1,1] (``"uint8"``). ``quantize`` is the 8-bit conversion (:func:`to_uint8`);
-    ``float_sink`` gets the same frames before it. Returns the number of frames written (``total``).
+    ``float_sink`` gets the same frames before it. ``generate``
+    may return None for the last window when its frames are not wanted (they are counted,
+    not written). Returns the number of frames made (``total``).
     """
     check_choice("carried frames", carry, CARRY)
     check_choice("8-bit conversion", quantize, QUANTIZE)
@@ -201,11 +203,14 @@ def run_windows(windows: list[Window], total: int, generate: GenerateFn, sink: S
         check_cancel(cancel)
         carried = history[-win.carry:] if win.carry else None
         frames = generate(win, carried)
+        keep = min(win.length - win.carry, total - written)
+        if frames is None and win is windows[-1]:
+            written += keep
+            break
         if frames.shape[0] != win.length:
             raise RuntimeError(f"window {win.index}: generated {frames.shape[0]} frames, expected {win.length}")
         if carried is not None and color_match > 0:
             frames = match_color(frames, frames[:win.carry], carried, color_match)
-        keep = min(win.length - win.carry, total - written)
         kept = frames[win.carry:win.carry + keep].float()
         del frames
         if float_sink is not None:
