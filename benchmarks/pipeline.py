@@ -1,9 +1,14 @@
-"""End-to-end pipeline figures: seconds per frame and the split between stages, and peak memory per window count.
+"""End-to-end pipeline figures: seconds per frame and the split between stages, seconds per step, and peak
+memory per window count.
 
 CPU (always): a tiny random Wan2.2-Animate-layout DiT (dim 32, 5 layers) and Wan2.1 VAE (base width 8)
-animate 17 frames of the bundled driving sample at 128x128 (two windows of 9 frames). The rise of resident
+animate 17 frames of the bundled driving sample at 128x128 (two windows of 9 frames). Seconds per step at
+cfg 1 (one model call per step, as the distilled preset) against cfg 2 (two calls). The rise of resident
 memory while the windows run (polled every 5 ms) is measured in fresh processes for 1, 2 and 4 windows of
 5 frames; it should stay flat.
+With COMFYUI_PATH set: seconds per step of the pack's sampler against stock WanAnimateToVideo + KSampler on
+the same file (a Wan2.2-Animate DiT that stock Load Diffusion Model reads: width 128, 10 blocks, bf16), the
+same CPU and one window, as a ratio from one run.
 GPU (when torch.cuda.is_available()): one 77-frame window at 480x832 with the 14B shape (random bf16
 weights), 20 steps: seconds and peak GPU memory.
 
@@ -65,6 +70,96 @@ def cpu_pipeline(frames: int, size: int, steps: int) -> None:
     total_d, t_d = runs[1.0]
     print(f"  with reference_detail 1: decode {t_d['decode']:.2f} s ({t_d['decode'] / t['decode']:.2f}x), "
           f"total {total_d:.2f} s ({total_d / total:.2f}x)")
+
+
+def _step_seconds(dit, vae, size: int, frames: int, steps: int, cfg: float, solver: str = "euler") -> float:
+    """Seconds per step of one window through the sampler node's path (latents only), per-window work included."""
+    import numpy as np
+    import torch
+
+    from dreamactor_core.sampling.guidance import GuidanceSettings
+    from dreamactor_core.sampling.pipeline import AnimateSettings, animate_guidance
+
+    rng = np.random.default_rng(0)
+    ref = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+    guide = rng.integers(0, 255, (frames, size, size, 3), dtype=np.uint8)
+    faces = rng.integers(0, 255, (frames, 512, 512, 3), dtype=np.uint8)
+    settings = AnimateSettings(steps=steps, solver=solver, window=frames, refert=1,
+                               guidance=GuidanceSettings(cfg=cfg))
+    text = torch.randn(8, 4096)
+    best = float("inf")
+    for _ in range(2):  # the first run pays one-off costs (allocator, lazy imports)
+        out = animate_guidance(ref, guide, faces, dit, vae, text=text, text_null=torch.zeros(1, 4096),
+                               clip_fea=torch.randn(257, 1280), settings=settings, latent_sink=lambda lat: None,
+                               frames_out=False)
+        best = min(best, (out.timings["face"] + out.timings["sampling"]) / steps)
+    return best
+
+
+def cfg_one_vs_two(size: int, frames: int = 9, steps: int = 4) -> None:
+    import torch
+
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        dit, vae = _models(tmp)
+    one, two = (_step_seconds(dit, vae, size, frames, steps, cfg) for cfg in (1.0, 2.0))
+    print(f"seconds per step, tiny model, {frames} frames {size}x{size}, {steps} euler steps: cfg 1 {one:.3f} s, "
+          f"cfg 2 {two:.3f} s (cfg 2 / cfg 1 = {two / one:.2f}x)")
+
+
+def pack_vs_stock(size: int = 128, frames: int = 9, steps: int = 4) -> None:
+    """The pack's sampler path against stock WanAnimateToVideo + KSampler, same DiT file and CPU, one window."""
+    import os
+
+    root = os.environ.get("COMFYUI_PATH")
+    if not root:
+        print("pack vs stock sampler skipped (set COMFYUI_PATH to a ComfyUI checkout)")
+        return
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from dit_vs_core import import_core_model  # sets ComfyUI up for the CPU (its argument parsing)
+
+    import_core_model()
+    sys.path.remove(str(REPO))
+    sys.path.insert(0, root)  # ComfyUI's nodes.py, not this pack's nodes/ folder
+    sys.modules.pop("nodes", None)
+    import comfy.clip_vision
+    import comfy.sd
+    import nodes as comfy_nodes
+    from comfy_extras.nodes_wan import WanAnimateToVideo
+    from host_models import stock_dit, stock_vae
+
+    from dreamactor_core.model.loader import load_dit, load_vae
+
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        dit_path, vae_path = stock_dit(Path(tmp) / "dit.safetensors"), stock_vae(Path(tmp) / "vae.safetensors")
+        ours, our_vae = load_dit(dit_path), load_vae(vae_path)
+        stock = comfy.sd.load_diffusion_model(str(dit_path))
+        stock_vae_obj = comfy.sd.VAE(sd=comfy.utils.load_torch_file(str(vae_path)))
+    pack = _step_seconds(ours, our_vae, size, frames, steps, 1.0)
+
+    rng = np.random.default_rng(0)
+    image = lambda n, s: torch.from_numpy(rng.random((n, s, s, 3), dtype=np.float32))  # noqa: E731
+    text = [[torch.randn(1, 8, 4096), {}]]
+    vision = comfy.clip_vision.Output()
+    vision.penultimate_hidden_states = torch.randn(1, 257, 1280)
+    pos, neg, latent = WanAnimateToVideo.execute(
+        positive=text, negative=[[torch.zeros(1, 1, 4096), {}]], vae=stock_vae_obj, width=size, height=size,
+        length=frames, batch_size=1, continue_motion_max_frames=5, video_frame_offset=0,
+        reference_image=image(1, size), clip_vision_output=vision, face_video=image(frames, 512),
+        pose_video=image(frames, size)).args[:3]
+    best = float("inf")
+    for _ in range(2):
+        t0 = time.perf_counter()
+        comfy_nodes.common_ksampler(stock, 0, steps, 1.0, "euler", "simple", pos, neg, latent)
+        best = min(best, (time.perf_counter() - t0) / steps)
+    print(f"seconds per step, one {frames}-frame window at {size}x{size}, {steps} euler steps, cfg 1, stock-loadable "
+          f"DiT (width 128, 10 blocks, bf16 file), 512 px face video: pack sampler {pack:.3f} s, stock "
+          f"WanAnimateToVideo + KSampler {best:.3f} s (pack / stock = {pack / best:.2f}x; compute dtype pack "
+          f"{ours.compute_dtype}, stock {stock.model.get_dtype()})")
 
 
 class _RssPeak:
@@ -201,6 +296,8 @@ def main() -> None:
         return
     if not args.memory_only:
         cpu_pipeline(args.frames, args.size, args.steps)
+        cfg_one_vs_two(args.size)
+        pack_vs_stock(args.size)
     memory_flatness(args.size)
     import torch
 

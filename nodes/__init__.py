@@ -1,4 +1,4 @@
 """Thin ComfyUI nodes over ``dreamactor_core``. Every node id starts with ``DreamActor``."""
-from . import mask, model, sampling, settings, signals
+from . import detail, mask, model, sampling, settings, signals
 
-NODE_CLASSES: list = [*signals.NODES, *mask.NODES, *model.NODES, *sampling.NODES, *settings.NODES]
+NODE_CLASSES: list = [*signals.NODES, *mask.NODES, *model.NODES, *sampling.NODES, *settings.NODES, *detail.NODES]

@@ -166,6 +166,33 @@ def test_decode_decodes_the_latent_it_is_given():
     np.testing.assert_array_equal(_decode(vae, edited), (want * 255).round().to(torch.uint8).numpy())
 
 
+def test_reference_detail_node_puts_the_reference_back_on_the_decoded_frames():
+    """The oracle reproduces its guidance, here the reference itself: after Reference Detail the frames
+    are the reference's pixels instead of their blurred decode; strength 0 leaves them alone."""
+    from nodes import detail
+
+    vae = RawPoolVAE()
+    ref, _, _ = _images(13)
+    dit = OracleDiT()
+    with torch.no_grad():
+        dit.w.fill_(1.0)
+    args = dict(SAMPLER_DEFAULTS, model=dit, vae=vae, reference=ref, guidance=ref.expand(13, -1, -1, -1))
+    latent = sampling.Sampler.execute(**args)[0]
+    images = sampling.DecodeToFrames.execute(vae=vae, latent=latent, fps=25.0, tile=0)[0]
+    want = np.broadcast_to((ref[0].numpy() * 255).round().astype(np.uint8), (13, 32, 48, 3))
+    _differs((images * 255).round().to(torch.uint8).numpy(), want)
+    for clip in (9, 13):  # a last clip of 4 frames is padded to 5 for the still decode
+        kept = detail.ReferenceDetail.execute(images=images, reference=ref, vae=vae, strength=1.0,
+                                              aspect="letterbox", clip_frames=clip)[0]
+        np.testing.assert_array_equal((kept * 255).round().to(torch.uint8).numpy(), want)
+    same = detail.ReferenceDetail.execute(images=images, reference=ref, vae=vae, strength=0.0, aspect="letterbox",
+                                          clip_frames=9)[0]
+    assert same is images
+    with pytest.raises(DreamActorError, match="reference_detail: 2.0 must be between 0"):
+        detail.ReferenceDetail.execute(images=images, reference=ref, vae=vae, strength=2.0, aspect="letterbox",
+                                       clip_frames=9)
+
+
 def test_distilled_preset_makes_one_model_call_per_step():
     """preset 'distilled' is 4 steps at cfg 1: one model call per step per window, a negative prompt
     unused and said so; cfg 2 through Solver Settings makes two."""

@@ -44,16 +44,16 @@ INPUT_MEDIA = {
 REPLACED = {"CLIPLoader": "TestTinyCLIPLoader", "CLIPVisionLoader": "TestTinyCLIPVisionLoader"}
 # Values the workflows keep for artists but that would take too long on the CPU test host.
 RUN_OVERRIDES = {
-    # one window of the 5 frames: with the default last_window "reflect" a 77-frame window would run in full
-    "DreamActorSampler": {"steps": 2, "frame_count": 5, "window": 5, "motion_frames": 1},
+    "DreamActorSampler": {"preset": "distilled", "frame_count": 5},  # 4 steps
+    "DreamActorSolverSettings": {"steps": 2},
     "DreamActorRenderGuidance": {"width": 64, "height": 64},
     "DreamActorFaceCrops": {"size": 224},
     "DreamActorPseudoReferences": {"width": 64, "height": 64, "frames": 5, "steps": 2},
 }
 # Per workflow: the long-video one runs 9 frames in two windows of 5 (1 carried over).
 WORKFLOW_OVERRIDES = {
-    "dreamactor_long_video_windows": {"DreamActorSampler": {"frame_count": 0, "window": 5,
-                                                                     "motion_frames": 1}},
+    "dreamactor_long_video_windows": {"DreamActorSampler": {"frame_count": 0},
+                                      "DreamActorWindowSettings": {"window": 5, "motion_frames": 1}},
 }
 # Output frames each workflow's saved video must have (None: no check).
 EXPECTED_FRAMES = {"dreamactor_long_video_windows": 9, "dreamactor_guidance_preview": 9}

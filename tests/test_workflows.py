@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import nodes
+from dreamactor_core.sampling.presets import preset
 from host_harness import ui_to_api
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
@@ -82,11 +83,14 @@ def test_workflow_uses_what_it_wires(path):
     prompt = _our_nodes(workflow)
     for node_id, node in prompt.items():
         inputs = node["inputs"]
-        if "cfg" in inputs:
-            wired = isinstance(inputs.get("negative"), list)
-            assert wired == (inputs["cfg"] > 1), (
-                f"{path.name} node {node_id}: cfg {inputs['cfg']} with negative {'wired' if wired else 'unwired'}; "
-                "a negative prompt is used only at cfg > 1")
+        if node["class_type"] != "DreamActorSampler":
+            continue
+        solver = inputs.get("solver_settings")  # a connected Solver Settings replaces the preset
+        cfg = prompt[solver[0]]["inputs"]["cfg"] if solver else preset(inputs["preset"]).cfg
+        wired = isinstance(inputs.get("negative"), list)
+        assert wired == (cfg > 1), (
+            f"{path.name} node {node_id}: cfg {cfg} with negative {'wired' if wired else 'unwired'}; "
+            "a negative prompt is used only at cfg > 1")
     # The guidance style is the one the workflow's model was trained on.
     names = {v for n in workflow["nodes"] for v in n.get("widgets_values") or [] if isinstance(v, str)}
     want = "dreamactor" if any("dreamactor_m1" in v for v in names) else "openpose"

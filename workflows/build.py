@@ -170,15 +170,16 @@ def _models(g: Graph, ref: int, prompt: str, *, dit: str = DIT, slots: int = 1):
 
 
 def _save(g: Graph, vae: int, latent: int, parts: int, prefix: str) -> None:
-    frames = g.add("DreamActorDecodeToFrames", vae=(vae, 0), latent=(latent, 0))
+    frames = g.add("DreamActorDecodeToFrames", vae=(vae, 0), latent=(latent, 0), fps=(parts, 2))
     video = g.add("CreateVideo", images=(frames, 0), fps=(frames, 1), audio=(parts, 1))
     g.add("SaveVideo", {"filename_prefix": prefix}, video=(video, 0))
 
 
 MODELS_NOTE = (f"Models: **{DIT}** in `models/diffusion_models` (or `models/dreamactor`), **{VAE}** in `models/vae`, "
                f"**{UMT5}** in `models/text_encoders`, **{CLIP_VISION}** in `models/clip_vision`.\n\n"
-               "cfg is 1 (Wan2.2-Animate's default), where a negative prompt is unused, so none is wired: to use one, "
-               "connect a CLIP Text Encode to the sampler's `negative` and raise cfg above 1 (about twice the time).")
+               "The sampler's `standard` preset samples as Wan2.2-Animate does, at cfg 1, where a negative prompt is "
+               "unused, so none is wired: to use one, connect a CLIP Text Encode to the sampler's `negative` and a "
+               "**DreamActor Solver Settings** with cfg above 1 to `solver_settings` (about twice the time).")
 
 
 # --- the workflows ------------------------------------------------------------------------------
@@ -204,18 +205,18 @@ def guidance_preview(g: Graph) -> None:
            "under `output/dreamactor/`. No model is needed.")
 
 
-def _full_body(g: Graph, prompt: str, sampler: dict, prefix: str) -> None:
+def _full_body(g: Graph, prompt: str, sampler: dict, prefix: str, **settings) -> None:
     parts, ref = _inputs(g, "dreamactor_driving.mp4", "dreamactor_reference.png")
     guide, faces = _motion(g, parts, ref, width=480, height=832, style="openpose")
     model, vae, cond = _models(g, ref, prompt)
     latent = g.add("DreamActorSampler", sampler, model=(model, 0), vae=(vae, 0), reference=(ref, 0),
-                   guidance=(guide, 0), face_crops=(faces, 0), fps=(parts, 2), **cond)
+                   guidance=(guide, 0), face_crops=(faces, 0), **cond, **settings)
     _save(g, vae, latent, parts, prefix)
 
 
 def full_body_animation(g: Graph) -> None:
-    _full_body(g, "a person dancing, full body, smooth natural motion, best quality",
-               {"window": 77, "motion_frames": 5, "steps": 20}, "dreamactor/full_body")
+    _full_body(g, "a person dancing, full body, smooth natural motion, best quality", {"preset": "standard"},
+               "dreamactor/full_body")
     g.note("## DreamActor: full-body animation\n\n" + MODELS_NOTE + "\n\n"
            "Driving video -> Extract Motion -> Retarget Motion (the reference's bone lengths) -> Render Guidance "
            "(`openpose`, the skeleton Wan2.2-Animate was trained on; `dreamactor` for a DreamActor-M1 variant) at the "
@@ -230,26 +231,28 @@ def portrait_animation(g: Graph) -> None:
     model, vae, cond = _models(g, ref, "a portrait of a person talking, expressive face, sharp eyes, best quality")
     pose = g.add("DreamActorVAEEncode", vae=(vae, 0), images=(guide, 0))
     tokens = g.add("DreamActorFaceMotionEncode", model=(model, 0), face_crops=(faces, 0))
-    latent = g.add("DreamActorSampler", {"window": 77, "motion_frames": 5, "steps": 20, "face_strength": 1.0},
-                   model=(model, 0), vae=(vae, 0), reference=(ref, 0), pose_latents=(pose, 0),
-                   face_tokens=(tokens, 0), fps=(parts, 2), **cond)
+    strengths = g.add("DreamActorStrengthSettings", {"pose_strength": 1.0, "face_strength": 1.0})
+    latent = g.add("DreamActorSampler", {"preset": "standard"}, model=(model, 0), vae=(vae, 0), reference=(ref, 0),
+                   pose_latents=(pose, 0), face_tokens=(tokens, 0), strength_settings=(strengths, 0), **cond)
     _save(g, vae, latent, parts, "dreamactor/portrait")
     g.note("## DreamActor: portrait animation\n\n" + MODELS_NOTE + "\n\n"
            "A head-and-shoulders reference driven by a talking-head video. Expression comes from the face motion "
            "tokens (**Face Motion Encode** of the driving face crops) and head pose from the guidance, here passed "
            "as **pose latents** (DreamActor VAE Encode of the guidance): both are sampler inputs you can swap for "
            "tokens or latents made elsewhere. Lower pose_strength to let the face lead; raise face_strength for "
-           "stronger expressions.")
+           "stronger expressions (both in **Strength Settings**, each with the part of the schedule it acts on).")
 
 
 def long_video(g: Graph) -> None:
-    _full_body(g, "a person dancing, full body, consistent clothing and lighting",
-               {"window": 77, "motion_frames": 5, "color_match": 0.5, "steps": 20}, "dreamactor/long")
+    windows = g.add("DreamActorWindowSettings", {"color_match": 0.5})
+    _full_body(g, "a person dancing, full body, consistent clothing and lighting", {"preset": "standard"},
+               "dreamactor/long", window_settings=(windows, 0))
     g.note("## DreamActor: long video in windows\n\n" + MODELS_NOTE + "\n\n"
-           "Any length: the sampler works in windows of `window` frames (77); each window starts with the last "
-           "`motion_frames` (5) frames of the previous one as known frames, so motion continues across the seam, "
-           "and `color_match` pulls each window's colours towards the previous one. Memory does not grow with the "
-           "length; time grows with the number of windows. Set frame_count to try the first seconds first.")
+           "Any length: the sampler works in windows of `window` frames (**Window Settings**); each window starts "
+           "with the last `motion_frames` frames of the previous one as known frames, so motion continues across "
+           "the seam, and `color_match` pulls the carried frames towards the previous window's colours. Memory "
+           "does not grow with the length; time grows with the number of windows. Set the sampler's frame_count "
+           "to try the first seconds first.")
 
 
 def pseudo_references(g: Graph) -> None:
@@ -261,9 +264,9 @@ def pseudo_references(g: Graph) -> None:
                                                  "angles": "-90, 90", "frames": 17, "steps": 20},
                   model=(model, 0), vae=(vae, 0), reference=(ref, 0), **cond)
     g.add("PreviewImage", images=(views, 0))
-    latent = g.add("DreamActorSampler", {"window": 77, "motion_frames": 5, "steps": 20},
+    latent = g.add("DreamActorSampler", {"preset": "standard"},
                    model=(model, 0), vae=(vae, 0), reference=(ref, 0), guidance=(guide, 0), face_crops=(faces, 0),
-                   extra_references=(views, 0), fps=(parts, 2), **cond)
+                   extra_references=(views, 0), **cond)
     _save(g, vae, latent, parts, "dreamactor/pseudo_refs")
     g.note("## DreamActor: with pseudo-references\n\n"
            f"Models: a DreamActor-M1 variant trained with this pack (**{DIT_M1}**, several reference slots) in "

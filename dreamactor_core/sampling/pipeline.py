@@ -25,7 +25,7 @@ from .conditioning import (
 from .replace import Replacement, check_replacement, keep_scene
 from .guidance import GuidanceSettings, GuidedDenoiser
 from .noise import NOISE_MODES, WindowNoise
-from .reference_detail import check_detail, restore_reference_detail
+from .reference_detail import ReferenceDetail, check_detail
 from .windows import CARRY, LAST_WINDOW, QUANTIZE, Window, check_choice, plan_windows, run_windows, take
 
 log = logging.getLogger("dreamactor.sampling")
@@ -297,7 +297,7 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     ref_images = [_fix(fit_frames(r[None], gw, gh, frame_mode), w, h, settings.size_fix)[0] for r in refs]
     ref_latents = encoder.references(ref_images)
     timer.add("encode", t0)
-    detail = _ReferenceDetail(encoder, ref_images[0], settings.reference_detail)
+    detail = ReferenceDetail(encoder, ref_images[0], settings.reference_detail)
     windows = plan_windows(total, settings.window, settings.refert, last=settings.last_window)
     noise = WindowNoise(settings.seed, settings.noise)
     pad = settings.last_window
@@ -373,24 +373,6 @@ def animate_guidance(reference, guidance, faces, dit, vae, *, fps: float = 25.0,
     if small:
         notes.append(small)  # last among the notes: it explains the result rather than the run
     return AnimateResult(frames, float(fps), w, h, n, dict(timer), notes=notes)
-
-
-class _ReferenceDetail:
-    """Applies ``reference_detail`` to each decoded window (the still reference decoded once per length)."""
-
-    def __init__(self, encoder: Encoder, reference: np.ndarray, strength: float):
-        self.encoder, self.strength = encoder, float(strength)
-        self.reference = torch.from_numpy(np.ascontiguousarray(reference)).float() / 127.5 - 1.0
-        self._still: dict[int, torch.Tensor] = {}
-
-    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
-        if self.strength == 0:
-            return frames
-        n = frames.shape[0]
-        if n not in self._still:
-            video = self.reference.permute(2, 0, 1)[None, :, None].expand(1, 3, n, *self.reference.shape[:2])
-            self._still[n] = decode_video(self.encoder.vae, self.encoder.encode(video), 0)
-        return restore_reference_detail(frames, self.reference, self._still[n], self.strength)
 
 
 def _fix(frames: np.ndarray, w: int, h: int, mode: str) -> np.ndarray:

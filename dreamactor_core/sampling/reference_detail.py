@@ -77,3 +77,29 @@ def restore_reference_detail(frames: torch.Tensor, reference: torch.Tensor, stil
     restored = reference + _ramp(e, noise_floor) * change - _ramp(e, change_level) * (reference - still)
     # lerp is exact at strength 1, so kept reference pixels survive the truncating 8-bit conversion
     return torch.lerp(frames, restored, float(strength)).clamp(-1.0, 1.0)
+
+
+class ReferenceDetail:
+    """Applies reference detail to decoded clips ``[F,H,W,3]`` in [-1, 1], window by window.
+
+    The still reference is encoded and decoded once per clip length and kept, so every
+    window of one length (the usual case) pays for it once. ``encoder`` is a
+    :class:`.conditioning.Encoder`; ``reference`` uint8 ``[H,W,3]`` framed as the output.
+    """
+
+    def __init__(self, encoder, reference, strength: float):
+        check_detail(strength)
+        self.encoder, self.strength = encoder, float(strength)
+        self.reference = torch.as_tensor(reference).float() / 127.5 - 1.0
+        self._still: dict[int, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.strength == 0:
+            return frames
+        n = frames.shape[0]
+        if n not in self._still:
+            video = self.reference.permute(2, 0, 1)[None, :, None].expand(1, 3, n, *self.reference.shape[:2])
+            decoded = self.encoder.vae.decode(self.encoder.encode(video))
+            self._still[n] = decoded[0].float().clamp(-1, 1).permute(1, 2, 3, 0).cpu()
+        return restore_reference_detail(frames, self.reference, self._still[n], self.strength)
