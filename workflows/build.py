@@ -292,9 +292,9 @@ def character_replacement(g: Graph) -> None:
     g.add("PreviewImage", images=(mask, 1))
     model, vae, cond = _models(g, ref, "a person moving naturally in the scene, consistent lighting, best quality")
     relit = g.add("LoraLoaderModelOnly", {"lora_name": RELIGHT_LORA, "strength_model": 1.0}, model=(model, 0))
-    latent = g.add("DreamActorSampler", {"window": 77, "motion_frames": 5, "steps": 20},
+    latent = g.add("DreamActorSampler", {"preset": "standard"},
                    model=(relit, 0), vae=(vae, 0), reference=(ref, 0), guidance=(guide, 0), face_crops=(faces, 0),
-                   fps=(parts, 2), background_video=(mask, 2), character_mask=(mask, 0), **cond)
+                   background_video=(mask, 2), character_mask=(mask, 0), **cond)
     _save(g, vae, latent, parts, "dreamactor/replace")
     g.note("## DreamActor: character replacement\n\n" + MODELS_NOTE + "\n\n"
            "The reference person takes the driver's place in the driving video's own scene. **Character Mask** "
