@@ -81,6 +81,7 @@ def _write_models(models: Path) -> None:
     tiny_umt5(models / "text_encoders" / "umt5_xxl_fp8_e4m3fn_scaled.safetensors")
     tiny_clip_vision(models / "clip_vision" / "clip_vision_h.safetensors")
     relight_lora(models / "loras" / "WanAnimate_relight_lora_fp16.safetensors")  # for stock_dit's shapes
+    relight_lora(models / "loras" / "lightx2v_I2V_14B_480p_cfg_step_distill_rank64_bf16.safetensors", seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -122,3 +122,21 @@ def test_workflow_matches_the_current_node_definitions(path):
             f"{path.name} node {node['id']} ({node['type']}): {len(node['widgets_values'])} widget values, "
             f"now {widgets}")
         assert [o["name"] for o in node["outputs"]] == spec["output_name"], (path.name, node["type"])
+
+
+def test_distilled_workflow_loads_the_lora_with_the_stock_node():
+    """The fast path: Model Loader -> stock LoraLoaderModelOnly (a lightx2v step-distill file) -> the Sampler on
+    the distilled preset, no negative prompt; its note names the LoRA file and its folder."""
+    workflow = _load(WORKFLOWS / "dreamactor_distilled_animation.json")
+    by_id = {n["id"]: n for n in workflow["nodes"]}
+    source = {link[0]: by_id[link[1]] for link in workflow["links"]}
+    sampler = next(n for n in workflow["nodes"] if n["type"] == "DreamActorSampler")
+    lora = source[next(i["link"] for i in sampler["inputs"] if i["name"] == "model")]
+    assert lora["type"] == "LoraLoaderModelOnly"
+    lora_file = lora["widgets_values"][0]
+    assert "lightx2v" in lora_file and "step_distill" in lora_file
+    loader = source[next(i["link"] for i in lora["inputs"] if i["name"] == "model")]
+    assert loader["type"] == "DreamActorModelLoader"
+    assert _our_nodes(workflow)[str(sampler["id"])]["inputs"]["preset"] == "distilled"
+    note = next(n for n in workflow["nodes"] if n["type"] == "MarkdownNote")["widgets_values"][0]
+    assert lora_file in note and "models/loras" in note

@@ -311,6 +311,27 @@ def character_replacement(g: Graph) -> None:
            "*LoraLoaderModelOnly* loads it like any LoRA. Without the file, bypass that node (Ctrl+B).")
 
 
+DISTILL_LORA = "lightx2v_I2V_14B_480p_cfg_step_distill_rank64_bf16.safetensors"
+
+
+def distilled_animation(g: Graph) -> None:
+    parts, ref = _inputs(g, "dreamactor_driving.mp4", "dreamactor_reference.png")
+    guide, faces = _motion(g, parts, ref, width=480, height=832, style="openpose")
+    model, vae, cond = _models(g, ref, "a person dancing, full body, smooth natural motion, best quality")
+    fast = g.add("LoraLoaderModelOnly", {"lora_name": DISTILL_LORA, "strength_model": 1.0}, model=(model, 0))
+    latent = g.add("DreamActorSampler", {"preset": "distilled"}, model=(fast, 0), vae=(vae, 0), reference=(ref, 0),
+                   guidance=(guide, 0), face_crops=(faces, 0), **cond)
+    _save(g, vae, latent, parts, "dreamactor/distilled")
+    g.note("## DreamActor: fast distilled animation (4 steps)\n\n" + MODELS_NOTE.split("\n\n")[0] + "\n\n"
+           f"LoRA: **{DISTILL_LORA}** (the Wan2.1-I2V-14B step-distill LoRA of the lightx2v family; any rank "
+           "works) in `models/loras`. Stock **LoraLoaderModelOnly** applies it to the model at strength 1.\n\n"
+           "The sampler's `distilled` preset runs the schedule the LoRA was made for: 4 Euler steps at shift 5 and "
+           "cfg 1, one model call per step: a fifth of the `standard` preset's 20 steps. No negative "
+           "prompt is used at cfg 1. For 6 or 8 steps, connect a **DreamActor Solver Settings** (euler, shift 5, "
+           "cfg 1) to `solver_settings`. Without the LoRA, use the `standard` preset: 4 steps of the plain model "
+           "give a blurred video.")
+
+
 WORKFLOWS = {
     "dreamactor_guidance_preview": guidance_preview,
     "dreamactor_full_body_animation": full_body_animation,
@@ -318,6 +339,7 @@ WORKFLOWS = {
     "dreamactor_long_video_windows": long_video,
     "dreamactor_pseudo_references": pseudo_references,
     "dreamactor_character_replacement": character_replacement,
+    "dreamactor_distilled_animation": distilled_animation,
 }
 
 
