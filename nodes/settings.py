@@ -46,7 +46,8 @@ class SolverSettings(io.ComfyNode):
             description="Steps, solver, schedule shift and CFG for DreamActor Sampler's solver_settings input. "
                         "Connected, they replace the sampler's preset.",
             inputs=[
-                io.Int.Input("steps", default=d.steps, min=1, max=200, tooltip="Sampling steps (model calls at cfg 1)."),
+                io.Int.Input("steps", default=d.steps, min=1, max=200,
+                             tooltip="Sampling steps (model calls at cfg 1)."),
                 io.Combo.Input("solver", options=SOLVERS, default=d.solver,
                                tooltip="unipc: second-order predictor-corrector, Wan2.2's own default. "
                                        "dpmpp_2m: second order. euler: first order, what step-distill LoRAs use."),
@@ -117,11 +118,13 @@ class StrengthSettings(io.ComfyNode):
             inputs=[
                 io.Float.Input("pose_strength", default=1.0, min=0.0, max=2.0, step=0.05,
                                tooltip="How strongly the pose guidance steers the motion."),
-                io.Float.Input("pose_start", default=0.0, **frac, tooltip="Schedule fraction where pose guidance starts."),
+                io.Float.Input("pose_start", default=0.0, **frac,
+                               tooltip="Schedule fraction where pose guidance starts."),
                 io.Float.Input("pose_end", default=1.0, **frac, tooltip="Schedule fraction where pose guidance ends."),
                 io.Float.Input("face_strength", default=1.0, min=0.0, max=2.0, step=0.05,
                                tooltip="How strongly the face motion steers expressions."),
-                io.Float.Input("face_start", default=0.0, **frac, tooltip="Schedule fraction where face guidance starts."),
+                io.Float.Input("face_start", default=0.0, **frac,
+                               tooltip="Schedule fraction where face guidance starts."),
                 io.Float.Input("face_end", default=1.0, **frac, tooltip="Schedule fraction where face guidance ends."),
             ],
             outputs=[StrengthSettingsType.Output(display_name="strength_settings",

@@ -243,7 +243,8 @@ class WanVAE(nn.Module):
 
     @torch.no_grad()
     def decode_raw(self, z: torch.Tensor, *, tile=None, chunk: int = 1,
-                   progress: ProgressFn = None, cancel: CancelFn = None, out: torch.Tensor | None = None) -> torch.Tensor:
+                   progress: ProgressFn = None, cancel: CancelFn = None,
+                   out: torch.Tensor | None = None) -> torch.Tensor:
         """Raw latent mean ``[B,16,t,h,w]`` -> decoded video, not clamped.
 
         ``chunk`` is the number of latent frames per decoder call (1 = official). ``out`` (a zeroed
