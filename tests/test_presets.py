@@ -14,11 +14,13 @@ from sampling_fakes import OracleDiT, PoolVAE
 def test_distilled_preset_is_lightx2vs_four_step_schedule_at_cfg_1():
     # LightX2V: denoising_step_list [1000, 750, 500, 250] on a shift-5 grid -> these model timesteps
     published = [1000.0, 937.5, 833.3333, 625.0]
-    sigmas = schedule.flow_sigmas(DISTILLED.steps, DISTILLED.shift)
-    np.testing.assert_allclose(schedule.timesteps(sigmas).numpy(), published, rtol=1e-6)
+    _, timesteps = schedule.sampling_schedule(DISTILLED.solver, DISTILLED.steps, DISTILLED.shift,
+                                              grid=DISTILLED.grid, timesteps=DISTILLED.timesteps)
+    np.testing.assert_allclose(timesteps.numpy(), published, rtol=1e-6)
     assert (DISTILLED.solver, DISTILLED.cfg, DISTILLED.model_calls_per_step) == ("euler", 1.0, 1)
     settings = DISTILLED.apply(AnimateSettings(window=33, refert=1))
     assert (settings.steps, settings.solver, settings.shift, settings.guidance.cfg) == (4, "euler", 5.0, 1.0)
+    assert (settings.grid, settings.timesteps) == ("uniform", "float")
     assert (settings.window, settings.refert) == (33, 1)  # windows are not part of a preset
 
 

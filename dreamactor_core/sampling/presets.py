@@ -9,7 +9,7 @@ Where the distilled numbers come from (facts, as published by the LoRAs' authors
 
 * LightX2V's own step-distill inference (``WanStepDistillScheduler``) uses
   ``denoising_step_list = [1000, 750, 500, 250]`` on a 1000-step grid shifted with
-  ``sample_shift = 5`` and CFG disabled, i.e. model timesteps 1000, 937.5, 833.3, 625; its update is
+  ``sample_shift = 5`` and CFG disabled, i.e. model timesteps 1000, 937.5, 833.3, 625 (floats); its update is
   ``x0 = x - sigma * v`` then ``x_next = x0 + sigma_next * v``, a plain Euler step of the flow ODE.
   Our uniform grid with shift 5 and 4 steps gives exactly those timesteps (tested).
 * Their authors say 8 steps also work, with the same shift-5 grid's timesteps.
@@ -34,12 +34,15 @@ class SolverSettings:
     solver: str
     shift: float
     cfg: float
+    grid: str | None = None  # sigma grid and timestep kind (schedule.sampling_schedule); None keeps the settings'
+    timesteps: str | None = None
 
     def apply(self, settings):
         """A copy of ``settings`` (an ``AnimateSettings``) sampling with these values."""
         guidance = replace(settings.guidance, cfg=float(self.cfg))
+        schedule = {k: v for k, v in (("grid", self.grid), ("timesteps", self.timesteps)) if v is not None}
         return replace(settings, steps=int(self.steps), solver=self.solver, shift=float(self.shift),
-                       guidance=guidance)
+                       guidance=guidance, **schedule)
 
     @property
     def model_calls_per_step(self) -> int:
@@ -54,7 +57,8 @@ def _standard() -> SolverSettings:
     return SolverSettings(steps=d.steps, solver=d.solver, shift=d.shift, cfg=d.guidance.cfg)
 
 
-DISTILLED = SolverSettings(steps=4, solver="euler", shift=5.0, cfg=1.0)
+# LightX2V feeds its DiT 1000 * sigma as a float on the plain shifted grid (no integer timesteps)
+DISTILLED = SolverSettings(steps=4, solver="euler", shift=5.0, cfg=1.0, grid="uniform", timesteps="float")
 PRESET_NAMES = ("standard", "distilled")
 
 
