@@ -123,11 +123,11 @@ def pack_vs_stock(size: int = 128, frames: int = 9, steps: int = 4) -> None:
     from dit_vs_core import import_core_model  # sets ComfyUI up for the CPU (its argument parsing)
 
     import_core_model()
-    sys.path.remove(str(REPO))
-    sys.path.insert(0, root)  # ComfyUI's nodes.py, not this pack's nodes/ folder
+    sys.path.insert(0, root)  # ComfyUI's nodes.py ahead of this pack's nodes/ folder
     sys.modules.pop("nodes", None)
     import comfy.clip_vision
     import comfy.sd
+    import comfy.utils
     import nodes as comfy_nodes
     from comfy_extras.nodes_wan import WanAnimateToVideo
     from host_models import stock_dit, stock_vae

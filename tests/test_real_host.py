@@ -50,6 +50,9 @@ RUN_OVERRIDES = {
     "DreamActorFaceCrops": {"size": 224},
     "DreamActorPseudoReferences": {"width": 64, "height": 64, "frames": 5, "steps": 2},
 }
+# Windows for samplers without a Window Settings node: Wan2.2-Animate's windows run full length (77 frames)
+# even for a short clip, far too slow here.
+TEST_WINDOWS = {"window": 5, "motion_frames": 1, "color_match": 0.0}
 # Per workflow: the long-video one runs 9 frames in two windows of 5 (1 carried over).
 WORKFLOW_OVERRIDES = {
     "dreamactor_long_video_windows": {"DreamActorSampler": {"frame_count": 0},
@@ -141,6 +144,10 @@ def _prompt(ui_path: Path, object_info: dict) -> dict:
         node["inputs"].update(RUN_OVERRIDES.get(kind, {}))
         node["inputs"].update(per_workflow.get(kind, {}))
         node["class_type"] = REPLACED.get(kind, kind)
+    for node_id, node in list(prompt.items()):
+        if node["class_type"] == "DreamActorSampler" and "window_settings" not in node["inputs"]:
+            prompt[f"{node_id}w"] = {"class_type": "DreamActorWindowSettings", "inputs": dict(TEST_WINDOWS)}
+            node["inputs"]["window_settings"] = [f"{node_id}w", 0]
     return prompt
 
 
