@@ -15,7 +15,7 @@ from .comfy_vae import core_vae
 from .model import VAE_TOOLTIP, decode_latent
 from .model_input import MODEL_TOOLTIP, sampler_model
 from .settings import SolverSettingsType, StrengthSettingsType, WindowSettingsType, sampler_settings
-from .types import FaceTokens, image_to_uint8, to_image
+from .types import FaceTokens, Signals, image_to_uint8, to_image
 
 CATEGORY = "DreamActor/sampling"
 ASPECTS = ["letterbox", "crop", "stretch"]
@@ -128,6 +128,9 @@ class Sampler(io.ComfyNode):
                 StrengthSettingsType.Input("strength_settings", optional=True,
                                            tooltip="DreamActor Strength Settings: pose and face strengths over the "
                                                    "schedule (default: both 1 throughout)."),
+                Signals.Input("signals", optional=True,
+                              tooltip="Further signals from signal nodes (e.g. a depth map), for a model variant "
+                                      "that reads them; one per guidance frame, as the guidance."),
                 io.Combo.Input("preset", options=list(PRESET_NAMES), default="standard", tooltip=PRESET_TOOLTIP),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Noise seed: the same seed gives the same video on the same device."),
@@ -150,7 +153,7 @@ class Sampler(io.ComfyNode):
     def execute(cls, model, vae, reference, preset, seed, width, height, aspect, frame_count, guidance=None,
                 pose_latents=None, face_crops=None, face_tokens=None, extra_references=None, positive=None,
                 negative=None, clip_vision_output=None, background_video=None, character_mask=None,
-                solver_settings=None, window_settings=None, strength_settings=None) -> io.NodeOutput:
+                solver_settings=None, window_settings=None, strength_settings=None, signals=None) -> io.NodeOutput:
         from dreamactor_core.sampling.pipeline import animate_guidance
 
         node = "DreamActor Sampler"
@@ -165,13 +168,14 @@ class Sampler(io.ComfyNode):
         ref = image_to_uint8(reference[:1], "reference")[0]
         extras = [] if extra_references is None else list(image_to_uint8(extra_references, "extra_references"))
         replacement = _replacement(node, background_video, character_mask, guide, latents, frame_count, aspect)
+        signals = _signals(signals, frame_count)
         windows: list[torch.Tensor] = []  # each window's raw latent, as a LATENT holds it
         with host.node_errors(node, "guidance", also=("background video", "character mask")), torch.inference_mode():
             result = animate_guidance(ref, guide, faces, model, vae, text=text_embeddings(positive, "positive"),
                                       text_null=text_embeddings(negative, "negative"),
                                       clip_fea=clip_features(clip_vision_output), settings=settings,
                                       extra_references=extras, aspect=aspect, pose_latents=latents,
-                                      face_tokens=tokens, replacement=replacement, frames_out=False,
+                                      face_tokens=tokens, replacement=replacement, frames_out=False, signals=signals,
                                       progress=host.progress_callback(),
                                       cancel=host.cancel_callback(),
                                       latent_sink=lambda lat: windows.append(vae.denormalize(lat).float().cpu()))
@@ -188,6 +192,16 @@ class Sampler(io.ComfyNode):
         if negative is not None and g.cfg <= 1.0:
             notes.append("negative prompt unused at cfg 1 (one model call per step)")
         return io.NodeOutput({"samples": samples}, ui=ui.PreviewText("\n".join(notes)))
+
+
+def _signals(signals, frame_count: int):
+    """The signals dict cut to the first ``frame_count`` frames (each entry by its own time axis and rate)."""
+    if not signals or not frame_count:
+        return signals
+    from dreamactor_core.sampling.conditioning import cut_entry
+    from dreamactor_core.sampling.windows import Window
+
+    return {name: cut_entry(name, value, Window(0, 0, int(frame_count), 0)) for name, value in signals.items()}
 
 
 def _replacement(node: str, background_video, character_mask, guide, latents, frame_count: int, aspect: str):

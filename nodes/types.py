@@ -21,6 +21,20 @@ PoseKeypoint = io.Custom("POSE_KEYPOINT")
 REMOVED_MODEL_TYPE = "DREAMACTOR_MODEL"
 # Face motion tokens [B, latent_frames, 5, D] from the face motion encoder.
 FaceTokens = io.Custom("DREAMACTOR_FACE_TOKENS")
+# Further conditioning entries for the Sampler: {registered entry name: whole-clip tensor, batch 1}. A signal
+# node adds its entry to the dict it was given (nodes chain); a model variant whose contract consumes the
+# entry reads it. The Sampler passes the dict through without knowing its members.
+Signals = io.Custom("DREAMACTOR_SIGNALS")
+
+
+def add_signal(signals: dict | None, name: str, value: torch.Tensor) -> dict:
+    """A new signals dict: ``signals`` plus entry ``name`` (registered in dreamactor_core.model.entries)."""
+    from dreamactor_core.model.entries import entry
+
+    entry(name)
+    if signals and name in signals:
+        raise DreamActorError(f"signals: {name} is already set by an earlier signal node; connect it once")
+    return {**(signals or {}), name: value}
 
 
 def image_to_uint8(image: torch.Tensor, name: str) -> np.ndarray:

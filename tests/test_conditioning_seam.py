@@ -180,3 +180,42 @@ def test_the_trainer_passes_a_new_signal_through():
     model.seen.clear()
     training_loss(model, {k: v for k, v in batch.items() if k != "depth_latents"}, torch.Generator(), 5.0, False)
     assert model.seen == []
+
+
+def test_a_signal_node_reaches_the_sampler_node_through_the_signals_socket():
+    """The node side of a new signal: a node that renders and encodes it into the Sampler's generic
+    signals socket; the Sampler node is not edited for it."""
+    from comfy_api.latest import io
+
+    from nodes import sampling, settings
+    from nodes.types import Signals, add_signal
+    from test_nodes_sampling import RawPoolVAE
+
+    class DepthSignal(io.ComfyNode):
+        @classmethod
+        def define_schema(cls):
+            return io.Schema(node_id="TestDepthSignal", inputs=[io.Image.Input("guidance"), io.Vae.Input("vae"),
+                                                                Signals.Input("signals", optional=True)],
+                             outputs=[Signals.Output()])
+
+        @classmethod
+        def execute(cls, guidance, vae, signals=None):
+            n, h, w = (int(v) for v in guidance.shape[:3])
+            return io.NodeOutput(add_signal(signals, "depth_latents", encode_depth(vae, render_depth(n, h, w))))
+
+    vae, model = RawPoolVAE(), _tiny_variant()
+    g = torch.Generator().manual_seed(0)
+    ref, guide = torch.rand(1, 32, 32, 3, generator=g), torch.rand(17, 32, 32, 3, generator=g)
+    args = dict(model=model, vae=vae, reference=ref, guidance=guide, preset="standard", seed=3, width=0, height=0,
+                aspect="letterbox", frame_count=13,
+                solver_settings=settings.SolverSettings.execute(steps=2, solver="euler", shift=5.0, cfg=1.0)[0],
+                window_settings=settings.WindowSettings.execute(window=9, motion_frames=5, color_match=0.0)[0])
+    plain = sampling.Sampler.execute(**args)[0]["samples"]
+    depth = DepthSignal.execute(guidance=guide, vae=vae)[0]
+    assert set(depth) == {"depth_latents"} and depth["depth_latents"].shape[2] == 5
+    with_depth = sampling.Sampler.execute(**args, signals=depth)[0]["samples"]
+    assert float((with_depth - plain).abs().max()) > 1e-3
+    # frame_count 13 -> 4 latent frames of the 17-frame clip's 5; the first window gets its first 3
+    torch.testing.assert_close(model.seen[0], depth["depth_latents"][:, :, :3])
+    with pytest.raises(DreamActorError, match="depth_latents is already set"):
+        DepthSignal.execute(guidance=guide, vae=vae, signals=depth)
