@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     from dreamactor_core.sampling import schedule, solvers
     from dreamactor_core.sampling.conditioning import Encoder, build_window, prepare_text
     from dreamactor_core.sampling.guidance import GuidanceSettings, GuidedDenoiser
-    from dreamactor_core.sampling.pipeline import extract_guidance, fit_frames
+    from dreamactor_core.sampling.frames import extract_guidance, fit_frames
     from dreamactor_core.signals.video_io import read_video
     from dreamactor_core.training import demo
 

@@ -48,7 +48,7 @@ class ReferenceDetail(io.ComfyNode):
     @classmethod
     def execute(cls, images, reference, vae, strength, aspect, clip_frames) -> io.NodeOutput:
         from dreamactor_core.sampling.conditioning import Encoder
-        from dreamactor_core.sampling.pipeline import fit_frames
+        from dreamactor_core.sampling.frames import fit_frames
         from dreamactor_core.sampling.reference_detail import ReferenceDetail as Detail
 
         node = "DreamActor Reference Detail"

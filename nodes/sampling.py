@@ -224,7 +224,7 @@ def _replacement(node: str, background_video, character_mask, guide, latents, fr
 
 def _pose_source(node: str, vae, guidance, pose_latents, frame_count: int, width: int, height: int, aspect: str):
     """(uint8 guidance frames or None, normalized pose latents or None) from the sampler's inputs."""
-    from dreamactor_core.sampling.pipeline import fit_frames
+    from dreamactor_core.sampling.frames import fit_frames
 
     if (guidance is None) == (pose_latents is None):
         raise DreamActorError(f"{node}: connect exactly one of 'guidance' (frames) and 'pose_latents' (a LATENT)")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from dreamactor_core.__main__ import main
-from dreamactor_core.sampling.pipeline import fit_frames
+from dreamactor_core.sampling.frames import fit_frames
 from dreamactor_core.signals.video_io import read_video, write_video
 
 SIZE, FRAMES = 128, 5

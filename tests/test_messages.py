@@ -34,7 +34,7 @@ def test_text_file_named_png_is_not_an_image(tmp_path):
 
 
 def test_float_pixels_in_0_255_are_rescaled_with_a_warning(caplog):
-    from dreamactor_core.sampling.pipeline import check_frames
+    from dreamactor_core.sampling.frames import check_frames
     from dreamactor_core.signals.video_io import as_rgb_uint8
 
     frames = np.full((2, 8, 8, 3), 100.0, np.float32)
@@ -75,7 +75,7 @@ def test_sampler_width_8_names_width():
 
 
 def test_size_note_does_not_advise_an_input_the_sampler_lacks():
-    from dreamactor_core.sampling.pipeline import snap_size
+    from dreamactor_core.sampling.frames import snap_size
 
     _, _, note = snap_size(56, 40, "crop")
     assert note == "size 56x40 is not a multiple of 16: cropping to 48x32"
