@@ -17,6 +17,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .cli_help import MODEL_HELP
 from .cli_console import StageProgress, native_logs_hidden
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -25,34 +26,6 @@ SAMPLE_REFERENCE = ASSETS / "reference.png"
 
 DEMO_DIR = ASSETS / "demo"
 DEMO_FILES = (DEMO_DIR / "demo_dit.safetensors", DEMO_DIR / "demo_vae.safetensors")
-
-MODEL_HELP = """\
-animate needs model files that are not part of this package (nothing is downloaded).
-Without --checkpoint and --vae it runs the embedded demo model, which needs both
-  dreamactor_core/assets/demo/demo_dit.safetensors and demo_vae.safetensors
-(rebuild them with `python -m dreamactor_core.training.demo all --work DIR`).
-For real results give:
-
-  --checkpoint  the Wan2.2-Animate-14B DiT as .safetensors, for example
-                  wan2.2_animate_14B_bf16.safetensors (or an fp8 "scaled" file)
-                ComfyUI users already keep it in  ComfyUI/models/diffusion_models/
-  --vae         the Wan2.1 VAE as .safetensors, e.g. wan_2.1_vae.safetensors
-                ComfyUI users keep it in  ComfyUI/models/vae/
-
-Conditioning (each a .safetensors file with one tensor), needed with a real checkpoint:
-  --text-embeds      umT5-XXL encoder output of the prompt, [L, 4096]
-  --negative-embeds  the same for the negative prompt (needed when --cfg > 1)
-  --clip-embeds      CLIP ViT-H/14 penultimate hidden states of the reference, [257, 1280]
-                     (for checkpoints with a CLIP branch, as Wan2.2-Animate has)
-  --zero-embeds      run without them, on zeros: the official pipeline never does, and on the
-                     small conformance model the video is then only 20.3 dB PSNR from the official one
-
-Example:
-  python -m dreamactor_core animate --reference me.png --driving dance.mp4 \\
-      --checkpoint ComfyUI/models/diffusion_models/wan2.2_animate_14B_bf16.safetensors \\
-      --vae ComfyUI/models/vae/wan_2.1_vae.safetensors --out out.mp4
-"""
-
 
 DEMO_LINE = ("no --checkpoint/--vae: running the embedded demo model, a 1.9M-parameter TOY trained on synthetic "
              "humans (it shows the pipeline works, not usable animation); for real results give --checkpoint "

@@ -14,7 +14,7 @@ HELP = {
     "reference": "reference image of the person to animate (default: the bundled sample; extract: the driving "
                  "video's own proportions and framing)",
     "width": "output width in pixels (default: extract: the driving video's; animate: the reference's aspect "
-             "at about 832x480 pixels)",
+             "at about 1280x720 pixels, Wan2.2-Animate's area)",
     "height": "output height in pixels (default: as for --width)",
     "max_frames": "use only the first N driving frames (default: all)",
     "style": "guidance render: dreamactor (3D skeleton + head sphere) or openpose (what Wan2.2-Animate was "
@@ -35,9 +35,10 @@ HELP = {
     "checkpoint": "Wan2.2-Animate-14B DiT .safetensors (bf16 or fp8 scaled) (default: the embedded demo model "
                   "when --vae is left out too)",
     "vae": "Wan2.1 VAE .safetensors (default: the demo model's VAE when --checkpoint is left out too)",
-    "text_embeds": "umT5-XXL encoding of the prompt, a .safetensors with one [L, 4096] tensor (default: zeros)",
-    "negative_embeds": "the same for the negative prompt, used when --cfg > 1 (default: zeros)",
-    "clip_embeds": "CLIP ViT-H/14 penultimate states of the reference, [257, 1280] (default: zeros, with a warning)",
+    "text_embeds": "umT5-XXL encoding of the prompt, a .safetensors with one [L, 4096] tensor (required with a real checkpoint unless --zero-embeds)",
+    "negative_embeds": "the same for the negative prompt, required when --cfg > 1 with a real checkpoint",
+    "clip_embeds": "CLIP ViT-H/14 penultimate states of the reference, [257, 1280] (required with a real "
+                   "checkpoint that has a CLIP branch unless --zero-embeds)",
     "out": "output video (.mp4, .mov, .mkv or .m4v); the driving audio and fps are kept",
     "steps": "sampling steps per window",
     "solver": "sampler: unipc (Wan2.2's), dpmpp_2m or euler",
@@ -93,3 +94,31 @@ def demo_card_note(card_settings: dict) -> str:
     shown = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in card_settings.items())
     return ("Without --checkpoint and --vae the embedded demo model runs, and its card overrides the defaults "
             f"above for every option not given: {shown}.")
+
+
+MODEL_HELP = """\
+animate needs model files that are not part of this package (nothing is downloaded).
+Without --checkpoint and --vae it runs the embedded demo model, which needs both
+  dreamactor_core/assets/demo/demo_dit.safetensors and demo_vae.safetensors
+(rebuild them with `python -m dreamactor_core.training.demo all --work DIR`).
+For real results give:
+
+  --checkpoint  the Wan2.2-Animate-14B DiT as .safetensors, for example
+                  wan2.2_animate_14B_bf16.safetensors (or an fp8 "scaled" file)
+                ComfyUI users already keep it in  ComfyUI/models/diffusion_models/
+  --vae         the Wan2.1 VAE as .safetensors, e.g. wan_2.1_vae.safetensors
+                ComfyUI users keep it in  ComfyUI/models/vae/
+
+Conditioning (each a .safetensors file with one tensor), needed with a real checkpoint:
+  --text-embeds      umT5-XXL encoder output of the prompt, [L, 4096]
+  --negative-embeds  the same for the negative prompt (needed when --cfg > 1)
+  --clip-embeds      CLIP ViT-H/14 penultimate hidden states of the reference, [257, 1280]
+                     (for checkpoints with a CLIP branch, as Wan2.2-Animate has)
+  --zero-embeds      run without them, on zeros: the official pipeline never does, and on the
+                     small conformance model the video is then only 20.3 dB PSNR from the official one
+
+Example:
+  python -m dreamactor_core animate --reference me.png --driving dance.mp4 \\
+      --checkpoint ComfyUI/models/diffusion_models/wan2.2_animate_14B_bf16.safetensors \\
+      --vae ComfyUI/models/vae/wan_2.1_vae.safetensors --out out.mp4
+"""
