@@ -58,6 +58,10 @@ def sampler_widgets(host):
     return widgets
 
 
+SOLVER_INPUTS = ("steps", "solver", "shift", "cfg")  # DreamActor Solver Settings
+WINDOW_INPUTS = ("window", "motion_frames", "color_match")  # DreamActor Window Settings
+
+
 class Graph:
     """An API-format prompt built node by node."""
 
@@ -76,6 +80,12 @@ class Graph:
         """Sampler on ``model`` (with face crops: the motion encoder runs at 512 px, slow on a CPU); its latent
         saved under ``name``."""
         inputs = dict(self.widgets, **widgets)
+        # solver and window choices live on their own settings nodes, wired into the Sampler
+        solver = {k: inputs.pop(k) for k in SOLVER_INPUTS if k in inputs}
+        windows = {k: inputs.pop(k) for k in WINDOW_INPUTS if k in inputs}
+        inputs["solver_settings"] = self.add("DreamActorSolverSettings", f"solver_{name}", **{"shift": 5.0, **solver})
+        inputs["window_settings"] = self.add("DreamActorWindowSettings", f"window_{name}",
+                                             **{"color_match": 0.0, **windows})
         if faces:
             inputs["face_crops"] = ["guide", 0]
         latent = self.add("DreamActorSampler", f"s_{name}", model=model, vae=["vae", 0], reference=["img", 0],
