@@ -1,6 +1,6 @@
 """Speed (and, with --accuracy, accuracy) of the motion-signal pipeline on the synthetic clips.
 
-    python benchmarks/signals.py [--repeats 3] [--accuracy [--hard-cases DIR]] [--no-speed]
+    python benchmarks/signals.py [--repeats 3] [--accuracy [--hard-cases DIR] [--clips NAME ...]] [--no-speed]
 
 Speed: extract + retarget + render (DreamActor style, 512x512) on two inputs:
 - "short": pub01 (72 frames of 512x512): a cold run, MediaPipe start-up included;
@@ -24,7 +24,6 @@ and bare, and the best and the median are printed with the load average.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -39,11 +38,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from conftest import find_shared  # noqa: E402
 from dreamactor_core.signals.extract import extract_motion  # noqa: E402
-from dreamactor_core.signals.head_pose import estimate_head  # noqa: E402
-from dreamactor_core.signals.reliability import reliable_landmarks  # noqa: E402
 from dreamactor_core.signals.render_dreamactor import render_guidance  # noqa: E402
 from dreamactor_core.signals.retarget import retarget_motion  # noqa: E402
-from dreamactor_core.signals.smoothing import smooth_motion  # noqa: E402
 from dreamactor_core.signals.video_io import load_image, read_video  # noqa: E402
 
 CLIPS = ["pub01_walk_in_place", "pub02_arm_wave", "pub03_squat", "pub04_turn_landscape",
@@ -189,66 +185,25 @@ def speed(synth: Path, repeats: int) -> None:
 
 
 # --- accuracy ----------------------------------------------------------------------------
-def _clip_row(path: Path, gt: dict) -> tuple[str, dict]:
-    """Every accuracy figure of one clip: raw MediaPipe and ours on the same frames."""
-    from dreamactor_core.sampling.alignment import align_to_reference
-    from dreamactor_core.signals import accuracy as acc
-    from dreamactor_core.signals.body_size import clip_proportions, estimate_height
+def accuracy(synth: Path, hard: Path | None, only: list[str] | None = None) -> None:
+    from dreamactor_core.signals.scorecard import TARGETS, card_line, score_clip
 
-    frames, fps = read_video(path)
-    raw = extract_motion(frames, fps, smoothing=0.0)
-    ours = estimate_head(smooth_motion(raw, 0.5))
-    k_raw, k_ours = acc.keypoint_scores(raw.body_px, gt), acc.keypoint_scores(ours.body_px, gt)
-    head = acc.head_scores(ours, gt)
-    worst, _ = acc.proportion_error(clip_proportions(ours)["lengths"], gt)
-    height = estimate_height(ours)["height_m"]
-    ref = ours.slice(0, 1)
-    moved = align_to_reference(retarget_motion(ours, ref), ref)
-    mp_vis = np.array([f["mp33"]["vis"] for f in gt["frames"]]) == 2
-    mp_vis[:, 17:23] = False  # the sets' hand points are approximate
-    self_px = np.linalg.norm(moved.body_px[..., :2] - ours.body_px[..., :2], axis=-1)[mp_vis].max()
-    cols = " ".join(f"{k_raw[k]:5.3f}->{k_ours[k]:5.3f}" for k in ("pck10", "pck05", "pck02"))
-    cols += " " + " ".join(f"{k_raw[k]:5.2f}->{k_ours[k]:5.2f}" for k in ("mean_px", "accel"))
-    true_h = gt["body"]["height_m_rest"]
-    h_txt = (f"{height:4.2f}/{true_h:4.2f}" if height is not None else f"  - /{true_h:4.2f}")
-    back = "" if np.isnan(head["back_yaw_mae"]) else f" (back {head['back_yaw_mae']:4.1f})"
-    line = (f"{cols}  {head['yaw_mae']:4.1f} / {head['pitch_mae']:4.1f}{back}  sphere {head['sphere_frames']}/{head['tracked_frames']} "
-            f"r x{head['radius_spread']:.2f}  limbs {worst * 100:4.1f}%  height {h_txt}  self {self_px:5.2f}")
-    if (path.parent / f"{path.stem}.ref.png").exists():
-        line += "  " + _portrait_reference(ours, path.parent / f"{path.stem}.ref.png")
-    return line, {"keypoints": (k_raw, k_ours), "head": head, "limbs": worst, "height": height,
-                  "self_px": float(self_px)}
-
-
-def _portrait_reference(driving, ref_png: Path) -> str:
-    """A full-body driver onto a portrait of someone else: the sphere on their head, joints in the frame."""
-    from dreamactor_core.sampling.alignment import align_to_reference
-
-    ref = extract_motion(load_image(ref_png)[None], 25.0)
-    head = json.loads(ref_png.with_suffix("").with_suffix(".ref.json").read_text())["head"]
-    out = align_to_reference(retarget_motion(driving, ref, pin_root=True), ref)
-    centre = np.linalg.norm(out.head_center_px[0] - np.array(head["center_uv"])) / head["radius_px"]
-    radius = out.head_radius_px[0] / head["radius_px"] - 1
-    seen = reliable_landmarks(ref)[0]
-    px = out.body_px[:, seen, :2]
-    inside = float(((px >= 0) & (px <= [ref.width - 1, ref.height - 1])).all(-1).mean())
-    return f"portrait ref: centre {centre:.2f} r, radius {radius:+.1%}, seen joints inside {inside:.0%}"
-
-
-def accuracy(synth: Path, hard: Path | None) -> None:
     print("accuracy (all frames; PCK of the GT box diagonal on GT-visible COCO joints; head MAE vs GT, yaw the")
     print("  short way round, 'back' = frames with |yaw| > 135; keypoint figures as raw MediaPipe -> ours (default")
     print("  smoothing 0.5), the rest ours; sphere = frames with a head sphere / tracked frames, r x = largest over smallest")
     print("  radius/GT radius; limbs = worst limb error after one best scale (multi-frame measure); height =")
-    print("  estimate/GT metres; self = self-retarget's largest move (px) of a GT-visible keypoint)")
+    print("  estimate/GT metres, '(part)' where the whole body is never seen; self = self-retarget's largest move (px)")
+    print("  of a GT-visible keypoint); MISSES names the targets a clip does not meet:")
+    for name, (text, _ok) in TARGETS.items():
+        print(f"    {name}: {text}")
     print(f"  {'clip':22s} {'PCK@0.1':>13s} {'PCK@0.05':>13s} {'PCK@0.02':>13s} {'mean err px':>13s} "
           f"{'accel err':>13s}  head yaw / pitch MAE")
     sets = [(synth, CLIPS)] + ([(hard, sorted(p.stem for p in hard.glob("hc*.mp4")))] if hard else [])
     for folder, clips in sets:
         for clip in clips:
-            gt = json.loads((folder / f"{clip}.json").read_text())
-            line, _ = _clip_row(folder / f"{clip}.mp4", gt)
-            print(f"  {clip:22s} {line}", flush=True)
+            if only and not any(o in clip for o in only):
+                continue
+            print(f"  {clip:22s} {card_line(score_clip(folder / f'{clip}.mp4'))}", flush=True)
 
 
 def main() -> None:
@@ -256,6 +211,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--accuracy", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--clips", nargs="+", default=None, help="score only clips whose names contain one of these")
     parser.add_argument("--hard-cases", type=Path, default=None,
                         help="folder of the hard-case set (made there first if it holds none: "
                              "python -m dreamactor_core.training.synth_hardcases)")
@@ -272,7 +228,7 @@ def main() -> None:
             from dreamactor_core.training.synth_hardcases import write_hard_cases
 
             write_hard_cases(hard, progress=lambda d, n: print(f"hard cases: {d}/{n} written", flush=True))
-        accuracy(synth, hard)
+        accuracy(synth, hard, args.clips)
 
 
 if __name__ == "__main__":

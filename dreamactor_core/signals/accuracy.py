@@ -76,7 +76,18 @@ def proportion_error(lengths: dict, gt: dict) -> tuple[float, dict[str, float]]:
     return float(max(abs(e) for e in errs.values())), errs
 
 
+# Head (nose, eyes, ears) and one side's shoulder, hip, knee and ankle, in COCO-17 indices.
+_HEAD_POINTS = (0, 1, 2, 3, 4)
+_STATURE_SIDES = ((5, 11, 13, 15), (6, 12, 14, 16))
+
+
 def whole_body_seen(gt: dict) -> bool:
-    """Every COCO-17 joint is inside the picture on some frame (occluded ones count: they are there)."""
+    """On some frame every COCO-17 joint is inside the picture, a head point and one whole side
+    (shoulder, hip, knee, ankle) are in sight (flag 2): what a height needs.
+
+    The body hiding its own far ear still counts as seen whole; legs that stay behind a panel
+    all clip long do not: nothing in the picture says how long they are.
+    """
     vis = np.array([f["coco17"]["vis"] for f in gt["frames"]])
-    return bool((vis > 0).all(1).any())
+    side = np.any([(vis[:, list(s)] == 2).all(1) for s in _STATURE_SIDES], axis=0)
+    return bool(((vis > 0).all(1) & (vis[:, list(_HEAD_POINTS)] == 2).any(1) & side).any())
