@@ -131,3 +131,25 @@ def test_talking_head_driver_gets_the_references_head_size(synth_dir):
     assert np.linalg.norm(out.head_center_px[0] - np.array(head["center_uv"])) / head["radius_px"] < 0.25
     r = out.head_radius_px
     assert r.max() / r.min() < 1.2  # the size stays steady while the head turns
+
+
+@pytest.mark.parametrize("pin", [False, True])
+def test_walking_driver_stays_on_a_real_portrait(synth_dir, pin):
+    """pub01's walk onto a real photo (the astronaut portrait, no ground truth): measured against
+    what MediaPipe reads on the photo itself, the sphere starts on her head at its size, the
+    shoulders start on her shoulders, the scale does not drift while walking and her seen joints
+    never leave the frame (the issue's report: the skeleton slid off her body and out of frame)."""
+    ref = extract_motion(load_image(synth_dir / "astronaut.png")[None], 25.0)
+    assert np.isfinite(ref.head_radius_px[0]), "MediaPipe found no head on the photo"
+    motion, _ = _clip(str(synth_dir), "pub01_walk_in_place", "full")
+    out = align_to_reference(retarget_motion(motion, ref, pin_root=pin), ref)
+    r0 = ref.head_radius_px[0]
+    assert np.linalg.norm(out.head_center_px[0] - ref.head_center_px[0]) / r0 < 0.25
+    assert abs(out.head_radius_px[0] / r0 - 1) < 0.10
+    shoulders = np.linalg.norm(out.body_px[0, 11:13, :2] - ref.body_px[0, 11:13, :2], axis=-1)
+    assert shoulders.max() < r0, shoulders  # within one head radius of her shoulders
+    r = out.head_radius_px
+    assert r.max() / r.min() < 1.2, (r.min(), r.max())
+    seen = reliable_landmarks(ref)[0]
+    px = out.body_px[:, seen, :2]
+    assert ((px >= 0) & (px <= [ref.width - 1, ref.height - 1])).all()
