@@ -189,8 +189,8 @@ def accuracy(synth: Path, hard: Path | None, only: list[str] | None = None) -> N
     from dreamactor_core.signals.scorecard import TARGETS, card_line, score_clip
 
     print("accuracy (all frames; PCK of the GT box diagonal on GT-visible COCO joints; head MAE vs GT, yaw the")
-    print("  short way round, 'back' = frames with |yaw| > 135; keypoint figures as raw MediaPipe -> ours (default")
-    print("  smoothing 0.5), the rest ours; sphere = frames with a head sphere / tracked frames, r x = largest over smallest")
+    print("  short way round, 'back' = frames with |yaw| > 135; every figure as raw MediaPipe (smoothing 0) -> ours (default")
+    print("  smoothing 0.5); sphere = frames with a head sphere / tracked frames, r x = largest over smallest")
     print("  radius/GT radius; limbs = worst limb error after one best scale (multi-frame measure); height =")
     print("  estimate/GT metres, '(part)' where the whole body is never seen; self = self-retarget's largest move (px)")
     print("  of a GT-visible keypoint); MISSES names the targets a clip does not meet:")

@@ -9,6 +9,7 @@ default smoothing, head pose re-estimated on the smoothed motion) on the same fr
 - limbs: worst limb error after one best scale; height estimate against the true height;
 - self-retarget: the largest move of a GT-visible keypoint when a clip is retargeted onto its own
   first frame;
+- the head, limb and height figures of raw MediaPipe too (its own head fit, unsmoothed), for comparison;
 - with a portrait reference of another person (``NAME.ref.png``): where the sphere lands on that
   head at frame 0, and whether the reference's seen joints stay in the frame with the root pinned.
 
@@ -73,7 +74,7 @@ def score_clip(video: Path, gt: dict | None = None, smoothing: float = DEFAULT_S
     frames, fps = read_video(video)
     raw = extract_motion(frames, fps, smoothing=0.0)
     ours = estimate_head(smooth_motion(raw, smoothing))
-    size = clip_proportions(ours)
+    size, raw_size = clip_proportions(ours), clip_proportions(raw)
     worst, limb_errors = acc.proportion_error(size["lengths"], gt)
     ref = ours.slice(0, 1)
     moved = align_to_reference(retarget_motion(ours, ref), ref)
@@ -84,7 +85,10 @@ def score_clip(video: Path, gt: dict | None = None, smoothing: float = DEFAULT_S
             "raw": acc.keypoint_scores(raw.body_px, gt), "ours": acc.keypoint_scores(ours.body_px, gt),
             "head": acc.head_scores(ours, gt), "limbs": worst, "limb_errors": limb_errors,
             "height": estimate_height(ours, size)["height_m"], "true_height": gt["body"]["height_m_rest"],
-            "whole_body": acc.whole_body_seen(gt), "self_px": float(np.nanmax(moves)) if moves.size else 0.0}
+            "whole_body": acc.whole_body_seen(gt), "self_px": float(np.nanmax(moves)) if moves.size else 0.0,
+            # The same figures on raw MediaPipe (smoothing 0), printed beside ours.
+            "raw_head": acc.head_scores(raw, gt), "raw_limbs": acc.proportion_error(raw_size["lengths"], gt)[0],
+            "raw_height": estimate_height(raw, raw_size)["height_m"]}
     ref_png = video.with_name(f"{video.stem}.ref.png")
     if ref_png.exists():
         card["ref"] = portrait_reference(ours, ref_png)
@@ -107,16 +111,21 @@ def portrait_reference(driving, ref_png: Path) -> dict:
 
 
 def card_line(card: dict) -> str:
-    """One printed row: raw -> ours keypoint figures, then ours for the rest, then what it misses."""
-    r, o, h = card["raw"], card["ours"], card["head"]
+    """One printed row, every figure as raw MediaPipe -> ours, then what ours misses."""
+    r, o, h, rh = card["raw"], card["ours"], card["head"], card["raw_head"]
     cols = " ".join(f"{r[k]:5.3f}->{o[k]:5.3f}" for k in ("pck10", "pck05", "pck02"))
     cols += " " + " ".join(f"{r[k]:5.2f}->{o[k]:5.2f}" for k in ("mean_px", "accel"))
-    back = "" if not np.isfinite(h["back_yaw_mae"]) else f" (back {h['back_yaw_mae']:4.1f})"
-    height = f"{card['height']:4.2f}" if card["height"] is not None else "  - "
-    line = (f"{cols}  {h['yaw_mae']:4.1f} / {h['pitch_mae']:4.1f}{back}  sphere {h['sphere_frames']}/"
-            f"{h['tracked_frames']} r x{h['radius_spread']:.2f}  limbs {card['limbs'] * 100:4.1f}%  "
-            f"height {height}/{card['true_height']:4.2f}{'' if card['whole_body'] else ' (part)'}  "
-            f"self {card['self_px']:5.2f}")
+    back = "" if not np.isfinite(h["back_yaw_mae"]) else f" (back {rh['back_yaw_mae']:4.1f}->{h['back_yaw_mae']:4.1f})"
+
+    def metres(v):
+        return f"{v:4.2f}" if v is not None else "  - "
+
+    line = (f"{cols}  {rh['yaw_mae']:4.1f}->{h['yaw_mae']:4.1f} / {rh['pitch_mae']:4.1f}->{h['pitch_mae']:4.1f}{back}  "
+            f"sphere {rh['sphere_frames']}->{h['sphere_frames']}/{h['tracked_frames']} "
+            f"r x{rh['radius_spread']:.2f}->{h['radius_spread']:.2f}  "
+            f"limbs {card['raw_limbs'] * 100:4.1f}->{card['limbs'] * 100:4.1f}%  "
+            f"height {metres(card['raw_height'])}->{metres(card['height'])}/{card['true_height']:4.2f}"
+            f"{'' if card['whole_body'] else ' (part)'}  self {card['self_px']:5.2f}")
     if "ref" in card:
         ref = card["ref"]
         line += (f"  portrait ref: centre {ref['centre']:.2f} r, radius {ref['radius']:+.1%}, "
