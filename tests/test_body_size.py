@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from dreamactor_core.signals import accuracy as acc
-from dreamactor_core.signals.body_size import LANDMARK_BIAS, body_size, clip_proportions, estimate_height
+from dreamactor_core.signals.body_size import (LANDMARK_BIAS, MIN_SEEN_SHARE, body_size, clip_proportions,
+                                                  estimate_height)
 from dreamactor_core.signals.extract import extract_motion
 from dreamactor_core.signals.video_io import read_video
 from test_retarget import gt_motion
@@ -25,6 +26,32 @@ def test_clip_proportions_on_exact_keypoints(synth_dir, clip):
     want = acc.gt_limb_lengths(_gt(synth_dir, clip))
     for k, v in want.items():
         assert lengths[k] / LANDMARK_BIAS.get(k, 1.0) == pytest.approx(v, rel=0.02), k
+
+
+def test_steady_side_outweighs_a_guessed_one(synth_dir):
+    """A wrist MediaPipe guesses (out of the frame or behind the body) jumps from frame to frame;
+    the side it sees keeps one length. With the seen forearm on a third of the frames and the guessed
+    one on all of them (0.55-0.95 of its length), the forearm still comes out at its true length."""
+    clip = "pub01_walk_in_place"
+    m = gt_motion(synth_dir, clip)
+    rng = np.random.default_rng(0)
+    k = rng.uniform(0.55, 0.95, m.num_frames)[:, None]
+    for arr in (m.body_world, m.body_px):
+        arr[:, 16] = arr[:, 14] + k * (arr[:, 16] - arr[:, 14])  # right wrist pulled towards the elbow
+    m.body_conf[np.arange(m.num_frames) % 3 != 0, 15] = 0.0  # left wrist seen on every third frame
+    want = acc.gt_limb_lengths(_gt(synth_dir, clip))["forearm"]
+    assert clip_proportions(m)["lengths"]["forearm"] == pytest.approx(want, rel=0.02)
+
+
+def test_a_limb_glimpsed_on_few_frames_is_not_measured(synth_dir):
+    """Knees hidden behind a panel but rated seen on one frame: the thigh and shin stay unmeasured
+    (fewer than MIN_SEEN_SHARE of the frames), the arms are measured as before."""
+    m = gt_motion(synth_dir, "pub01_walk_in_place")
+    assert 1 < MIN_SEEN_SHARE * m.num_frames
+    m.body_conf[1:, 25:27] = 0.0
+    lengths = clip_proportions(m)["lengths"]
+    assert np.isnan(lengths["thigh"]) and np.isnan(lengths["shin"])
+    assert np.isfinite(lengths["upper_arm"]) and np.isfinite(lengths["forearm"])
 
 
 def test_portrait_gives_no_height_and_says_why(synth_dir):

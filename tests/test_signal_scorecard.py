@@ -41,9 +41,7 @@ NOT_MET = {
     ("hc05_portrait_yaw80", "yaw"): "18.9",
     ("hc05_portrait_yaw80", "pitch"): "5.1",
     ("hc06_occluded_walk", "pitch"): "5.1",
-    ("hc06_occluded_walk", "limbs"): "4.5%",
     ("hc07_upper_wave", "pck02"): "0.880 vs raw 0.888",
-    ("hc07_upper_wave", "limbs"): "8.7%",
     ("hc08_walk_driver", "pitch"): "6.7",
 }
 

@@ -7,10 +7,15 @@ is ~0.9 of an adult's while the body is ~0.7), so the body's height in head size
 how tall the person is.
 
 - :func:`clip_proportions` measures each length group on every frame where both ends are
-  seen (inside the picture, rated visible), left and right together, and takes a weighted
-  median over frames. A limb lying in the image plane is measured by its pixels alone,
-  one pointing at the camera leans on MediaPipe's guessed depth, so frames weigh by how
-  flat the limb lies (its pixel extent over its full length, to the 4th power).
+  seen (inside the picture, rated visible) and takes a weighted median over frames. A limb
+  lying in the image plane is measured by its pixels alone, one pointing at the camera
+  leans on MediaPipe's guessed depth, so frames weigh by how flat the limb lies (its pixel
+  extent over its full length, to the 4th power). Left and right are measured apart and
+  combined by how steady each side's length is over the frames (weight spread^-4): a bone
+  does not change length, so a side whose length jumps from frame to frame has joints that
+  MediaPipe guesses (a wrist out of the frame pulled onto its edge, a limb behind the body),
+  while the side it sees keeps one length. A side seen on fewer than ``MIN_SEEN_SHARE`` of
+  the frames is not measured (a knee glimpsed above a panel).
 - :func:`estimate_height` divides the stature chain (shin, thigh, torso and neck as measured
   by :func:`clip_proportions`, plus the floor-to-ankle and ears-to-crown parts) by the head
   sphere's radius at the head's depth on frames where the whole body is seen, and turns
@@ -37,6 +42,10 @@ PAIRS = {
         "hand": ("wrist", "index")}.items()},
 }
 FLAT_POWER = 4.0
+# Left/right weigh by (spread of their per-frame lengths) ** -SIDE_POWER; spreads below
+# SPREAD_FLOOR (a single frame, a perfectly steady side) count as that floor.
+SIDE_POWER, SPREAD_FLOOR = 4.0, 0.005
+MIN_SEEN_SHARE = 0.1
 # MediaPipe's landmarks are not the skeleton's joint centres: against the synthetic bodies'
 # joints its upper arm reads ~4% short and its shin ~4.5% long relative to the other limbs
 # (mean over the five full-body clips of the public set; the hard-case set was not used).
@@ -86,8 +95,9 @@ def clip_proportions(motion: Motion, frames=None) -> dict:
     pts, cam, seen = _camera_points(motion, idx)
     joints = body_joints(pts)
     jseen = body_joints(seen[..., None].astype(np.float64))[..., 0] > 0.999
+    need = max(1.0, MIN_SEEN_SHARE * len(idx))
     for group, pairs in PAIRS.items():
-        vals, wts = [], []
+        sides, samples[group] = [], 0
         for a, b in pairs:
             ia, ib = BODY.index(a), BODY.index(b)
             d = joints[:, ia] - joints[:, ib]
@@ -97,13 +107,24 @@ def clip_proportions(motion: Motion, frames=None) -> dict:
             ray = mid / np.linalg.norm(mid, axis=-1, keepdims=True)
             along = np.abs(np.sum(d * ray, axis=-1))
             flat = np.sqrt(np.clip(1.0 - (along / np.maximum(full, 1e-9)) ** 2, 0.0, 1.0))
-            ok = jseen[:, ia] & jseen[:, ib] & np.isfinite(full)
-            vals.append(full[ok])
-            wts.append(flat[ok] ** FLAT_POWER + 1e-6)
-        v, w = np.concatenate(vals), np.concatenate(wts)
-        samples[group] = int(len(v))
-        lengths[group] = _weighted_median(v, w) * LANDMARK_BIAS.get(group, 1.0) if len(v) else np.nan
+            ok = jseen[:, ia] & jseen[:, ib] & np.isfinite(full) & (full > 0)
+            samples[group] += int(ok.sum())
+            if ok.sum() >= need:
+                sides.append(_side_length(full[ok], flat[ok] ** FLAT_POWER + 1e-6))
+        lengths[group] = _combine_sides(sides) * LANDMARK_BIAS.get(group, 1.0) if sides else np.nan
     return {"lengths": lengths, "frames": idx.tolist(), "samples": samples}
+
+
+def _side_length(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """One side's length (weighted median over frames) and its spread (weighted mean |log| deviation)."""
+    med = _weighted_median(values, weights)
+    return med, float(np.sum(weights * np.abs(np.log(values / med))) / np.sum(weights))
+
+
+def _combine_sides(sides: list[tuple[float, float]]) -> float:
+    """Geometric mean of the sides' lengths, each weighted by its spread ** -SIDE_POWER."""
+    w = np.array([max(spread, SPREAD_FLOOR) ** -SIDE_POWER for _, spread in sides])
+    return float(np.exp(np.sum(w * np.log([length for length, _ in sides])) / np.sum(w)))
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
