@@ -11,6 +11,7 @@ import pytest
 
 from dreamactor_core.signals.head_fusion import blend_angles, fade, face_weight, fuse_head, torso_rotations
 from dreamactor_core.signals.head_pose import angles_from_rotation, rotation_from_angles
+from dreamactor_core.signals.torso_turn import sharpen_turn, steady_runs
 
 
 def _body(yaws_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,3 +88,44 @@ def test_torso_only_counts_where_shoulders_and_hips_are_seen():
     nothing = _fit(yaws, np.zeros(10, bool))
     out = fuse_head(nothing, nothing, world, px, seen, fps=25.0)
     assert np.isnan(out["angles"]).all() and out["source"] == ["none"] * 10
+
+
+def _yaw(r: np.ndarray) -> float:
+    return float(angles_from_rotation(r)[0])
+
+
+def test_shoulders_in_the_picture_correct_a_lagging_world_turn():
+    """The world pose reads 45 (or 130) where the picture shows 60 (or 150): the shoulders' foreshortening
+    pulls the turn most of the way back; near frontal, where it says little, the world pose's angle stays."""
+    for world_yaw, true_yaw, want, tol in ((45.0, 60.0, 60.0, 3.0), (130.0, 150.0, 150.0, 9.0), (5.0, 0.0, 5.0, 1e-6)):
+        world, _ = _body(np.array([world_yaw]))
+        _, px = _body(np.array([true_yaw]))
+        out = sharpen_turn(torso_rotations(world), px, world)
+        assert abs(_yaw(out[0]) - want) <= tol, (world_yaw, true_yaw, _yaw(out[0]))
+        assert abs(_yaw(out[0]) - true_yaw) < abs(world_yaw - true_yaw) + 1e-6
+
+
+def test_a_torso_that_jumps_faster_than_a_pirouette_starts_a_new_run():
+    yaw = np.array([0.0, 9.0, 18.0, 160.0, 165.0, 20.0, 29.0])
+    runs = steady_runs(yaw, np.ones(7, bool), fps=25.0)
+    assert list(runs) == [0, 0, 0, 1, 1, 2, 2]
+    assert list(steady_runs(np.arange(0, 360, 9.0), np.ones(40, bool), 25.0)) == [0] * 40  # a fast whole turn
+
+
+def test_a_head_turning_on_a_still_body_is_not_held_back_by_the_torso():
+    """The face is lost at 50 degrees while the head goes on to 80 and the body stays: the head points carry it."""
+    head = np.linspace(0.0, 80.0, 30)
+    world, px = _body(np.zeros(30))
+    out = fuse_head(_fit(head, head < 50), _fit(head, np.ones(30, bool)), world, px, np.ones((30, 33), bool), 25.0)
+    assert np.abs(out["angles"][-8:, 0] - head[-8:]).max() < 6.0
+
+
+def test_a_body_swapped_left_for_right_does_not_turn_the_head():
+    """MediaPipe flips the body for ten frames while the face is lost; the head points hold 30 degrees."""
+    body = np.zeros(30)
+    body[10:20] = 170.0
+    world, px = _body(body)
+    head = np.full(30, 30.0)
+    face = _fit(head, np.r_[np.ones(10, bool), np.zeros(10, bool), np.ones(10, bool)])
+    out = fuse_head(face, _fit(head, np.ones(30, bool)), world, px, np.ones((30, 33), bool), 25.0)
+    np.testing.assert_allclose(out["angles"][:, 0], 30.0, atol=1.0)

@@ -7,9 +7,13 @@ Three per-frame estimates of the head's rotation, each good somewhere:
   (on the synthetic clips a 76 degree turn reads as 64);
 - the **head-point** fit (nose, eyes, ears and mouth of MediaPipe Pose): coarse in pitch but
   it keeps following the yaw through profiles, where the ears carry it;
-- the **torso** (shoulders and hips of the 3D world pose): always there while a person is
-  tracked, including back views where neither fit holds. It says where the body faces, not
-  the head, so it is corrected by the head-on-torso turn measured where a fit last held.
+- the **torso** (shoulders and hips of the 3D world pose, its turn checked against the
+  shoulders' foreshortening in the picture by :mod:`torso_turn`): always there while a person
+  is tracked, including back views where neither fit holds. It says where the body faces, not
+  the head, so it is corrected by the head-on-torso turn measured where the face last held.
+  Where no face is found it shares the yaw only once the body has turned since then (a head
+  turning on a still body leaves that measurement behind), and never across a jump no body
+  makes (MediaPipe swapping left and right when the head looks turned away).
 
 Each source gets a weight per frame (the face fades out between ``FACE_FULL_DEG`` and
 ``FACE_NONE_DEG`` of yaw, the torso only fills in), and every weight ramps in and out over
@@ -28,12 +32,14 @@ import numpy as np
 from scipy.ndimage import median_filter
 
 from .head_pose import angles_from_rotation, rotation_from_angles
+from .torso_turn import sharpen_turn, steady_runs
 
 FACE_FULL_DEG, FACE_NONE_DEG = 45.0, 75.0  # face weight 1 below, 0 above (yaw, from the head-point fit)
 POINT_WEIGHTS = (0.1, 0.05, 0.05)  # head-point fit (yaw, pitch, roll) against a full-weight face
 TORSO_WEIGHT = 0.02  # the torso only fills in where neither fit holds...
 TORSO_WITHOUT_FACE = True
 BEHIND_DEG = (100.0, 120.0)  # ...until the head points say the head is turned away this far
+BODY_TURN_DEG = (15.0, 45.0)  # ...or, with no face, the body has turned this far since the head was measured on it
 FADE_S = 0.2  # seconds over which a source's weight ramps in or out
 SIZE_WINDOW_S = 0.6  # running median of the radius (log scale)
 _SHOULDERS, _HIPS, _EARS = (11, 12), (23, 24), (7, 8)
@@ -134,20 +140,32 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     fitted = blend_angles([face_a, point_a], [w_face, w_point])
     have_fit = np.isfinite(fitted).all(1)
 
-    # The torso, turned by the head-on-torso rotation of the nearest frame where the face held.
-    torso = torso_rotations(body_world)
-    have_t = np.isfinite(torso).all((1, 2)) & np.asarray(seen)[:, list(_SHOULDERS + _HIPS)].all(1)
+    # The torso (its turn checked against the shoulders in the picture), turned by the head-on-torso
+    # rotation of the nearest frame where the face held.
+    have_t = np.asarray(seen)[:, list(_SHOULDERS + _HIPS)].all(1)
+    torso = sharpen_turn(torso_rotations(body_world), body_px, body_world)
+    have_t &= np.isfinite(torso).all((1, 2))
+    body_yaw = _angles(torso)[:, 0]
     both = have_fit & have_t & (w_face >= 0.5)
     torso_a = np.full((n, 3), np.nan)
+    turned = np.ones(n)
     if both.any():
+        # Only the runs of frames joined to where the head was measured on the torso: the others
+        # lie beyond a left-right swap of MediaPipe's body.
+        runs = steady_runs(body_yaw, have_t, fps)
+        have_t &= np.isin(runs, runs[both])
         fitted_r = np.stack([rotation_from_angles(*a) if ok else np.eye(3) for a, ok in zip(fitted, both)])
         neck = np.einsum("tji,tjk->tik", np.where(both[:, None, None], torso, 0.0), fitted_r)
         torso = np.einsum("tij,tjk->tik", torso, _hold_nearest(neck, both))
+        # The held head-on-torso turn says where the head is only while the body turns with it;
+        # a head turning on a still body leaves it behind.
+        since = np.abs((body_yaw - _hold_nearest(body_yaw, both) + 180.0) % 360.0 - 180.0)
+        turned = np.clip((since - BODY_TURN_DEG[0]) / (BODY_TURN_DEG[1] - BODY_TURN_DEG[0]), 0.0, 1.0)
     torso_a[have_t] = _angles(torso[have_t])
     # Past profile the head points are guesses too (the nose and eyes are hidden): there the
     # torso and the head points, which err independently, share the yaw.
     behind = np.clip((np.abs(np.nan_to_num(point_a[:, 0])) - BEHIND_DEG[0]) / (BEHIND_DEG[1] - BEHIND_DEG[0]), 0, 1)
-    share = np.maximum(behind, 1.0 - fade(have_f, ramp)) if TORSO_WITHOUT_FACE else behind
+    share = np.maximum(behind, turned * (1.0 - fade(have_f, ramp))) if TORSO_WITHOUT_FACE else behind
     w_torso = have_t[:, None] * np.stack([TORSO_WEIGHT + share * (POINT_WEIGHTS[0] - TORSO_WEIGHT),
                                           np.full(n, TORSO_WEIGHT), np.full(n, TORSO_WEIGHT)], 1)
     weights = [w_face, w_point[:, 0], w_torso[:, 0]]

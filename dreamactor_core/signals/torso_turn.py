@@ -1,0 +1,78 @@
+"""How far the torso is turned, from MediaPipe's world pose checked against the picture.
+
+The head fusion (:mod:`head_fusion`) lets the torso carry the head where no face is seen. The
+torso's axes come from the 3D world pose, whose weakest part is depth: on a fast whole turn
+it lags 10-20 degrees behind the body in back views, and when a head looks turned away it can
+swap the body's left and right in one frame. Two checks against the picture fix most of it:
+
+- :func:`sharpen_turn`: the shoulder line's apparent length says how far it is turned out of
+  the picture. In units of the torso's apparent height (which a turn about the vertical does
+  not change), it is the frontal ratio shoulder width / torso length (read off the world pose,
+  where it does not depend on the view) times ``|left_xy|``, the part of the shoulder axis that
+  lies in the picture; the torso's lean (``|down_xy|``) is accounted for the same way. The
+  angle ``psi`` out of the picture follows as ``arccos |left_xy|``, whose error grows as
+  ``1 / sin psi``: near frontal and back views the world pose's own angle counts more, weighted by
+  inverse variance. The world pose still says which shoulder is nearer and which way the body faces.
+- :func:`steady_runs`: a torso that turns by more than ``MAX_TURN_DEG_PER_S`` between two frames
+  has not turned; MediaPipe swapped it. Runs of frames between such jumps are told apart, so
+  only the runs where the head was last measured on the torso are trusted.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Spread of the shoulders' apparent width ratio (in |left_xy| units): its standard deviation over
+# the public set's whole-body turn (-90 to 90 degrees) is 0.069.
+SHOULDER_RATIO_SD = 0.07
+# Spread of the world pose's angle out of the picture: 5.7 degrees rms on the public clips (no
+# back views), 8-11 on whole turns that include them.
+WORLD_TURN_SD_DEG = 10.0
+# Faster than a pirouette (about 1000 deg/s): such a jump is MediaPipe swapping left and right.
+MAX_TURN_DEG_PER_S = 1500.0
+_SH, _HP = (11, 12), (23, 24)
+
+
+def width_over_height(points: np.ndarray) -> np.ndarray:
+    """``[T]`` shoulder width over the distance between the shoulders' and the hips' midpoints."""
+    p = np.asarray(points, np.float64)
+    width = np.linalg.norm(p[:, _SH[0]] - p[:, _SH[1]], axis=-1)
+    height = np.linalg.norm(p[:, _SH].mean(1) - p[:, _HP].mean(1), axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return width / height
+
+
+def sharpen_turn(torso: np.ndarray, body_px: np.ndarray, body_world: np.ndarray) -> np.ndarray:
+    """``torso`` ``[T, 3, 3]`` (left, down, back columns) with its turn out of the picture set from
+    the shoulders' foreshortening in ``body_px`` where that is the more precise reading."""
+    torso = np.asarray(torso, np.float64)
+    left, down = torso[:, :, 0], torso[:, :, 1]
+    frontal = np.nanmedian(width_over_height(body_world)) if np.isfinite(width_over_height(body_world)).any() else np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        in_picture = np.clip(width_over_height(np.asarray(body_px)[..., :2]) / frontal
+                             * np.linalg.norm(down[:, :2], axis=1), 0.0, 1.0)
+        seen_psi = np.arccos(in_picture)
+        world_psi = np.arcsin(np.clip(np.abs(left[:, 2]), 0.0, 1.0))
+        w_seen = np.nan_to_num((np.sin(seen_psi) / SHOULDER_RATIO_SD) ** 2)
+        w_world = 1.0 / np.radians(WORLD_TURN_SD_DEG) ** 2
+        psi = np.where(np.isfinite(seen_psi), (w_seen * np.nan_to_num(seen_psi) + w_world * world_psi)
+                       / (w_seen + w_world), world_psi)
+        direction = left[:, :2] / np.linalg.norm(left[:, :2], axis=1, keepdims=True)
+    new_left = np.concatenate([np.cos(psi)[:, None] * direction, (np.sign(left[:, 2]) * np.sin(psi))[:, None]], 1)
+    new_down = down - new_left * np.sum(down * new_left, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        new_down = new_down / np.linalg.norm(new_down, axis=1, keepdims=True)
+    out = np.stack([new_left, new_down, np.cross(new_left, new_down)], axis=2)
+    # Where the picture cannot say (no direction in the image), keep the world pose's axes.
+    return np.where(np.isfinite(out).all((1, 2))[:, None, None], out, torso)
+
+
+def steady_runs(yaw_deg: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
+    """``[T]`` run labels (-1 where not ``valid``): a new run starts where the yaw jumps faster
+    than ``MAX_TURN_DEG_PER_S`` since the previous valid frame."""
+    labels = np.full(len(yaw_deg), -1)
+    run, last = -1, None
+    for t in np.flatnonzero(valid):
+        if last is None or abs((yaw_deg[t] - yaw_deg[last] + 180.0) % 360.0 - 180.0) > MAX_TURN_DEG_PER_S * (t - last) / fps:
+            run += 1
+        labels[t], last = run, t
+    return labels
