@@ -52,7 +52,7 @@ class ExtractMotion(io.ComfyNode):
                                        "shown under the node."),
                 io.Float.Input("smoothing", default=0.5, min=0.0, max=1.0, step=0.05,
                                tooltip="Temporal smoothing strength (0 = raw landmarks). Higher removes more jitter; "
-                                       "the filter adapts to speed so fast moves do not lag."),
+                                       "a centred fit, so fast moves neither lag nor lose their turning points."),
             ],
             outputs=[Motion.Output(display_name="motion", tooltip=MOTION_OUT)],
         )

@@ -1,4 +1,4 @@
-"""One Euro smoothing: less jitter than raw MediaPipe against ground truth, and no lag."""
+"""Local quadratic smoothing: less jitter than raw MediaPipe against ground truth, no lag, peaks kept."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from dreamactor_core.signals.extract import extract_motion
-from dreamactor_core.signals.smoothing import filter_params, one_euro, smooth_motion
+from dreamactor_core.signals.one_euro import filter_params, one_euro
+from dreamactor_core.signals.smoothing import kernel_radius, landmark_segments, smooth_array, smooth_motion
 from dreamactor_core.signals.video_io import read_video
 from dreamactor_core.utils import DreamActorError
 
@@ -66,7 +67,7 @@ def test_zero_phase_on_a_noisy_swing():
     t = np.arange(100) / 25.0
     clean = 100 * np.sin(2 * np.pi * 1.0 * t)  # a limb swinging +-100 px once a second
     noisy = clean + rng.normal(0, 3.0, t.shape)
-    out = one_euro(noisy[:, None], 25.0, 0.5, scale=200.0)[:, 0]
+    out = smooth_array(noisy[:, None], 25.0, 0.5)[:, 0]
     fast = np.abs(np.cos(2 * np.pi * 1.0 * t)) > 0.7  # where a lagging filter would trail
     assert np.abs(out - clean)[fast].mean() < np.abs(noisy - clean)[fast].mean()
     assert best_shift(out[:, None], clean[:, None]) == 0
@@ -74,7 +75,7 @@ def test_zero_phase_on_a_noisy_swing():
 
 def test_nan_stays_nan_and_does_not_smear():
     x = np.concatenate([np.zeros(10), np.full(3, np.nan), np.full(10, 50.0)])[:, None]
-    out = one_euro(x, 25.0, 1.0, scale=10.0)
+    out = smooth_array(x, 25.0, 1.0)
     assert np.isnan(out[10:13]).all()
     np.testing.assert_allclose(out[:10], 0.0, atol=1e-9)
     np.testing.assert_allclose(out[13:], 50.0, atol=1e-9)
@@ -82,12 +83,48 @@ def test_nan_stays_nan_and_does_not_smear():
 
 def test_strength_zero_is_identity_and_range_is_checked():
     x = np.random.default_rng(1).normal(size=(20, 4))
-    np.testing.assert_array_equal(one_euro(x, 25.0, 0.0), x)
-    lo, hi = filter_params(0.1), filter_params(0.9)
-    assert lo[0] > hi[0]  # stronger smoothing -> lower minimum cutoff
+    np.testing.assert_array_equal(smooth_array(x, 25.0, 0.0), x)
+    assert kernel_radius(0.1, 25.0) < kernel_radius(0.9, 25.0)
+    assert kernel_radius(0.5, 50.0) == 2 * kernel_radius(0.5, 25.0)  # the same time span at any frame rate
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(DreamActorError, match="strength"):
-            filter_params(bad)
+            kernel_radius(bad, 25.0)
+    with pytest.raises(DreamActorError, match="fps"):
+        smooth_array(x, 0.0, 0.5)
+    # the face's One Euro filter takes the same strength
+    np.testing.assert_array_equal(one_euro(x, 25.0, 0.0), x)
+    assert filter_params(0.1)[0] > filter_params(0.9)[0]  # stronger smoothing -> lower minimum cutoff
+    with pytest.raises(DreamActorError, match="strength"):
+        filter_params(1.5)
+
+
+def test_turnarounds_keep_their_peaks():
+    """A waving forearm turns around twice a wave: where its speed is zero the fit still follows
+    the curve (a speed-adaptive low-pass smooths hardest there and cut the peaks by ~1.6 px)."""
+    t = np.arange(75) / 25.0
+    clean = 60 * np.sin(2 * np.pi * 1.5 * t)  # +-60 px, 1.5 waves a second
+    out = smooth_array(clean[:, None], 25.0, 0.5)[:, 0]
+    assert np.abs(out - clean)[4:-4].max() < 0.5  # clip ends: a one-sided window, less exact
+    noisy = clean + np.random.default_rng(2).normal(0, 1.5, t.shape)
+    out = smooth_array(noisy[:, None], 25.0, 0.5)[:, 0]
+    assert np.abs(out - clean).mean() < 0.7 * np.abs(noisy - clean).mean()
+
+
+def test_a_jump_breaks_the_window():
+    """MediaPipe swapping a portrait's left and right shoulders moves them ~200 px in one frame:
+    each side of the jump is smoothed on its own, nothing of it leaks into the neighbours."""
+    rng = np.random.default_rng(3)
+    x = np.where(np.arange(30) < 15, 100.0, 300.0) + rng.normal(0, 0.5, 30)
+    pts = np.stack([x, np.full(30, 50.0)], -1)[:, None, :]  # one landmark [T, 1, 2]
+    seg = landmark_segments(pts, scale=400.0)
+    assert list(np.unique(seg)) == [1, 2] and seg[14, 0] == 1 and seg[15, 0] == 2
+    out = smooth_array(pts, 25.0, 0.5, seg)[:, 0, 0]
+    assert np.abs(out[:15] - 100).max() < 2.0 and np.abs(out[15:] - 300).max() < 2.0
+    blind = smooth_array(pts, 25.0, 0.5)[:, 0, 0]  # the same fit without the break smears the step
+    assert np.abs(blind[12:15] - 100).max() > 10.0
+    # a fast but smooth swing (50 px a frame, steady) is motion, not a jump
+    swing = np.stack([np.arange(30) * 50.0, np.zeros(30)], -1)[:, None, :]
+    assert (landmark_segments(swing, scale=400.0) == 1).all()
 
 
 def _pck_err_accel(px: np.ndarray, gt: list) -> tuple[float, float, float]:
@@ -104,11 +141,7 @@ def _pck_err_accel(px: np.ndarray, gt: list) -> tuple[float, float, float]:
 
 @pytest.mark.parametrize("clip", ["pub01_walk_in_place", "pub05_head_turn_nod", "pub06_portrait_head"])
 def test_default_smoothing_never_costs_accuracy(synth_dir, clip):
-    """The default strength beats raw MediaPipe on accuracy and jitter at once (feet, head turn, portrait).
-
-    Each landmark's speed is judged against its own size (face, hands, feet smaller than the person),
-    so a fast foot lift or head turn is followed instead of smoothed away.
-    """
+    """The default strength beats raw MediaPipe on accuracy and jitter at once (feet, head turn, portrait)."""
     frames, fps = read_video(synth_dir / f"{clip}.mp4")
     raw = extract_motion(frames, fps, smoothing=0.0, hands=False, face=False)
     gt = json.load(open(synth_dir / f"{clip}.json"))["frames"]

@@ -126,7 +126,7 @@ def extract_motion(
         one image ``[H, W, C]``, or an iterable of frames (e.g. :func:`video_io.iter_video`).
     person: ``"largest"`` or an index counted left to right (0 = leftmost) among the
         people found where the first person appears; the choice is in ``meta["person"]``.
-    smoothing: One Euro strength in [0, 1] (0 = off).
+    smoothing: strength in [0, 1] of the zero-lag local quadratic smoothing (0 = off; :mod:`smoothing`).
     max_gap: longest run of lost frames that is interpolated (default: 0.3 s of video).
     hands, face: run the hand and face models on crops around them (both off: body only).
     head: fill the head-sphere fields from the face (body fallback).
