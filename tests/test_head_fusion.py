@@ -129,3 +129,17 @@ def test_a_body_swapped_left_for_right_does_not_turn_the_head():
     face = _fit(head, np.r_[np.ones(10, bool), np.zeros(10, bool), np.ones(10, bool)])
     out = fuse_head(face, _fit(head, np.ones(30, bool)), world, px, np.ones((30, 33), bool), 25.0)
     np.testing.assert_allclose(out["angles"][:, 0], 30.0, atol=1.0)
+
+
+def test_a_face_fit_stuck_near_60_degrees_does_not_hold_the_yaw_back():
+    """FaceMesh's yaw tops out near 60 while the head turns on to 80 (the points follow): the yaw
+    follows the points there, and the face's pitch still counts."""
+    head = np.linspace(0.0, 80.0, 30)
+    world, px = _body(np.zeros(30))
+    seen = np.ones((30, 33), bool)
+    seen[:, 23:25] = False  # a portrait: no torso
+    face = _fit(np.minimum(head, 58.0), np.ones(30, bool))
+    out = fuse_head(face, _fit(head, np.ones(30, bool)), world, px, seen, 25.0)
+    far = head >= 70
+    assert np.abs(out["angles"][far, 0] - head[far]).max() < 1.0
+    assert np.abs(out["angles"][head <= 40, 0] - head[head <= 40]).max() < 1e-6

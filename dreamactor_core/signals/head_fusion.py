@@ -3,8 +3,9 @@
 Three per-frame estimates of the head's rotation, each good somewhere:
 
 - the **face** fit (FaceMesh, :func:`head_pose.fit_head`): precise while the face is seen
-  frontally, but it flattens toward a frontal face as the head turns past ~50 degrees
-  (on the synthetic clips a 76 degree turn reads as 64);
+  frontally, but it flattens toward a frontal face as the head turns past ~50 degrees: its
+  yaw tops out near 60 however far the head turns, and beyond it even falls back (a 77
+  degree turn read as 48);
 - the **head-point** fit (nose, eyes, ears and mouth of MediaPipe Pose): coarse in pitch but
   it keeps following the yaw through profiles, where the ears carry it;
 - the **torso** (shoulders and hips of the 3D world pose, its turn checked against the
@@ -16,7 +17,8 @@ Three per-frame estimates of the head's rotation, each good somewhere:
   makes (MediaPipe swapping left and right when the head looks turned away).
 
 Each source gets a weight per frame (the face fades out between ``FACE_FULL_DEG`` and
-``FACE_NONE_DEG`` of yaw, the torso only fills in), and every weight ramps in and out over
+``FACE_NONE_DEG`` of yaw, in the yaw itself already by ``FACE_YAW_NONE_DEG`` judged by the fit
+that reads the head more turned; the torso only fills in), and every weight ramps in and out over
 ``FADE_S`` seconds where its source appears or disappears, so the blend never jumps. Each
 angle is averaged on the circle with its own weights (the head points count in yaw, hardly in
 pitch). Yaw is then unwrapped in time, so a whole turn reads
@@ -35,6 +37,7 @@ from .head_pose import angles_from_rotation, rotation_from_angles
 from .torso_turn import sharpen_turn, steady_runs
 
 FACE_FULL_DEG, FACE_NONE_DEG = 45.0, 75.0  # face weight 1 below, 0 above (yaw, from the head-point fit)
+FACE_YAW_NONE_DEG = 65.0  # ...in yaw itself gone by this turn, judged by the fit that reads the head more turned
 POINT_WEIGHTS = (0.1, 0.05, 0.05)  # head-point fit (yaw, pitch, roll) against a full-weight face
 TORSO_WEIGHT = 0.02  # the torso only fills in where neither fit holds...
 TORSO_WITHOUT_FACE = True
@@ -75,10 +78,10 @@ def fade(valid: np.ndarray, frames: int) -> np.ndarray:
     return np.where(valid, np.minimum(1.0, dist / max(frames, 1)), 0.0)
 
 
-def face_weight(point_yaw_deg: np.ndarray) -> np.ndarray:
-    """Weight of the face fit by how far the head is turned (judged by the head-point fit)."""
-    a = np.abs(np.nan_to_num(point_yaw_deg, nan=0.0))
-    return np.clip((FACE_NONE_DEG - a) / (FACE_NONE_DEG - FACE_FULL_DEG), 0.0, 1.0)
+def face_weight(turn_deg: np.ndarray, none_deg: float = FACE_NONE_DEG) -> np.ndarray:
+    """Weight of the face fit by how far the head is turned: 1 up to ``FACE_FULL_DEG``, 0 from ``none_deg``."""
+    a = np.abs(np.nan_to_num(turn_deg, nan=0.0))
+    return np.clip((none_deg - a) / (none_deg - FACE_FULL_DEG), 0.0, 1.0)
 
 
 def blend_angles(angles: list[np.ndarray], weights: list[np.ndarray]) -> np.ndarray:
@@ -136,6 +139,12 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     # The face reads a turned head as less turned, the head points as more: judge by both.
     turn = np.where(have_p & have_f, 0.5 * (np.abs(face_a[:, 0]) + np.abs(point_a[:, 0])), face_a[:, 0])
     w_face = fade(have_f, ramp) * face_weight(turn)
+    # FaceMesh's yaw tops out near 60 degrees however far the head turns (beyond, it even falls
+    # back), so its own reading cannot tell when it is wrong: for the yaw itself the face is judged
+    # by whichever fit reads the head more turned, and is gone by FACE_YAW_NONE_DEG. (Its pitch and
+    # roll, the sphere and the head-on-torso turn keep the weight above.)
+    judge = np.where(have_p & have_f, np.maximum(np.abs(face_a[:, 0]), np.abs(point_a[:, 0])), face_a[:, 0])
+    w_face_yaw = fade(have_f, ramp) * face_weight(judge, FACE_YAW_NONE_DEG)
     w_point = fade(have_p, ramp)[:, None] * np.array(POINT_WEIGHTS)
     fitted = blend_angles([face_a, point_a], [w_face, w_point])
     have_fit = np.isfinite(fitted).all(1)
@@ -169,7 +178,7 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     w_torso = have_t[:, None] * np.stack([TORSO_WEIGHT + share * (POINT_WEIGHTS[0] - TORSO_WEIGHT),
                                           np.full(n, TORSO_WEIGHT), np.full(n, TORSO_WEIGHT)], 1)
     weights = [w_face, w_point[:, 0], w_torso[:, 0]]
-    angles = blend_angles([face_a, point_a, torso_a], [w_face, w_point, w_torso])
+    angles = blend_angles([face_a, point_a, torso_a], [np.stack([w_face_yaw, w_face, w_face], 1), w_point, w_torso])
     have = np.isfinite(angles).all(1)
     rotation = np.full((n, 3, 3), np.nan)
     if have.any():
