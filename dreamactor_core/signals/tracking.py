@@ -18,6 +18,7 @@ import numpy as np
 from ..utils import DreamActorError
 from .motion import Motion
 from .mp_landmarks import landmark_array
+from .scene_change import SceneView
 
 MAX_PEOPLE = 4
 
@@ -286,6 +287,8 @@ class PersonFollower:
     ``recount_every`` frames: MediaPipe on the whole frame keeps to whoever it
     tracks, but after losing them for a moment it takes whoever is there, so a
     person who walked in later gets the followed one a crop window of their own.
+    A count is skipped when nothing changed outside the followed person since the
+    last one (:mod:`.scene_change`): it would only find nobody again.
     """
 
     def __init__(self, person, detect, redetect_every: int = 3, recount_every: int = 12):
@@ -297,6 +300,8 @@ class PersonFollower:
         self.window: CropWindow | None = None
         self.last_box: np.ndarray | None = None
         self.lost_frames = 0
+        self._counted_view: SceneView | None = None  # the frame of the last count, while alone
+        self._checked_at: int | None = None
         self.meta: dict = {"mode": self.mode}
         if self.mode == "index":
             self.meta["index"] = self.index
@@ -311,6 +316,9 @@ class PersonFollower:
         self.last_box = boxes[chosen]
         if len(boxes) > 1:
             self.window = CropWindow(boxes[chosen])
+        else:
+            self._counted_view = SceneView(frame, boxes[chosen])
+        self._checked_at = int(t)
         self.meta.update({
             "count": len(boxes),
             "chosen": chosen,
@@ -323,9 +331,14 @@ class PersonFollower:
     def recount(self, frame: np.ndarray, t: int) -> bool:
         """Count the people again when it is due; True when someone new came in and the
         followed person now has a crop window (MediaPipe must then start afresh on it)."""
-        due = self.meta.get("counted_at", self.meta.get("first_frame", t)) + self.recount_every
+        due = (t if self._checked_at is None else self._checked_at) + self.recount_every
         if self.window is not None or self.last_box is None or self.lost_frames or t < due:
             return False
+        self._checked_at = int(t)
+        view = SceneView(frame, self.last_box)
+        if self._counted_view is not None and not view.changed_since(self._counted_view):
+            return False  # nobody came in: the picture around the followed person is as at the last count
+        self._counted_view = view
         self.meta["counted_at"] = int(t)
         # hide the followed person first, so that being alone costs one detector pass
         fill = median_colour(frame)
