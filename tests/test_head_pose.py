@@ -8,7 +8,8 @@ import pytest
 
 from dreamactor_core.signals import face_geometry as geo
 from dreamactor_core.signals.head_pose import (
-    angles_from_rotation, camera_matrix, default_focal_px, estimate_head, head_sphere_params, rotation_from_angles,
+    angles_from_rotation, camera_matrix, default_focal_px, estimate_head, head_sphere_params, refit_at_depth,
+    rotation_from_angles, steady_depth,
 )
 from dreamactor_core.signals.motion import Motion
 from dreamactor_core.utils import DreamActorError
@@ -60,6 +61,32 @@ def test_exact_projection_recovers_pose_centre_and_gaze(angles):
     assert np.isnan(m.head_angles).all(), "estimate_head must not modify its input"
     sphere = head_sphere_params(out, 0)
     np.testing.assert_allclose(sphere["rotation"], rotation_from_angles(*angles), atol=0.02)
+
+
+def test_refit_at_the_true_distance_undoes_a_pitch_traded_for_distance():
+    # A head tipped back 40 degrees, the refit started from the kind of answer the free fit gives
+    # on small faces (half the pitch, the head 20% too far): with the distance held it finds the pitch.
+    m, k, t = _synthetic_motion((-15.0, 40.0, 3.0), centre_mm=(60.0, -300.0, 3000.0))
+    idx, pts = geo.face_model()
+    start_r, start_t = rotation_from_angles(-15.0, 20.0, 3.0), t * 1.2
+    r, t_fit = refit_at_depth(m.face_px[0, idx, :2], pts, k, start_r, start_t, float(t[2]))
+    np.testing.assert_allclose(angles_from_rotation(r), (-15.0, 40.0, 3.0), atol=0.2)
+    np.testing.assert_allclose(t_fit, t, atol=1.0)
+
+
+def test_steady_depth_ignores_a_few_wrong_frames_and_fills_gaps():
+    d = np.full(60, 2000.0)
+    d[20:25] = 2600.0  # five frames misread 30% too far
+    d[40:45] = np.nan  # no fit
+    out = steady_depth(d, fps=25.0)
+    np.testing.assert_allclose(out, 2000.0, rtol=1e-6)
+    assert np.isnan(steady_depth(np.full(5, np.nan), fps=25.0)).all()
+
+
+def test_head_model_is_left_right_symmetric():
+    for model in (geo.face_model(), geo.pupil_model(), geo.pose_head_model()):
+        pts = {tuple(np.round(p, 3)) for p in model[1]}
+        assert {(-x, y, z) for x, y, z in pts} == pts
 
 
 def test_no_face_no_body_gives_nan_not_crash():
