@@ -54,6 +54,17 @@ def test_a_limb_glimpsed_on_few_frames_is_not_measured(synth_dir):
     assert np.isfinite(lengths["upper_arm"]) and np.isfinite(lengths["forearm"])
 
 
+def test_height_is_sized_on_frames_facing_the_camera(synth_dir):
+    """A bowed head's sphere reads small (~0.8 of its size at 40 deg of pitch): frames where the
+    head is bowed do not change the height while the clip has frames facing the camera."""
+    m = gt_motion(synth_dir, "pub01_walk_in_place")
+    upright = estimate_height(m)["height_m"]
+    bowed = np.arange(m.num_frames) % 3 != 0  # two frames in three
+    m.head_angles[bowed, 1] = 40.0
+    m.head_radius_px[bowed] *= 0.8
+    assert estimate_height(m)["height_m"] == pytest.approx(upright, rel=0.01)
+
+
 def test_portrait_gives_no_height_and_says_why(synth_dir):
     out = estimate_height(gt_motion(synth_dir, "pub06_portrait_head"))
     assert out["height_m"] is None and "whole body" in out["why"]

@@ -11,7 +11,7 @@ import pytest
 
 from dreamactor_core.signals.head_fusion import blend_angles, fade, face_weight, fuse_head, torso_rotations
 from dreamactor_core.signals.head_pose import angles_from_rotation, rotation_from_angles
-from dreamactor_core.signals.torso_turn import sharpen_turn, steady_runs
+from dreamactor_core.signals.torso_turn import facing_flips, sharpen_turn, steady_runs
 
 
 def _body(yaws_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -143,3 +143,16 @@ def test_a_face_fit_stuck_near_60_degrees_does_not_hold_the_yaw_back():
     far = head >= 70
     assert np.abs(out["angles"][far, 0] - head[far]).max() < 1.0
     assert np.abs(out["angles"][head <= 40, 0] - head[head <= 40]).max() < 1e-6
+
+
+def test_the_back_view_is_placed_where_the_shoulders_look_widest():
+    """The world pose's depth changes sign three frames after the shoulders looked widest (the body
+    passed its back view there): the change is moved to that frame; a change with no wider frame
+    near it stays."""
+    depth = np.array([0.5, 0.4, 0.3, 0.2, 0.1, 0.05, -0.1, -0.3])
+    width = np.array([0.80, 0.90, 0.97, 0.95, 0.90, 0.85, 0.80, 0.70])
+    np.testing.assert_array_equal(facing_flips(depth, width, 5), [1, 1, -1, -1, -1, -1, -1, -1])
+    clipped = np.array([0.80, 0.90, 1.0, 1.0, 0.90, 0.85, 0.80, 0.70])  # a flat top: its middle
+    np.testing.assert_array_equal(facing_flips(depth, clipped, 5), [1, 1, 1, -1, -1, -1, -1, -1])
+    widest_at_the_change = np.array([0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 0.97, 0.90])
+    np.testing.assert_array_equal(facing_flips(depth, widest_at_the_change, 5), [1, 1, 1, 1, 1, 1, -1, -1])

@@ -23,16 +23,13 @@ HARD = ["hc01_fast_jacks", "hc02_child_march_wave", "hc03_tall_bend", "hc04_turn
 # Shrink it; never grow it to make a change pass.
 NOT_MET = {
     ("pub02_arm_wave", "limbs"): "3.6%",
-    ("pub02_arm_wave", "height"): "1.58 m for 1.42",
     ("pub03_squat", "limbs"): "3.6%",
     ("pub03_squat", "height"): "1.57 m for 1.79",
     ("pub04_turn_landscape", "limbs"): "3.2%",
     ("pub05_head_turn_nod", "limbs"): "3.2%",
     ("hc01_fast_jacks", "limbs"): "3.5%",
     ("hc02_child_march_wave", "limbs"): "4.5%",
-    ("hc02_child_march_wave", "height"): "1.40 m for 1.22",
     ("hc03_tall_bend", "pitch"): "12.2",
-    ("hc03_tall_bend", "height"): "none for 2.34 m",
     ("hc04_turn_360", "yaw"): "9.4",
     ("hc04_turn_360", "back_yaw"): "11.6",
     ("hc05_portrait_yaw80", "yaw"): "18.9",

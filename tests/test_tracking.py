@@ -8,7 +8,7 @@ import pytest
 
 from dreamactor_core.signals.extract import extract_motion
 from dreamactor_core.signals.motion import Motion
-from dreamactor_core.signals.tracking import CropWindow, choose_person, fill_gaps, parse_person
+from dreamactor_core.signals.tracking import CropWindow, PersonFollower, choose_person, fill_gaps, parse_person
 from dreamactor_core.signals.video_io import read_video
 from dreamactor_core.utils import DreamActorError
 
@@ -132,3 +132,38 @@ def test_a_person_who_comes_in_later_does_not_take_over(synth_dir):
     seen = np.r_[0:16, 19:n]
     assert np.nanmedian(err[seen], axis=1).max() < 0.1  # on the first person in every frame they are seen
     assert np.isfinite(m.body_px[seen, 0, 0]).all()
+
+
+def test_people_are_counted_again_only_when_something_changed_outside_the_followed_person():
+    """Counting runs the pose detector; with a still picture around the followed person it is skipped,
+    and a newcomer anywhere outside them (even a small one, at the frame's edge) brings it back."""
+    rng = np.random.default_rng(0)
+    background = rng.integers(40, 200, (256, 320, 3)).astype(np.uint8)
+    body = np.array([130, 60, 190, 240], np.float32)  # the followed person's box
+
+    def frame(person_dx=0, newcomer=None):
+        img = background.copy()
+        img[60:240, 130 + person_dx:190 + person_dx] = 230  # the followed person (moves a little)
+        if newcomer is not None:
+            x, y, w, h = newcomer
+            img[y:y + h, x:x + w] = 10
+        return img
+
+    calls = []
+
+    def detect(img):
+        calls.append(img)
+        return [body] if len(calls) == 1 else []  # alone at the start, then nobody else in the blanked frame
+
+    follower = PersonFollower("largest", detect, recount_every=12)
+    assert follower.start(frame(), 0) and len(calls) == 1
+    for t in range(1, 40):
+        follower.found(body + np.array([t % 3, 0, t % 3, 0], np.float32))
+        assert not follower.recount(frame(person_dx=t % 3), t)
+    assert len(calls) == 1  # three counts were due; the picture outside the person never changed
+    follower.recount(frame(newcomer=(0, 100, 24, 60)), 48)  # someone at the left edge
+    assert len(calls) == 2 and follower.meta["counted_at"] == 48
+    follower.recount(frame(newcomer=(0, 100, 24, 60)), 60)  # they stand still: counted already
+    assert len(calls) == 2
+    follower.recount(frame(newcomer=(280, 30, 30, 60)), 72)  # they moved
+    assert len(calls) == 3

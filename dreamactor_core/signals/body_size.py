@@ -18,7 +18,8 @@ how tall the person is.
   the frames is not measured (a knee glimpsed above a panel).
 - :func:`estimate_height` divides the stature chain (shin, thigh, torso and neck as measured
   by :func:`clip_proportions`, plus the floor-to-ankle and ears-to-crown parts) by the head
-  sphere's radius at the head's depth on frames where the whole body is seen, and turns
+  sphere's radius at the head's depth on frames where the whole body is seen and the head
+  faces the camera (a bowed head's sphere reads small), and turns
   that head-to-body ratio into metres with head size growing as stature to the power
   ``HEAD_GROWTH``.
 """
@@ -52,9 +53,12 @@ MIN_SEEN_SHARE = 0.1
 # Reported lengths are corrected by these factors; retargeting compares MediaPipe with
 # MediaPipe, where they cancel, and does not use them.
 LANDMARK_BIAS = {"upper_arm": 1.044, "shin": 0.956}
-# Head size ~ stature ** HEAD_GROWTH: head height (crown to chin) is ~19.5 cm at 1.2 m and ~23 cm
-# at 1.75 m (textbook growth figures), an exponent of ~0.44.
-HEAD_GROWTH = 0.44
+# Head size ~ stature ** HEAD_GROWTH. Growth charts alone (head ~19.5 cm crown to chin at 1.2 m,
+# ~23 cm at 1.75 m) give ~0.44, but taller adults also have larger heads: the public synthetic
+# set's five adults (1.42-2.01 m, true head spheres and heights) give 0.55, and so do the hard
+# set's 1.22 m child and 2.34 m adult within their spread (0.62 over all 14 bodies). With 0.44,
+# short bodies read ~10% tall and tall ones ~10% short.
+HEAD_GROWTH = 0.55
 # An average adult of ADULT_HEIGHT_M measures ADULT_HEAD_RATIO head-sphere radii by this chain
 # (the public synthetic set's five full-body adults: 14.3 when the fitted sphere read ~0.93 of the
 # head's bounding sphere, scaled by the mean ratio's change, 13.42 / 14.36, now that it reads 1.00-1.03).
@@ -63,9 +67,12 @@ ADULT_HEAD_RATIO = 13.36
 # Stature parts the chain leaves out, as shares: floor to ankle joint (of the stature) and
 # ear line to crown (in head radii).
 ANKLE_SHARE, CROWN_RADII = 0.045, 1.0
-# Below this head radius (a face under ~40 px across) FaceMesh's points are too coarse to size
-# the head against the body: at 256 px a 1.2 m child's head (~19 px) read 2.8 m.
-MIN_HEAD_RADIUS_PX = 22.0
+# Below this head radius (a face under ~32 px across) FaceMesh's points are too coarse to size
+# the head against the body: at 256 px a 2.34 m adult's head (~10 px) read 3.3 m, while heads of
+# 18 px (the same adult and a 1.2 m child at 384 and 256 px) read as well as larger ones.
+MIN_HEAD_RADIUS_PX = 16.0
+# Frames sized for the height: the head within these yaw and pitch angles of facing the camera.
+FACING_YAW_DEG, FACING_PITCH_DEG = 45.0, 20.0
 WHOLE_BODY = (7, 8, 11, 12, 23, 24, 25, 26, 27, 28)  # ears, shoulders, hips, knees, ankles
 
 
@@ -134,7 +141,9 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
 
 
 def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
-    """Height in metres from the head-to-body ratio, on frames where the whole body is seen.
+    """Height in metres from the head-to-body ratio, on frames where the whole body is seen
+    (those where the head faces the camera within ``FACING_YAW_DEG``/``FACING_PITCH_DEG`` when
+    there are any).
 
     Needs the head sphere (:func:`head_pose.estimate_head`); ``proportions`` is
     :func:`clip_proportions`'s result when already measured. Returns ``{"height_m": float or
@@ -144,7 +153,13 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     seen = reliable_landmarks(motion)
     whole = seen[:, list(WHOLE_BODY)].all(1) & np.isfinite(motion.head_radius_px)
     whole &= np.isfinite(motion.body_world).all((1, 2))
-    idx = np.flatnonzero(whole)
+    # The head sphere is sized best on a head facing the camera: bowed 40 deg it reads ~0.8 of its
+    # upright size (a bend's ratio, and so its height, came out ~10% high). Clips that never face the
+    # camera use every frame.
+    with np.errstate(invalid="ignore"):
+        turn = np.abs((motion.head_angles[:, :2].astype(np.float64) + 180.0) % 360.0 - 180.0)
+    facing = whole & (turn[:, 0] <= FACING_YAW_DEG) & (turn[:, 1] <= FACING_PITCH_DEG)
+    idx = np.flatnonzero(facing if facing.any() else whole)
     none = {"height_m": None, "head_ratio": None, "frames": int(len(idx)), "lengths_m": None}
     if len(idx) == 0:
         return {**none, "why": "the whole body (ears to ankles) is never seen with a head sphere"}

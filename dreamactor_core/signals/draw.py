@@ -44,8 +44,12 @@ def as_color(color) -> tuple[int, int, int]:
 
 def line(canvas: np.ndarray, p0, p1, color, width: float) -> None:
     """An anti-aliased line of ``width`` pixels with round caps from ``p0`` to ``p1``."""
-    if not usable(p0, p1):
-        return
+    if usable(p0, p1):
+        line_checked(canvas, p0, p1, color, width)
+
+
+def line_checked(canvas: np.ndarray, p0, p1, color, width: float) -> None:
+    """:func:`line` for points the caller has already checked with :func:`usable`."""
     cv2.line(canvas, fixed(p0), fixed(p1), as_color(color), max(1, int(round(width))),
              cv2.LINE_AA, SHIFT)
 

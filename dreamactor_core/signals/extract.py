@@ -33,6 +33,7 @@ from .body_size import body_size
 from .face_landmarks import FaceFollower
 from .hand_landmarks import HandTracker
 from .motion import Motion
+from .mp_landmarks import landmark_array
 from .smoothing import smooth_motion
 from .tracking import PersonFollower, detect_people, fill_gaps, landmarks_box
 from .video_io import as_rgb_uint8
@@ -56,21 +57,12 @@ class PoseLandmarker:
         res = self.graph.process(image)
         if res.pose_landmarks is None:
             return None
-        lm = res.pose_landmarks.landmark
-        return {
-            "pose": np.array([(p.x, p.y, p.z) for p in lm], dtype=np.float32),
-            "vis": np.array([p.visibility for p in lm], dtype=np.float32),
-            "world": _xyz(res.pose_world_landmarks),
-        }
+        lm = landmark_array(res.pose_landmarks, ("x", "y", "z", "visibility"))
+        world = res.pose_world_landmarks
+        return {"pose": lm[:, :3], "vis": lm[:, 3], "world": None if world is None else landmark_array(world)}
 
     def close(self) -> None:
         self.graph.close()
-
-
-def _xyz(landmarks) -> np.ndarray | None:
-    if landmarks is None:
-        return None
-    return np.array([(p.x, p.y, p.z) for p in landmarks.landmark], dtype=np.float32)
 
 
 def _frame_source(frames, name: str) -> tuple[Iterator, int | None]:

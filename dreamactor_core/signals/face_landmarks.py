@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from ..utils import DreamActorError
+from .mp_landmarks import landmark_array
 
 NUM_FACE_LANDMARKS = 478
 
@@ -157,10 +158,9 @@ class FaceTracker:
         faces = result.multi_face_landmarks
         if not faces:
             return None
-        lm = faces[0].landmark
-        if len(lm) != NUM_FACE_LANDMARKS:
+        if len(faces[0].landmark) != NUM_FACE_LANDMARKS:
             return None
-        return np.array([(p.x, p.y, p.z) for p in lm], dtype=np.float64)
+        return landmark_array(faces[0]).astype(np.float64)
 
     def process(self, frame_rgb: np.ndarray, head_box_xyxy=None) -> tuple[np.ndarray | None, float]:
         """Face landmarks of one RGB uint8 frame ``[H, W, 3]``.

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from .face_landmarks import crop_square
+from .mp_landmarks import landmark_array
 
 NUM_HAND_LANDMARKS = 21
 # MediaPipe Pose indices per side (0 = subject's left): wrist, pinky, index, thumb, elbow.
@@ -76,8 +77,7 @@ class HandTracker:
         result = self._graph(side).process(crop)
         if not result.multi_hand_landmarks:
             return None
-        lm = result.multi_hand_landmarks[0].landmark
-        norm = np.array([(p.x, p.y, p.z) for p in lm], dtype=np.float32)
+        norm = landmark_array(result.multi_hand_landmarks[0])
         out = np.empty_like(norm)
         out[:, :2] = norm[:, :2] * (self.crop_px / scale) + (x0, y0)
         out[:, 2] = norm[:, 2] * (self.crop_px / scale)

@@ -110,6 +110,15 @@ def _angles(rotations: np.ndarray) -> np.ndarray:
     return out
 
 
+def _hold_sides(values: np.ndarray, have: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``[T]`` values of the last and of the next row where ``have`` is True (NaN where none)."""
+    pos = np.arange(len(values))
+    last = np.maximum.accumulate(np.where(have, pos, -1))
+    nxt = np.minimum.accumulate(np.where(have, pos, len(values))[::-1])[::-1]
+    pad = np.append(np.asarray(values, np.float64), np.nan)
+    return pad[np.where(last >= 0, last, len(values))], pad[nxt]
+
+
 def _hold_nearest(values: np.ndarray, have: np.ndarray) -> np.ndarray:
     """``values`` with rows where ``have`` is False copied from the nearest row in time that has one."""
     idx = np.flatnonzero(have)
@@ -152,7 +161,7 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     # The torso (its turn checked against the shoulders in the picture), turned by the head-on-torso
     # rotation of the nearest frame where the face held.
     have_t = np.asarray(seen)[:, list(_SHOULDERS + _HIPS)].all(1)
-    torso = sharpen_turn(torso_rotations(body_world), body_px, body_world)
+    torso = sharpen_turn(torso_rotations(body_world), body_px, body_world, fps)
     have_t &= np.isfinite(torso).all((1, 2))
     body_yaw = _angles(torso)[:, 0]
     both = have_fit & have_t & (w_face >= 0.5)
@@ -167,8 +176,11 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
         neck = np.einsum("tji,tjk->tik", np.where(both[:, None, None], torso, 0.0), fitted_r)
         torso = np.einsum("tij,tjk->tik", torso, _hold_nearest(neck, both))
         # The held head-on-torso turn says where the head is only while the body turns with it;
-        # a head turning on a still body leaves it behind.
-        since = np.abs((body_yaw - _hold_nearest(body_yaw, both) + 180.0) % 360.0 - 180.0)
+        # a head turning on a still body leaves it behind. The body's turn is counted from the
+        # measurements on both sides (a whole turn comes back to where the next one is made).
+        since = np.zeros(n)
+        for held in _hold_sides(body_yaw, both):
+            since = np.fmax(since, np.abs((body_yaw - held + 180.0) % 360.0 - 180.0))
         turned = np.clip((since - BODY_TURN_DEG[0]) / (BODY_TURN_DEG[1] - BODY_TURN_DEG[0]), 0.0, 1.0)
     torso_a[have_t] = _angles(torso[have_t])
     # Past profile the head points are guesses too (the nose and eyes are hidden): there the

@@ -13,6 +13,7 @@ same units, so the shading does not depend on which source was used.
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
@@ -119,11 +120,14 @@ def default_line_width(motion: Motion, width: int, height: int) -> float:
 
 
 def _tube(canvas, p0, p1, color, width, shade) -> None:
-    """A bone: a shaded thick line with a lighter core so it reads as a cylinder."""
-    c = np.asarray(color, np.float64) * shade
-    draw.line(canvas, p0, p1, c, width)
+    """A bone: a shaded thick line with a lighter core so it reads as a cylinder.
+
+    Callers have checked the points (:func:`draw.usable`); colours are plain floats
+    (a numpy array per bone cost more than the drawing)."""
+    c = [float(v) * shade for v in color]
+    draw.line_checked(canvas, p0, p1, c, width)
     if width >= 4:
-        draw.line(canvas, p0, p1, 0.55 * c + 0.45 * 255.0, max(1.0, 0.3 * width))
+        draw.line_checked(canvas, p0, p1, [0.55 * v + 0.45 * 255.0 for v in c], max(1.0, 0.3 * width))
 
 
 def _shade(rel: float) -> tuple[float, float]:
@@ -135,9 +139,9 @@ def _shade(rel: float) -> tuple[float, float]:
 
 
 def _mean_depth(values) -> float:
-    v = np.asarray(values, np.float64)
-    v = v[np.isfinite(v)]
-    return float(v.mean()) if v.size else 0.0
+    """Mean of the finite values (0 when none), summed in order as numpy does for a few values."""
+    finite = [float(v) for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else 0.0
 
 
 def _frame_items(m: Motion, i: int, pts: np.ndarray, depth: np.ndarray, conf_ok: np.ndarray,

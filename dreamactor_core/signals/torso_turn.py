@@ -12,7 +12,9 @@ swap the body's left and right in one frame. Two checks against the picture fix 
   lies in the picture; the torso's lean (``|down_xy|``) is accounted for the same way. The
   angle ``psi`` out of the picture follows as ``arccos |left_xy|``, whose error grows as
   ``1 / sin psi``: near frontal and back views the world pose's own angle counts more, weighted by
-  inverse variance. The world pose still says which shoulder is nearer and which way the body faces.
+  inverse variance. The world pose still says which shoulder is nearer and which way the body faces,
+  but not when that changes: :func:`facing_flips` moves each change to where the shoulders look
+  widest, which is where the shoulder line passes parallel to the picture.
 - :func:`steady_runs`: a torso that turns by more than ``MAX_TURN_DEG_PER_S`` between two frames
   has not turned; MediaPipe swapped it. Runs of frames between such jumps are told apart, so
   only the runs where the head was last measured on the torso are trusted.
@@ -29,6 +31,9 @@ SHOULDER_RATIO_SD = 0.07
 WORLD_TURN_SD_DEG = 10.0
 # Faster than a pirouette (about 1000 deg/s): such a jump is MediaPipe swapping left and right.
 MAX_TURN_DEG_PER_S = 1500.0
+# How far (seconds) a change between facing and back view is moved to where the shoulders look widest.
+FLIP_WINDOW_S = 0.2
+WIDEST_TOLERANCE = 0.01  # apparent widths (in |left_xy|) this close to the widest count as widest
 _SH, _HP = (11, 12), (23, 24)
 
 
@@ -41,9 +46,31 @@ def width_over_height(points: np.ndarray) -> np.ndarray:
         return width / height
 
 
-def sharpen_turn(torso: np.ndarray, body_px: np.ndarray, body_world: np.ndarray) -> np.ndarray:
+def facing_flips(nearer_left: np.ndarray, in_picture: np.ndarray, window: int) -> np.ndarray:
+    """``[T]`` signs of the shoulder axis' depth (+1: the left shoulder is farther), each change
+    moved to the frame within ``window`` frames where the shoulders look widest.
+
+    The shoulder line passes parallel to the picture (a frontal or back view) exactly where its
+    depth changes sign, and that is where it looks longest. The world pose's depth lags on a fast
+    turn, so its change of sign comes a few frames late; the picture says when it happened.
+    """
+    sign = np.where(np.asarray(nearer_left) >= 0, 1.0, -1.0)
+    width = np.nan_to_num(np.asarray(in_picture, np.float64), nan=-1.0)
+    out = sign.copy()
+    for t in np.flatnonzero(sign[1:] != sign[:-1]):
+        lo, hi = max(0, t - window), min(len(sign), t + 2 + window)
+        # The middle of the widest stretch: near a back view the width is flat (a cosine) and clipped.
+        widest = np.flatnonzero(width[lo:hi] >= width[lo:hi].max() - WIDEST_TOLERANCE)
+        peak = lo + int(np.ceil(widest.mean()))
+        out[lo:peak] = sign[t]
+        out[peak:hi] = sign[t + 1]
+    return out
+
+
+def sharpen_turn(torso: np.ndarray, body_px: np.ndarray, body_world: np.ndarray, fps: float = 25.0) -> np.ndarray:
     """``torso`` ``[T, 3, 3]`` (left, down, back columns) with its turn out of the picture set from
-    the shoulders' foreshortening in ``body_px`` where that is the more precise reading."""
+    the shoulders' foreshortening in ``body_px`` where that is the more precise reading, and its
+    frontal and back views placed where the shoulders look widest (:func:`facing_flips`)."""
     torso = np.asarray(torso, np.float64)
     left, down = torso[:, :, 0], torso[:, :, 1]
     frontal = np.nanmedian(width_over_height(body_world)) if np.isfinite(width_over_height(body_world)).any() else np.nan
@@ -57,7 +84,8 @@ def sharpen_turn(torso: np.ndarray, body_px: np.ndarray, body_world: np.ndarray)
         psi = np.where(np.isfinite(seen_psi), (w_seen * np.nan_to_num(seen_psi) + w_world * world_psi)
                        / (w_seen + w_world), world_psi)
         direction = left[:, :2] / np.linalg.norm(left[:, :2], axis=1, keepdims=True)
-    new_left = np.concatenate([np.cos(psi)[:, None] * direction, (np.sign(left[:, 2]) * np.sin(psi))[:, None]], 1)
+    sign = facing_flips(left[:, 2], in_picture, max(1, int(round(FLIP_WINDOW_S * fps))))
+    new_left = np.concatenate([np.cos(psi)[:, None] * direction, (sign * np.sin(psi))[:, None]], 1)
     new_down = down - new_left * np.sum(down * new_left, axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         new_down = new_down / np.linalg.norm(new_down, axis=1, keepdims=True)
