@@ -33,7 +33,6 @@ NOT_MET = {
     ("hc04_turn_360", "yaw"): "9.4",
     ("hc04_turn_360", "back_yaw"): "11.6",
     ("hc05_portrait_yaw80", "yaw"): "18.9",
-    ("hc05_portrait_yaw80", "pitch"): "5.1",
     ("hc08_walk_driver", "pitch"): "6.7",
 }
 

@@ -60,6 +60,7 @@ def test_smoothing_lowers_jitter_without_lag(raw_and_gt):
     # MediaPipe's own causal filter may trail by a frame; ours must add nothing to that
     assert best_shift(p_smooth, uv) <= best_shift(p_raw, uv)
     assert smooth.meta["smoothing"]["strength"] == 0.5
+    assert smooth.meta["smoothing"]["mirrored_frames"] == 0  # MediaPipe never reads these from behind
 
 
 def test_zero_phase_on_a_noisy_swing():

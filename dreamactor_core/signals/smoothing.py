@@ -15,7 +15,8 @@ or a jump, a one-frame step of a landmark over 3x its steps just before and afte
 head yaw) or re-detecting, not motion; a fit across it would smear the jump over its
 neighbours.
 
-Body (pixels, world and camera space) and hands take this fit. The face mesh and the person
+First, frames where MediaPipe read the body from behind for a moment (left and right swapped)
+are mirrored back (:mod:`side_swaps`). Body (pixels, world and camera space) and hands take the fit. The face mesh and the person
 box keep the forward-backward One Euro filter (:mod:`one_euro`) at the same strength.
 """
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from ..utils import DreamActorError
 from .motion import Motion
 from .one_euro import one_euro
+from .side_swaps import undo_side_swaps
 
 _RADIUS_S = 0.28  # kernel radius at strength 1 (seconds); 0.14 s (3.5 frames at 25 fps) by default
 _JUMP_RATIO = 3.0  # a step this many times its neighbours' ...
@@ -122,14 +124,16 @@ def smooth_motion(motion: Motion, strength: float = 0.5) -> Motion:
     ``strength`` 0 turns smoothing off; 1 is the strongest (a 0.28 s kernel radius for the body
     and hands). The default 0.5 leaves the body keypoints no less accurate than raw MediaPipe on
     the shared and hard-case synthetic sets (PCK@0.02 and mean pixel error) with less jitter.
-    Confidences, flags and head fields are left as they are (the head stage reads the
-    smoothed landmarks).
+    Frames where MediaPipe swapped left and right for a moment are mirrored back first
+    (``meta["smoothing"]["mirrored_frames"]`` counts them). Flags and head fields are left as they are (the
+    head stage reads the smoothed landmarks).
     """
     kernel_radius(strength, motion.fps)  # validates
-    out = motion.copy()
     if strength == 0:
-        return out
+        return motion.copy()
     scale, fps = _person_scale(motion), motion.fps
+    motion, mirrored = undo_side_swaps(motion, scale)
+    out = motion.copy()
     # World and camera-space joints break where their pixels jump: the same joint, in other units.
     body = landmark_segments(motion.body_px, scale)
     out.body_px = smooth_array(motion.body_px, fps, strength, body)
@@ -141,5 +145,6 @@ def smooth_motion(motion: Motion, strength: float = 0.5) -> Motion:
     # The face is small and turns fast relative to the person: its speed is judged against its own size.
     out.face_px = one_euro(motion.face_px, fps, strength, scale * 0.25)
     out.person_box = one_euro(motion.person_box, fps, strength, scale)
-    out.meta["smoothing"] = {"filter": "local_quadratic", "face": "one_euro_zero_lag", "strength": float(strength)}
+    out.meta["smoothing"] = {"filter": "local_quadratic", "face": "one_euro_zero_lag", "strength": float(strength),
+                             "mirrored_frames": len(mirrored)}
     return out
