@@ -47,7 +47,7 @@ CASES = {
     "hc02_child_march_wave": dict(body={"age": 0.25, "gender": 0.6}, motion=("march_wave", {"hz": 1.2}),
                                   framing="full", view=(-15, 4), text="Child (~1.2 m) marching and waving fast."),
     "hc03_tall_bend": dict(body={"height": 1.0, "proportions": 0.9, "gender": 0.1}, motion=("bend", {"hz": 0.5}),
-                           framing="full", view=(20, 6), text="Very tall body bending forward and reaching."),
+                           framing="full", view=(20, 6), text="Very tall body bending forward, arms reaching down."),
     "hc04_turn_360": dict(body={"gender": 0.8}, motion=("turn", {"degrees": 360.0}), framing="full", view=(0, 5),
                           text="A whole 360-degree turn on the spot: profiles and back views."),
     "hc05_portrait_yaw80": dict(body={"gender": 0.9}, motion=("head", {"yaw": 80.0, "pitch": 15.0}),
@@ -87,9 +87,9 @@ def case_motion(kind: str, params: dict, num_frames: int, fps: float) -> dict:
             rots["upperarm01.R"] = _rot("x", 30 * s)
     elif kind == "bend":
         b = 35 * (1 - np.cos(w))
-        rots.update({"spine03": _rot("x", -0.5 * b), "spine02": _rot("x", -0.5 * b),
+        rots.update({"spine03": _rot("x", 0.5 * b), "spine02": _rot("x", 0.5 * b),
                      "upperarm01.L": _rot("x", -1.3 * b), "upperarm01.R": _rot("x", -1.3 * b),
-                     "neck02": _rot("x", 0.3 * b)})
+                     "neck02": _rot("x", -0.3 * b)})
     elif kind == "turn":
         rots["root"] = _rot("z", np.linspace(0.0, params["degrees"], num_frames))
         rots["upperarm01.L"] = _rot("y", np.full(num_frames, -20.0))

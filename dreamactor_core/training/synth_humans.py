@@ -221,8 +221,12 @@ class SynthHumanEngine:
         col[part("foot", "toe")] = subject.shoes
         head = dom == "head"
         hz, hy = rest[head, 2], rest[head, 1]
-        # Hair: the top and the back of the skull, never the face (which looks along -Y).
-        hair = head & ((rest[:, 2] > np.percentile(hz, 70)) | (rest[:, 1] > np.percentile(hy, 55)))
+        # Hair: the top and the back of the skull, never the face (which looks along -Y). The back
+        # starts behind the ears (the head's vertices crowd the face, so the front-back median lies
+        # near the cheeks: a cut there painted cheeks, temples and jaw like a balaclava) and above
+        # the jaw line, as on the shared synthetic set.
+        z, y = rest[:, 2], rest[:, 1]
+        hair = head & ((z > np.percentile(hz, 72)) | ((y > np.percentile(hy, 75)) & (z > np.percentile(hz, 40))))
         col[hair] = subject.hair
         col[part("eye")] = (0.08, 0.06, 0.05)
         return col
