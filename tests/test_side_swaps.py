@@ -65,15 +65,16 @@ def test_a_run_read_from_behind_is_mirrored_back():
 
 def test_the_face_says_which_reading_is_right():
     """A clip fooled on its first 20 frames of 30: that longer run is the one mirrored, since a face
-    is seen while MediaPipe puts the nose behind the shoulders. Without any face to tell, the
-    reading that covers more frames is kept."""
+    is seen while MediaPipe puts the nose behind the shoulders. Without any face to tell, nothing
+    is mirrored: which reading covers more frames says nothing of which is right (a portrait
+    can hold the turned pose longer than the frontal one), and a wrong guess doubles the error."""
     truth = _frontal()
     fooled = _read_from_behind(truth, range(0, 20))
     fixed, mirrored = undo_side_swaps(fooled, SCALE)
     assert mirrored == list(range(0, 20))
     _same(fixed, truth)
     fooled.face_px[:] = np.nan
-    assert undo_side_swaps(fooled, SCALE)[1] == list(range(20, T))
+    assert undo_side_swaps(fooled, SCALE)[1] == []
 
 
 def test_a_turn_is_not_a_swap():
@@ -95,3 +96,26 @@ def test_smoothing_mirrors_first_and_says_so():
     assert out.meta["smoothing"]["mirrored_frames"] == 9
     assert np.abs(out.body_px - smooth_motion(truth, 0.5).body_px).max() < 1e-6
     np.testing.assert_array_equal(smooth_motion(fooled, 0.0).body_px, fooled.body_px)  # 0 = MediaPipe as it is
+
+
+def test_a_switch_the_shoulders_miss_is_found_by_the_face():
+    """MediaPipe switches back through a frame where the shoulders stand crossed (no clean trade
+    of places): the nose's depth turning tells the run's end, so the frontal frames after it are
+    kept, and the crossed frame, which mirroring would not mend, is left as read."""
+    truth = _frontal()
+    fooled = _read_from_behind(truth, range(8, 17))
+    mid = fooled.body_px[16, [11, 12], 0].mean()
+    fooled.body_px[16, [11, 12], 0] = mid + np.array([10.0, -10.0])  # partly crossed, nose still behind
+    assert list(switch_frames(fooled.body_px, SCALE)) == [8]
+    fixed, mirrored = undo_side_swaps(fooled, SCALE)
+    assert mirrored == list(range(8, 16))
+    _same(fixed.slice(0, 16), truth.slice(0, 16))
+    _same(fixed.slice(17, T), truth.slice(17, T))
+
+
+def test_votes_that_disagree_leave_the_run_as_read():
+    """A run whose face votes are split (nose ahead on half of it) is not settled: kept as read."""
+    truth = _frontal()
+    fooled = _read_from_behind(truth, range(10, 20))
+    fooled.body_world[10:15, 0, 2] = -0.5  # nose ahead on half the run
+    assert undo_side_swaps(fooled, SCALE)[1] == []

@@ -35,9 +35,6 @@ NOT_MET = {
     ("hc04_turn_360", "pck02"): "0.925 vs raw 0.930",
     ("hc04_turn_360", "yaw"): "7.8",
     ("hc04_turn_360", "back_yaw"): "10.6",
-    ("hc05_portrait_yaw80", "pck02"): "0.314 vs raw 0.382 (left/right swap undone the wrong way)",
-    ("hc05_portrait_yaw80", "mean_px"): "47.0 vs raw 29.9",
-    ("hc05_portrait_yaw80", "yaw"): "22.4",
     ("hc07_upper_wave", "limbs"): "9.5%",
     ("hc08_walk_driver", "pitch"): "6.0",
 }

@@ -10,12 +10,19 @@ A switch is a frame where the shoulders trade places: each lands 3x nearer to wh
 was than to where it was itself, after a step over 5% of the person's size, while they stand
 over half their widest apart (the clip's 90th percentile) on both frames. A turning body's
 shoulders pass each other through a profile, where they stand close: trading places from half
-their width apart would take a turn of 60 deg in a frame (1500 deg/s at 25 fps). The clip
-is cut at the switches into runs whose readings alternate. The face mesh tells which alternate
-is right: where a face is found the head faces the camera, so the nose must lie nearer than
-the shoulders; the alternate that more such frames agree with is kept (without any face, the one
-covering more frames) and the other runs are mirrored back: left and right traded, depth (z of
-the pixel and world landmarks, both measured from the hips) negated, and the hands' sides traded.
+their width apart would take a turn of 60 deg in a frame (1500 deg/s at 25 fps). MediaPipe can
+also switch through a frame where the shoulders stand partly crossed; there the face tells: where
+a face is found the head faces the camera, so the nose must lie nearer than the shoulders, and a
+frame whose nose turns from ahead to behind (or back) while the shoulders jump is a switch too.
+
+The clip is cut at the switches into runs. Each run decides on its own face votes, and only when
+they agree (one side 3x the other); a run without a face takes the opposite of a decided
+neighbour across a clean trade of places. Undecided runs stay as MediaPipe read them. (Letting
+alternate runs vote together, as before, mirrored the right frames of a re-rendered +-80 deg
+portrait once the switch back went unseen: its error grew from 30 to 47 px.) A frame of a mirrored run is mirrored
+only if that brings its shoulders nearer their neighbours' (a frame caught mid-switch stays).
+Mirroring trades left and right, negates depth (z of the pixel and world landmarks, both measured
+from the hips) and trades the hands' sides.
 """
 from __future__ import annotations
 
@@ -30,6 +37,8 @@ _SHOULDERS, _NOSE = (11, 12), 0
 _NEARER = 3.0  # a switch: each shoulder this many times nearer the other's last place than its own
 _STEP_SHARE = 0.05  # ... after a step over this share of the person's size
 _APART = 0.5  # ... standing at least this share of their widest apart before and after
+_NEAR = 2  # frames each side whose shoulders check a frame to be mirrored
+_AGREE = 3  # a run's face votes settle it when one side has at least this many times the other's
 
 
 def switch_frames(body_px: np.ndarray, scale: float) -> np.ndarray:
@@ -75,24 +84,81 @@ def mirror(motion: Motion, frames) -> None:
     motion.hands_conf[f] = motion.hands_conf[f][:, ::-1]
 
 
+def vote_changes(votes: np.ndarray) -> np.ndarray:
+    """Frames where the face's vote turns: a face-found frame whose vote is the opposite of the
+    last face-found frame's. A switch MediaPipe makes through a frame where the shoulders cross
+    (a partial reading) escapes :func:`switch_frames` but not the nose's depth."""
+    seen = np.flatnonzero(votes != 0)
+    return seen[1:][votes[seen[1:]] != votes[seen[:-1]]]
+
+
+def _run_decisions(runs, votes, switches) -> list[int]:
+    """Per run: 1 mirror, 0 keep, -1 undecided. A run with a face decides by its own votes, and
+    only when they agree (one side at least 3x the other); a run without a face takes its reading
+    from a decided neighbour across a switch (the shoulders traded places there, so the reading
+    is that neighbour's opposite). Neighbours that disagree leave it undecided (kept as read)."""
+    decide = []
+    for r in runs:
+        pos, neg = int((votes[r] > 0).sum()), int((votes[r] < 0).sum())
+        decide.append(1 if neg and neg >= _AGREE * pos else 0 if pos and pos >= _AGREE * neg else -1)
+    faceless = [k for k, r in enumerate(runs) if not (votes[r] != 0).any()]
+    for _ in range(len(runs)):  # spreads across a chain of faceless runs
+        changed = False
+        for k in faceless:
+            if decide[k] != -1:
+                continue
+            guesses = {1 - decide[j] for j in (k - 1, k + 1)
+                       if 0 <= j < len(runs) and decide[j] != -1 and runs[max(j, k)][0] in switches}
+            if len(guesses) == 1:
+                decide[k], changed = guesses.pop(), True
+        if not changed:
+            break
+    return decide
+
+
+def _mirror_is_nearer(px: np.ndarray, t: int, flip: np.ndarray) -> bool:
+    """Whether frame ``t``'s shoulders, mirrored, lie nearer where their neighbours put them (the
+    median of the frames within two each side, as they will be read) than as MediaPipe put them.
+    A frame caught mid-switch (the shoulders partly crossed) stays as read: mirroring would not
+    bring it back, and the median is not pulled by one such neighbour."""
+    sh = px[:, _SHOULDERS, :2]
+    near = np.array([sh[j, ::-1] if flip[j] else sh[j] for j in range(max(0, t - _NEAR), min(len(px), t + _NEAR + 1))
+                     if j != t])
+    if not len(near) or not np.isfinite(sh[t]).all():
+        return False
+    with np.errstate(invalid="ignore"):
+        ref = np.nanmedian(near, axis=0)
+    if not np.isfinite(ref).all():
+        return False
+    return bool(np.linalg.norm(sh[t, ::-1] - ref, axis=-1).sum() < np.linalg.norm(sh[t] - ref, axis=-1).sum())
+
+
 def undo_side_swaps(motion: Motion, scale: float) -> tuple[Motion, list[int]]:
     """A copy of ``motion`` with MediaPipe's left/right switches undone, and the frames mirrored.
 
-    ``scale`` is the person's size in pixels (the box diagonal).
+    ``scale`` is the person's size in pixels (the box diagonal). Only what the evidence settles is
+    mirrored: a clip without a face, or runs whose votes disagree, stay as MediaPipe read them.
     """
     out = motion.copy()
-    cuts = switch_frames(motion.body_px, scale)
+    votes = _faces_camera(motion)
+    switches = switch_frames(motion.body_px, scale)
+    # A turn of the nose's depth counts only where the shoulders jump too: MediaPipe changed its
+    # reading there, not just its guess of the nose's depth.
+    turns = vote_changes(votes)
+    sh = np.asarray(motion.body_px, np.float64)[:, _SHOULDERS, :2]
+    with np.errstate(invalid="ignore"):
+        turns = turns[np.linalg.norm(sh[turns] - sh[turns - 1], axis=-1).sum(-1) > _STEP_SHARE * scale]
+    cuts = np.union1d(switches, turns).astype(int)
     if len(cuts) == 0:
         return out, []
     bounds = [0, *cuts.tolist(), len(motion)]
     runs = [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-    votes = _faces_camera(motion)
-    # Score of keeping the even runs as MediaPipe read them (and mirroring the odd ones).
-    evidence = sum((1 if k % 2 == 0 else -1) * int(votes[r].sum()) for k, r in enumerate(runs))
-    if evidence == 0:
-        evidence = sum((1 if k % 2 == 0 else -1) * len(r) for k, r in enumerate(runs))
-    odd = 1 if evidence >= 0 else 0
-    flipped = np.concatenate([r for k, r in enumerate(runs) if k % 2 == odd] or [np.zeros(0, int)])
-    if len(flipped):
+    decide = _run_decisions(runs, votes, set(switches.tolist()))
+    flip = np.zeros(len(motion), bool)
+    for r, d in zip(runs, decide):
+        flip[r] = d == 1
+    px = np.asarray(motion.body_px, np.float64)
+    flipped = [t for t in np.flatnonzero(flip) if _mirror_is_nearer(px, int(t), flip)]
+    if flipped:
         mirror(out, flipped)
-    return out, flipped.tolist()
+    return out, flipped
