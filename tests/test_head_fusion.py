@@ -145,6 +145,24 @@ def test_a_face_fit_stuck_near_60_degrees_does_not_hold_the_yaw_back():
     assert np.abs(out["angles"][head <= 40, 0] - head[head <= 40]).max() < 1e-6
 
 
+def test_a_face_fit_flattening_a_deep_bow_does_not_hold_the_pitch_back():
+    """A head bowing to -55 degrees that FaceMesh reads as -38 (its face foreshortened top to bottom):
+    past FACE_PITCH_DEG the pitch follows the head points; a small nod stays the face's."""
+    bow = np.linspace(0.0, -55.0, 30)
+    world, px = _body(np.zeros(30))
+    seen = np.ones((30, 33), bool)
+    seen[:, 23:25] = False  # no torso: the fits alone
+    face, points = _fit(np.zeros(30), np.ones(30, bool)), _fit(np.zeros(30), np.ones(30, bool))
+    for i, p in enumerate(bow):
+        face["rotation"][i] = rotation_from_angles(0.0, max(p, -38.0) + 2.0, 0.0)
+        points["rotation"][i] = rotation_from_angles(0.0, p, 0.0)
+    out = fuse_head(face, points, world, px, seen, 25.0)
+    deep = bow <= -47
+    assert np.abs(out["angles"][deep, 1] - bow[deep]).max() < 1.0
+    small = bow >= -20
+    assert np.abs(out["angles"][small, 1] - (bow[small] + 2.0)).max() < 0.5
+
+
 def test_the_back_view_is_placed_where_the_shoulders_look_widest():
     """The world pose's depth changes sign three frames after the shoulders looked widest (the body
     passed its back view there): the change is moved to that frame; a change with no wider frame

@@ -83,6 +83,24 @@ def test_steady_depth_ignores_a_few_wrong_frames_and_fills_gaps():
     assert np.isnan(steady_depth(np.full(5, np.nan), fps=25.0)).all()
 
 
+def test_a_collapsed_face_mesh_is_rejected_not_read_as_a_pitch():
+    # FaceMesh losing a bowed face shrinks its landmarks into a blob: the free fit puts such a face
+    # 1.5x further away, and held at the steady distance it reads a pitch tens of degrees off the
+    # Pose head points'.
+    one, k, t = _synthetic_motion((-20.0, -15.0, 0.0), centre_mm=(60.0, -300.0, 3000.0))
+    m = Motion.empty(20, fps=25, width=512, height=512)
+    m.face_px[:] = one.face_px[0]
+    bidx, bpts = geo.pose_head_model()
+    m.body_px[:, bidx, :2] = _project(k, bpts @ rotation_from_angles(-20.0, -15.0, 0.0).T + t)
+    idx, _ = geo.face_model()
+    blob = m.face_px[8:12, idx, :2]
+    m.face_px[8:12, idx, :2] = blob.mean(1, keepdims=True) + (blob - blob.mean(1, keepdims=True)) / 1.5
+    out = estimate_head(m)
+    assert out.meta["head_face_rejected"] == [8, 9, 10, 11]
+    keep = np.r_[0:8, 12:20]
+    np.testing.assert_allclose(out.head_angles[keep], np.tile((-20.0, -15.0, 0.0), (16, 1)), atol=0.5)
+
+
 def test_head_model_is_left_right_symmetric():
     for model in (geo.face_model(), geo.pupil_model(), geo.pose_head_model()):
         pts = {tuple(np.round(p, 3)) for p in model[1]}

@@ -30,8 +30,6 @@ NOT_MET = {
     ("hc01_fast_jacks", "pitch"): "5.2",
     ("hc01_fast_jacks", "limbs"): "6.5%",
     ("hc02_child_march_wave", "limbs"): "4.6%",
-    ("hc03_tall_bend", "yaw"): "5.5",
-    ("hc03_tall_bend", "pitch"): "20.7 (bending forward, head down to -54)",
     ("hc04_turn_360", "pck02"): "0.925 vs raw 0.930",
     ("hc04_turn_360", "yaw"): "7.8",
     ("hc04_turn_360", "back_yaw"): "10.6",

@@ -18,7 +18,8 @@ Three per-frame estimates of the head's rotation, each good somewhere:
 
 Each source gets a weight per frame (the face fades out between ``FACE_FULL_DEG`` and
 ``FACE_NONE_DEG`` of yaw, in the yaw itself already by ``FACE_YAW_NONE_DEG`` judged by the fit
-that reads the head more turned; the torso only fills in), and every weight ramps in and out over
+that reads the head more turned, in the pitch over ``FACE_PITCH_DEG`` of pitch judged likewise, since
+FaceMesh flattens a deep bow as it does a far turn; the torso only fills in), and every weight ramps in and out over
 ``FADE_S`` seconds where its source appears or disappears, so the blend never jumps. Each
 angle is averaged on the circle with its own weights (the head points count in yaw, hardly in
 pitch). Yaw is then unwrapped in time, so a whole turn reads
@@ -38,6 +39,7 @@ from .torso_turn import sharpen_turn, steady_runs
 
 FACE_FULL_DEG, FACE_NONE_DEG = 45.0, 75.0  # face weight 1 below, 0 above (yaw, from the head-point fit)
 FACE_YAW_NONE_DEG = 65.0  # ...in yaw itself gone by this turn, judged by the fit that reads the head more turned
+FACE_PITCH_DEG = (25.0, 45.0)  # ...in pitch full below, gone above this pitch, judged by the fit that reads it larger
 POINT_WEIGHTS = (0.1, 0.05, 0.05)  # head-point fit (yaw, pitch, roll) against a full-weight face
 TORSO_WEIGHT = 0.02  # the torso only fills in where neither fit holds...
 TORSO_WITHOUT_FACE = True
@@ -78,10 +80,10 @@ def fade(valid: np.ndarray, frames: int) -> np.ndarray:
     return np.where(valid, np.minimum(1.0, dist / max(frames, 1)), 0.0)
 
 
-def face_weight(turn_deg: np.ndarray, none_deg: float = FACE_NONE_DEG) -> np.ndarray:
-    """Weight of the face fit by how far the head is turned: 1 up to ``FACE_FULL_DEG``, 0 from ``none_deg``."""
+def face_weight(turn_deg: np.ndarray, none_deg: float = FACE_NONE_DEG, full_deg: float = FACE_FULL_DEG) -> np.ndarray:
+    """Weight of the face fit by how far the head is turned: 1 up to ``full_deg``, 0 from ``none_deg``."""
     a = np.abs(np.nan_to_num(turn_deg, nan=0.0))
-    return np.clip((none_deg - a) / (none_deg - FACE_FULL_DEG), 0.0, 1.0)
+    return np.clip((none_deg - a) / (none_deg - full_deg), 0.0, 1.0)
 
 
 def blend_angles(angles: list[np.ndarray], weights: list[np.ndarray]) -> np.ndarray:
@@ -154,6 +156,10 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     # roll, the sphere and the head-on-torso turn keep the weight above.)
     judge = np.where(have_p & have_f, np.maximum(np.abs(face_a[:, 0]), np.abs(point_a[:, 0])), face_a[:, 0])
     w_face_yaw = fade(have_f, ramp) * face_weight(judge, FACE_YAW_NONE_DEG)
+    # Its pitch flattens the same way on a head bowed far down (a -54 degree bow read as -37): the
+    # face is foreshortened top to bottom and FaceMesh draws it more frontal than it is.
+    pitched = np.where(have_p & have_f, np.maximum(np.abs(face_a[:, 1]), np.abs(point_a[:, 1])), face_a[:, 1])
+    w_face_pitch = fade(have_f, ramp) * face_weight(pitched, FACE_PITCH_DEG[1], FACE_PITCH_DEG[0])
     w_point = fade(have_p, ramp)[:, None] * np.array(POINT_WEIGHTS)
     fitted = blend_angles([face_a, point_a], [w_face, w_point])
     have_fit = np.isfinite(fitted).all(1)
@@ -190,7 +196,8 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     w_torso = have_t[:, None] * np.stack([TORSO_WEIGHT + share * (POINT_WEIGHTS[0] - TORSO_WEIGHT),
                                           np.full(n, TORSO_WEIGHT), np.full(n, TORSO_WEIGHT)], 1)
     weights = [w_face, w_point[:, 0], w_torso[:, 0]]
-    angles = blend_angles([face_a, point_a, torso_a], [np.stack([w_face_yaw, w_face, w_face], 1), w_point, w_torso])
+    w_face_angles = np.stack([w_face_yaw, np.minimum(w_face, w_face_pitch), w_face], 1)
+    angles = blend_angles([face_a, point_a, torso_a], [w_face_angles, w_point, w_torso])
     have = np.isfinite(angles).all(1)
     rotation = np.full((n, 3, 3), np.nan)
     if have.any():

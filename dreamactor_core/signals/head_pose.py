@@ -10,7 +10,8 @@ IS the sphere centre in camera coordinates, and the fitted rotation has the head
 A second pass fits each face again with the head's distance held at the clip's steady one
 (a running median, :func:`steady_depth`): on small faces the free fit trades pitch for
 distance (:func:`refit_at_depth`). That pass sets the pitch, roll and sphere; yaw keeps the
-free fit's.
+free fit's. A face far off that distance whose refit is far off the Pose head points' pitch is a
+collapsed mesh and is dropped.
 
 When the face is lost the same fit runs on the MediaPipe Pose head points (nose, eyes,
 ears, mouth corners in ``Motion.body_px``); such frames are flagged ``"body"`` in
@@ -48,6 +49,14 @@ PROFILE_YAW_DEG = 50.0
 MAX_GAZE_DEG = 45.0
 # Seconds over which the head's distance is taken as steady (a running median of the face fits').
 DEPTH_WINDOW_S = 2.0
+# A face whose free fit is off the steady distance by more than this factor is either bowed far (the
+# free fit trades pitch for distance, x1.2-2.0 on a 60 degree bow, which the refit then undoes) or a
+# collapsed mesh (FaceMesh losing a bowed face shrinks its landmarks into a blob on the cheek, x1.2-2.6).
+# Held at the steady distance a collapsed mesh can only be explained by a wild pitch (+47 or -81 for a
+# -20 bow), so there the refit is kept only within MAX_FACE_BODY_GAP_DEG of the head-point fit's pitch
+# (measured: deep bows within 25 degrees, collapsed meshes 31-80 off). Elsewhere, on the 14 clips,
+# every free fit is within x1.14 of the steady distance.
+MAX_DEPTH_RATIO = 1.15
 
 
 def default_focal_px(width: int, height: int, fov_deg: float = DEFAULT_FOV_DEG) -> float:
@@ -237,7 +246,8 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     frame ``"face"``, ``"body"`` (fitted on the Pose head points: less accurate, no gaze)
     or ``"none"``; ``meta["head_face_rejected"]`` lists frames whose face fit was discarded
     because it disagreed with the body fit by more than ``MAX_FACE_BODY_GAP_DEG``
-    (FaceMesh in near-profile views); ``meta["head_focal_px"]`` records the focal length used.
+    (FaceMesh in near-profile views) or was a collapsed mesh (see ``MAX_DEPTH_RATIO``);
+    ``meta["head_focal_px"]`` records the focal length used.
     """
     if not isinstance(motion, Motion):
         raise DreamActorError(f"estimate_head: expected a Motion, got {type(motion).__name__}")
@@ -282,6 +292,7 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     fitted_depth = np.full(n, np.nan)
     fitted_depth[gaze_frames] = [ft[1][2] for ft in gaze_fits]
     depth = steady_depth(fitted_depth, motion.fps)
+    collapsed = []
     for j, (i, (r0, t0)) in enumerate(zip(gaze_frames, gaze_fits)):
         r, t = refit_at_depth(motion.face_px[i, fidx, :2], fpts, k, r0, t0, float(depth[i]))
         # Yaw keeps the free fit's: the face's left-right depth (cheeks and eye corners recede on both
@@ -292,6 +303,18 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
         tracks["face"]["rotation"][i] = r
         tracks["face"]["center_px"][i] = _project(k, t[None])[0]
         tracks["face"]["radius_px"][i] = f * geo.HEAD_RADIUS_MM / t[2]
+        body_r = tracks["body"]["rotation"][i]
+        if abs(math.log(t0[2] / depth[i])) > math.log(MAX_DEPTH_RATIO) and np.isfinite(body_r).all():
+            gap = abs(angles_from_rotation(r)[1] - angles_from_rotation(body_r)[1])
+            if gap > MAX_FACE_BODY_GAP_DEG:
+                collapsed.append(j)
+    for j in collapsed[::-1]:
+        i = gaze_frames.pop(j)
+        gaze_fits.pop(j)
+        rejected.append(i)
+        for name in ("rotation", "center_px", "radius_px"):
+            tracks["face"][name][i] = np.nan
+    rejected.sort()
     fused = fuse_head(tracks["face"], tracks["body"], motion.body_world, motion.body_px, reliable_landmarks(motion),
                       motion.fps)
     out.head_rotation[:] = fused["rotation"]
