@@ -112,6 +112,14 @@ def _angles(rotations: np.ndarray) -> np.ndarray:
     return out
 
 
+def _larger_reading(face_a: np.ndarray, point_a: np.ndarray, axis: int) -> np.ndarray:
+    """``[T]`` the larger magnitude of one angle as the face and the head-point fits read it (the
+    face's own reading where the head-point fit has none): FaceMesh flattens far turns and deep
+    bows toward a frontal face, so its own reading cannot tell when it is wrong."""
+    both = np.isfinite(face_a).all(1) & np.isfinite(point_a).all(1)
+    return np.where(both, np.maximum(np.abs(face_a[:, axis]), np.abs(point_a[:, axis])), face_a[:, axis])
+
+
 def _hold_sides(values: np.ndarray, have: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``[T]`` values of the last and of the next row where ``have`` is True (NaN where none)."""
     pos = np.arange(len(values))
@@ -154,12 +162,11 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     # back), so its own reading cannot tell when it is wrong: for the yaw itself the face is judged
     # by whichever fit reads the head more turned, and is gone by FACE_YAW_NONE_DEG. (Its pitch and
     # roll, the sphere and the head-on-torso turn keep the weight above.)
-    judge = np.where(have_p & have_f, np.maximum(np.abs(face_a[:, 0]), np.abs(point_a[:, 0])), face_a[:, 0])
-    w_face_yaw = fade(have_f, ramp) * face_weight(judge, FACE_YAW_NONE_DEG)
+    w_face_yaw = fade(have_f, ramp) * face_weight(_larger_reading(face_a, point_a, 0), FACE_YAW_NONE_DEG)
     # Its pitch flattens the same way on a head bowed far down (a -54 degree bow read as -37): the
     # face is foreshortened top to bottom and FaceMesh draws it more frontal than it is.
-    pitched = np.where(have_p & have_f, np.maximum(np.abs(face_a[:, 1]), np.abs(point_a[:, 1])), face_a[:, 1])
-    w_face_pitch = fade(have_f, ramp) * face_weight(pitched, FACE_PITCH_DEG[1], FACE_PITCH_DEG[0])
+    w_face_pitch = fade(have_f, ramp) * face_weight(_larger_reading(face_a, point_a, 1), FACE_PITCH_DEG[1],
+                                                    FACE_PITCH_DEG[0])
     w_point = fade(have_p, ramp)[:, None] * np.array(POINT_WEIGHTS)
     fitted = blend_angles([face_a, point_a], [w_face, w_point])
     have_fit = np.isfinite(fitted).all(1)
