@@ -1,6 +1,6 @@
 """A public hard-case set: synthetic clips of what breaks motion extraction, with exact ground truth.
 
-    python -m dreamactor_core.training.synth_hardcases OUT_DIR [--size 384] [--frames 40] [--only NAME ...]
+    python -m dreamactor_core.training.synth_hardcases OUT_DIR [--size 384] [--frames 40] [--only NAME ...] [--variant N]
 
 Each case is one Anny body, one motion and one camera, declared as data in :data:`CASES`:
 fast limbs, a child and a very tall body, a 360-degree turn, a portrait turning its head
@@ -14,6 +14,10 @@ radius), the person box and the body's height. ``vis`` follows the shared set's 
 2 seen, 1 hidden (by the body or the panel), 0 outside the image. A keypoint is hidden
 when a surface lies in front of it by more than a per-joint tolerance (the joint sits
 inside its limb); the panel always stands between the camera and the body.
+
+``--variant N`` (N > 0) renders held-out versions of the same cases: other bodies of each
+case's class, views, motion speeds and phases, looks and panel positions, seeded by N
+(:mod:`.synth_variants`); the JSON records the variant. Variant 0 is the set above.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import numpy as np
 
 from ..utils import CancelFn, ProgressFn, check_cancel, report
 from .synth_humans import Camera, SynthHumanEngine, Subject, _rot
+from .synth_variants import variant_case
 
 COCO17 = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
           "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
@@ -64,38 +69,43 @@ CASES = {
 
 
 def case_motion(kind: str, params: dict, num_frames: int, fps: float) -> dict:
-    """Per-frame bone rotations of one hard-case motion (Anny's bones, see ``synth_humans``)."""
+    """Per-frame bone rotations of one hard-case motion (Anny's bones, see ``synth_humans``).
+
+    ``amp`` scales the motion's angles and ``phase`` (radians) shifts its cycle; variants set them.
+    """
     t = np.arange(num_frames) / fps
-    w = 2 * np.pi * params.get("hz", 1.0) * t
+    amp = params.get("amp", 1.0)
+    w = 2 * np.pi * params.get("hz", 1.0) * t + params.get("phase", 0.0)
     rots: dict[str, np.ndarray] = {}
     if kind == "jacks":
-        a = 75 * (1 - np.cos(w))
+        a = 75 * amp * (1 - np.cos(w))
         rots.update({"upperarm01.R": _rot("y", a), "upperarm01.L": _rot("y", -a),
                      "lowerarm01.R": _rot("y", 0.2 * a), "lowerarm01.L": _rot("y", -0.2 * a)})
     elif kind == "march_wave":
         s = np.sin(w)
         if params.get("legs", True):
             for side, sign in (("L", 1), ("R", -1)):
-                lift = 35 * np.clip(sign * s, 0, None)
+                lift = 35 * amp * np.clip(sign * s, 0, None)
                 rots[f"upperleg01.{side}"] = _rot("x", -lift)
                 rots[f"lowerleg01.{side}"] = _rot("x", 1.5 * lift)
-        rots["upperarm01.L"] = _rot("x", -30 * s)
+        rots["upperarm01.L"] = _rot("x", -30 * amp * s)
         if params.get("wave", True):
-            rots["upperarm01.R"] = _rot("y", 120 + 25 * np.sin(2 * w))
-            rots["lowerarm01.R"] = _rot("y", 35 + 35 * np.cos(2 * w))
+            rots["upperarm01.R"] = _rot("y", 120 + 25 * amp * np.sin(2 * w))
+            rots["lowerarm01.R"] = _rot("y", 35 + 35 * amp * np.cos(2 * w))
         else:
-            rots["upperarm01.R"] = _rot("x", 30 * s)
+            rots["upperarm01.R"] = _rot("x", 30 * amp * s)
     elif kind == "bend":
-        b = 35 * (1 - np.cos(w))
+        b = 35 * amp * (1 - np.cos(w))
         rots.update({"spine03": _rot("x", 0.5 * b), "spine02": _rot("x", 0.5 * b),
                      "upperarm01.L": _rot("x", -1.3 * b), "upperarm01.R": _rot("x", -1.3 * b),
                      "neck02": _rot("x", -0.3 * b)})
     elif kind == "turn":
-        rots["root"] = _rot("z", np.linspace(0.0, params["degrees"], num_frames))
+        start = params.get("start", 0.0)
+        rots["root"] = _rot("z", start + np.linspace(0.0, params["degrees"], num_frames))
         rots["upperarm01.L"] = _rot("y", np.full(num_frames, -20.0))
         rots["upperarm01.R"] = _rot("y", np.full(num_frames, 20.0))
     elif kind == "head":
-        cycle = 2 * np.pi * t / (num_frames / fps)  # one left-right cycle over the clip
+        cycle = 2 * np.pi * t / (num_frames / fps) + params.get("phase", 0.0)  # one left-right cycle over the clip
         yaw, pitch = params["yaw"] * np.sin(cycle), params["pitch"] * np.sin(2 * cycle)
         rots["neck02"] = _rot("z", 0.4 * yaw) @ _rot("x", -0.4 * pitch)
         rots["head"] = _rot("z", 0.6 * yaw) @ _rot("x", -0.6 * pitch)
@@ -172,10 +182,11 @@ def _draw_panel(frames: np.ndarray, panel) -> tuple[np.ndarray, list[float]]:
     return out, [float(x0), float(y0), float(x1 - 1), float(y1 - 1)]
 
 
-def render_case(engine: SynthHumanEngine, name: str, num_frames: int) -> dict:
-    """Frames ``[T, H, W, 3]``, silhouettes ``[T, H, W]`` bool, the ground-truth JSON and any reference photo."""
-    spec = CASES[name]
-    subject = Subject({**_ADULT, **spec["body"]}, **_LOOK)
+def render_case(engine: SynthHumanEngine, name: str, num_frames: int, variant: int = 0) -> dict:
+    """Frames ``[T, H, W, 3]``, silhouettes ``[T, H, W]`` bool, the ground-truth JSON and any reference photo
+    of the case ``name`` (its held-out ``variant`` when that is over 0)."""
+    spec, look = variant_case(name, CASES[name], _LOOK, variant)
+    subject = Subject({**_ADULT, **spec["body"]}, **look)
     motion = case_motion(spec["motion"][0], spec["motion"][1], num_frames, engine.fps)
     clip = engine.render(subject, motion, Camera(*spec["view"], spec["framing"]))
     posed = engine.pose(subject, motion)
@@ -198,7 +209,7 @@ def render_case(engine: SynthHumanEngine, name: str, num_frames: int) -> dict:
                      "mp33": mp, "head": heads[i], "person_bbox_xyxy": np.asarray(clip.gt["person_box"][i]).tolist()})
     rest = posed["rest_vertices"]
     gt = {
-        "clip": name, "set": "hard", "description": spec["text"], "hard_case_tags": [spec["motion"][0], spec["framing"]],
+        "clip": name, "set": "hard", "variant": int(variant), "description": spec["text"], "hard_case_tags": [spec["motion"][0], spec["framing"]],
         "video": {"width": engine.width, "height": engine.height, "fps": engine.fps, "n_frames": num_frames},
         "camera": {"K": K.tolist(), "fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2],
                    "R_world_to_cam": R.tolist(), "t_world_to_cam": t.tolist()},
@@ -212,9 +223,9 @@ def render_case(engine: SynthHumanEngine, name: str, num_frames: int) -> dict:
     out = {"frames": frames, "masks": clip.masks > 0.5, "gt": gt}
     if spec.get("reference"):
         body, framing = spec["reference"]
-        ref_subject = Subject({**_ADULT, **body}, **{**_LOOK, "shirt": (0.7, 0.3, 0.3)})
+        ref_subject = Subject({**_ADULT, **body}, **{**look, "shirt": spec.get("ref_shirt", (0.7, 0.3, 0.3))})
         still = {"kind": "still", "num_frames": 1, "rotations": {}}
-        ref = engine.render(ref_subject, still, Camera(0.0, 3.0, framing))
+        ref = engine.render(ref_subject, still, Camera(*spec.get("ref_view", (0.0, 3.0)), framing))
         rK, rR, rt = (np.asarray(ref.gt[k], np.float64) for k in ("K", "R", "t"))
         out["reference"] = ref.frames[0]
         out["reference_gt"] = {"framing": framing, "phenotype": ref_subject.phenotype,
@@ -223,22 +234,25 @@ def render_case(engine: SynthHumanEngine, name: str, num_frames: int) -> dict:
     return out
 
 
-def write_hard_cases(out_dir, *, size: int = 384, frames: int = 40, names=None, engine=None,
+def write_hard_cases(out_dir, *, size: int = 384, frames: int = 40, names=None, engine=None, variant: int = 0,
                      progress: ProgressFn = None, cancel: CancelFn = None) -> list[Path]:
-    """Render the hard cases into ``out_dir`` (mp4, png, json, silhouettes; ``.ref.png``/``.ref.json``)."""
+    """Render the hard cases (or their held-out ``variant``) into ``out_dir`` (mp4, png, json, silhouettes;
+    ``.ref.png``/``.ref.json``)."""
     from ..signals.video_io import write_image, write_video
 
     names = list(names or CASES)
     unknown = [n for n in names if n not in CASES]
     if unknown:
         raise ValueError(f"hard cases: unknown names {unknown}; choose from {list(CASES)}")
+    if variant < 0:
+        raise ValueError(f"hard cases: variant must be 0 (the set itself) or more, got {variant}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     eng = engine or SynthHumanEngine(size, size)
     paths = []
     for k, name in enumerate(names):
         check_cancel(cancel)
-        case = render_case(eng, name, frames)
+        case = render_case(eng, name, frames, variant)
         write_video(str(out / f"{name}.mp4"), case["frames"], eng.fps, crf=20)
         write_image(str(out / f"{name}.png"), case["frames"][0])
         (out / f"{name}.json").write_text(json.dumps(case["gt"]))
@@ -265,8 +279,10 @@ def main(argv=None) -> None:
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--only", nargs="*", default=None, help=f"some of: {', '.join(CASES)}")
+    parser.add_argument("--variant", type=int, default=0,
+                        help="0: the set itself; N > 0: held-out versions (other bodies, views, motions, looks)")
     args = parser.parse_args(argv)
-    write_hard_cases(args.out_dir, size=args.size, frames=args.frames, names=args.only,
+    write_hard_cases(args.out_dir, size=args.size, frames=args.frames, names=args.only, variant=args.variant,
                      progress=lambda d, n: print(f"{d}/{n} cases written", flush=True))
 
 
