@@ -43,6 +43,18 @@ def test_steady_side_outweighs_a_guessed_one(synth_dir):
     assert clip_proportions(m)["lengths"]["forearm"] == pytest.approx(want, rel=0.02)
 
 
+def test_a_steady_short_side_does_not_pull_the_length_down(synth_dir):
+    """A wrist above the frame that MediaPipe draws just inside it on every frame gives a forearm
+    that is short but steady, as steady as the seen side: sides this far apart (20%) give the
+    longer one, not their mean (which would read ~10% short)."""
+    clip = "pub01_walk_in_place"
+    m = gt_motion(synth_dir, clip)
+    for arr in (m.body_world, m.body_px):
+        arr[:, 16] = arr[:, 14] + 0.8 * (arr[:, 16] - arr[:, 14])
+    want = acc.gt_limb_lengths(_gt(synth_dir, clip))["forearm"]
+    assert clip_proportions(m)["lengths"]["forearm"] == pytest.approx(want, rel=0.02)
+
+
 def test_a_limb_glimpsed_on_few_frames_is_not_measured(synth_dir):
     """Knees hidden behind a panel but rated seen on one frame: the thigh and shin stay unmeasured
     (fewer than MIN_SEEN_SHARE of the frames), the arms are measured as before."""
