@@ -23,6 +23,10 @@ i.e. straight at the camera.
 """
 from __future__ import annotations
 
+import functools
+import json
+from pathlib import Path
+
 import numpy as np
 
 # Bounding-sphere radius of the model head (skull and jaw, without the neck): the unit of the points below.
@@ -73,6 +77,18 @@ _POSE_MM: dict[int, tuple[float, float, float]] = {
 def _table(table: dict[int, tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray]:
     idx = np.array(sorted(table), dtype=np.int64)
     return idx, np.array([table[i] for i in idx], dtype=np.float64)
+
+
+# Where FaceMesh puts some three hundred of its landmarks, measured by :mod:`face_points`.
+FACE_MESH_POINTS_PATH = Path(__file__).with_name("face_mesh_points.json")
+
+
+@functools.lru_cache(maxsize=1)
+def face_mesh_model() -> tuple[np.ndarray, np.ndarray]:
+    """FaceMesh indices ``[M]`` and head-frame positions ``[M, 3]`` (mm) of every landmark that sits on
+    the head where FaceMesh draws it (see :mod:`face_points`); the twelve of :func:`face_model` among them."""
+    table = {int(k): tuple(v) for k, v in json.loads(FACE_MESH_POINTS_PATH.read_text())["points"].items()}
+    return _table({**table, **_FACE_MM})
 
 
 def face_model() -> tuple[np.ndarray, np.ndarray]:

@@ -9,8 +9,10 @@ IS the sphere centre in camera coordinates, and the fitted rotation has the head
 
 A second pass fits each face again with the head's distance held at the clip's steady one
 (a running median, :func:`steady_depth`): on small faces the free fit trades pitch for
-distance (:func:`refit_at_depth`). That pass sets the pitch, roll and sphere; yaw keeps the
-free fit's. A face far off that distance whose refit is far off the Pose head points' pitch is a
+distance (:mod:`head_depth`). That pass uses every FaceMesh landmark measured on the head
+(:func:`face_geometry.face_mesh_model`, some three hundred: twelve leave a small face's pitch
+nearly free) and sets the pitch, roll and sphere; yaw keeps the free fit's (a free fit on all of them read
+the yaw no better: the squat 4.9 -> 5.5 degrees). A face far off that distance whose refit is far off the Pose head points' pitch is a
 collapsed mesh and is dropped.
 
 When the face is lost the same fit runs on the MediaPipe Pose head points (nose, eyes,
@@ -33,6 +35,7 @@ import numpy as np
 
 from ..utils import DreamActorError
 from . import face_geometry as geo
+from .head_depth import refit_at_depth, refit_at_depth_batch, steady_depth  # noqa: F401 (re-exported)
 from .motion import Motion
 
 # Field of view assumed on the longer image side when no focal length is given.
@@ -47,8 +50,6 @@ MAX_FACE_BODY_GAP_DEG = 30.0
 PROFILE_YAW_DEG = 50.0
 # Gaze is clamped to what eyes can physically do.
 MAX_GAZE_DEG = 45.0
-# Seconds over which the head's distance is taken as steady (a running median of the face fits').
-DEPTH_WINDOW_S = 2.0
 # A face whose free fit is off the steady distance by more than this factor is either bowed far (the
 # free fit trades pitch for distance, x1.2-2.0 on a 60 degree bow, which the refit then undoes) or a
 # collapsed mesh (FaceMesh losing a bowed face shrinks its landmarks into a blob on the cheek, x1.2-2.6).
@@ -140,50 +141,6 @@ def fit_head(image_pts: np.ndarray, model_pts: np.ndarray, k: np.ndarray) -> tup
     if rms > MAX_RMS_FRACTION * radius_px:
         return None
     return r, t
-
-
-def refit_at_depth(image_pts: np.ndarray, model_pts: np.ndarray, k: np.ndarray, rotation: np.ndarray,
-                   translation: np.ndarray, depth: float) -> tuple[np.ndarray, np.ndarray]:
-    """The fit of :func:`fit_head` redone with the head's distance held at ``depth`` (mm).
-
-    On a small or distant face the fit can trade pitch for distance: a face tipped up or down
-    is shorter in the picture, and a rotation slightly too small plus a head slightly too far
-    explains the landmarks almost as well (a head tipped back 44 degrees read as 25, and 20% too
-    far away). A head does not change size, so with the distance fixed to the clip's steady one
-    the shortening can only be explained by the rotation. Starts from the free fit ``(rotation,
-    translation)``; returns the refitted rotation and translation.
-    """
-    from scipy.optimize import least_squares
-
-    ok = np.isfinite(image_pts).all(axis=1)
-    img, obj = np.asarray(image_pts, np.float64)[ok], np.asarray(model_pts, np.float64)[ok]
-    rvec0, _ = cv2.Rodrigues(np.asarray(rotation, np.float64))
-    # Keep the head on the same line of sight, at the new distance.
-    xy0 = np.asarray(translation, np.float64)[:2] * depth / translation[2]
-
-    def resid(x: np.ndarray) -> np.ndarray:
-        r, _ = cv2.Rodrigues(x[:3])
-        return (_project(k, obj @ r.T + np.array([x[3], x[4], depth])) - img).ravel()
-
-    sol = least_squares(resid, np.concatenate([rvec0.ravel(), xy0]), method="lm")
-    r, _ = cv2.Rodrigues(sol.x[:3])
-    return r, np.array([sol.x[3], sol.x[4], depth])
-
-
-def steady_depth(depths: np.ndarray, fps: float, window_s: float = DEPTH_WINDOW_S) -> np.ndarray:
-    """``[T]`` running median (log scale, over ``window_s`` seconds) of per-frame distances, NaN where
-    none was fitted nearby; frames without a distance take their neighbours'."""
-    from scipy.ndimage import median_filter
-
-    depths = np.asarray(depths, np.float64)
-    have = np.isfinite(depths) & (depths > 0)
-    out = np.full(len(depths), np.nan)
-    if not have.any():
-        return out
-    idx = np.flatnonzero(have)
-    size = max(1, int(round(window_s * fps)) | 1)
-    steady = median_filter(np.log(depths[idx]), size=min(size, len(idx) // 2 * 2 + 1), mode="nearest")
-    return np.exp(np.interp(np.arange(len(depths)), idx, steady))
 
 
 def _gaze_batch(faces: np.ndarray, rots: np.ndarray, trans: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -293,8 +250,15 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     fitted_depth[gaze_frames] = [ft[1][2] for ft in gaze_fits]
     depth = steady_depth(fitted_depth, motion.fps)
     collapsed = []
+    # The refit uses every landmark measured on the head: the pitch needs far more than the free
+    # fit's twelve (see face_points).
+    midx, mpts = geo.face_mesh_model()
+    if gaze_frames:
+        refits = refit_at_depth_batch(motion.face_px[gaze_frames][:, midx, :2], mpts, k,
+                                      np.stack([ft[0] for ft in gaze_fits]), np.stack([ft[1] for ft in gaze_fits]),
+                                      depth[gaze_frames])
     for j, (i, (r0, t0)) in enumerate(zip(gaze_frames, gaze_fits)):
-        r, t = refit_at_depth(motion.face_px[i, fidx, :2], fpts, k, r0, t0, float(depth[i]))
+        r, t = refits[0][j], refits[1][j]
         # Yaw keeps the free fit's: the face's left-right depth (cheeks and eye corners recede on both
         # sides) pins it without help, and it did not trade with distance (measured: free-fit yaw
         # slope 1.05, pitch 0.75 against the truth).
