@@ -1,7 +1,8 @@
 """Held-out variants of the hard-case set: variant 0 is the set, others are seeded and keep each case's class.
 
 The class checks render every case small (96 px, 3 frames) and read the ground truth the
-renderer writes: a child's rest height stays a child's, the tall body stays tall, the panel
+renderer writes: a child's rest height stays a child's, the tall body stays tall (limb-length
+morphs included), the panel
 still hides the ankles, a portrait never shows the hips, a full-body clip shows hips to ankles.
 """
 from __future__ import annotations
@@ -10,10 +11,10 @@ import numpy as np
 import pytest
 
 from dreamactor_core.training.synth_hardcases import _LOOK, CASES
-from dreamactor_core.training.synth_variants import body_class, variant_case
+from dreamactor_core.training.synth_variants import ARM_MORPHS, LEG_MORPHS, body_class, variant_case
 
 VARIANTS = (1, 2, 3)
-HEIGHTS = {"child": (1.05, 1.4), "tall": (2.05, 2.45), "adult": (1.4, 2.05)}  # metres, rest height
+HEIGHTS = {"child": (1.05, 1.4), "tall": (2.05, 2.45), "adult": (1.35, 2.15)}  # metres, rest height
 
 
 def test_variant_0_is_the_hard_case_set():
@@ -42,6 +43,10 @@ def test_variants_keep_the_motion_class():
         head, _ = variant_case("hc05_portrait_yaw80", CASES["hc05_portrait_yaw80"], _LOOK, n)
         assert 70.0 <= abs(head["motion"][1]["yaw"]) <= 85.0
         assert abs(head["view"][0]) <= 6.0  # the camera adds to the head's turn
+        child, _ = variant_case("hc02_child_march_wave", CASES["hc02_child_march_wave"], _LOOK, n)
+        tall, _ = variant_case("hc03_tall_bend", CASES["hc03_tall_bend"], _LOOK, n)
+        assert set(child["local_changes"]) == set(ARM_MORPHS)  # a child's height is its class: legs kept
+        assert all(tall["local_changes"][k] >= 0.0 for k in LEG_MORPHS)  # the tall body's legs only lengthen
         walk, _ = variant_case("hc06_occluded_walk", CASES["hc06_occluded_walk"], _LOOK, n)
         x0, y0, x1, y1 = walk["panel"]
         assert y1 == 1.0 and y0 <= 0.6 and (x0 == 0.0 or x1 == 1.0) and x1 - x0 >= 0.6
@@ -52,7 +57,7 @@ def engine():
     pytest.importorskip("anny")
     from dreamactor_core.training.synth_humans import SynthHumanEngine
 
-    return SynthHumanEngine(96, 96)
+    return SynthHumanEngine(96, 96, local_changes=True)
 
 
 def test_variant_bodies_keep_their_class(engine):
@@ -64,9 +69,15 @@ def test_variant_bodies_keep_their_class(engine):
         lo, hi = HEIGHTS[body_class(name)]
         for n in VARIANTS:
             var, look = variant_case(name, spec, _LOOK, n)
-            rest = engine.pose(Subject({**_ADULT, **var["body"]}, **look), still)["rest_vertices"]
+            posed = engine.pose(Subject({**_ADULT, **var["body"]}, **look, local_changes=var["local_changes"]), still)
+            rest = posed["rest_vertices"]
             height = rest[:, 2].max() - rest[:, 2].min()
             assert lo <= height <= hi, (name, n, height)
+            # The arm morph is there: the same phenotype without it has another shoulder-to-wrist length.
+            plain = engine.pose(Subject({**_ADULT, **var["body"]}, **look), still)["keypoints"][0]
+            arm = np.linalg.norm(posed["keypoints"][0, 9] - posed["keypoints"][0, 5])
+            change = arm / np.linalg.norm(plain[9] - plain[5]) - 1
+            assert abs(change) > 0.003 and np.sign(change) == np.sign(var["local_changes"][ARM_MORPHS[0]]), (name, n)
 
 
 def test_rendered_variant_keeps_its_framing_and_records_itself(engine):

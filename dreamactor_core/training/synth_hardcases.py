@@ -16,7 +16,7 @@ when a surface lies in front of it by more than a per-joint tolerance (the joint
 inside its limb); the panel always stands between the camera and the body.
 
 ``--variant N`` (N > 0) renders held-out versions of the same cases: other bodies of each
-case's class, views, motion speeds and phases, looks and panel positions, seeded by N
+case's class and limb lengths, views, motion speeds and phases, looks and panel positions, seeded by N
 (:mod:`.synth_variants`); the JSON records the variant. Variant 0 is the set above.
 """
 from __future__ import annotations
@@ -186,7 +186,7 @@ def render_case(engine: SynthHumanEngine, name: str, num_frames: int, variant: i
     """Frames ``[T, H, W, 3]``, silhouettes ``[T, H, W]`` bool, the ground-truth JSON and any reference photo
     of the case ``name`` (its held-out ``variant`` when that is over 0)."""
     spec, look = variant_case(name, CASES[name], _LOOK, variant)
-    subject = Subject({**_ADULT, **spec["body"]}, **look)
+    subject = Subject({**_ADULT, **spec["body"]}, **look, local_changes=spec.get("local_changes", {}))
     motion = case_motion(spec["motion"][0], spec["motion"][1], num_frames, engine.fps)
     clip = engine.render(subject, motion, Camera(*spec["view"], spec["framing"]))
     posed = engine.pose(subject, motion)
@@ -213,9 +213,9 @@ def render_case(engine: SynthHumanEngine, name: str, num_frames: int, variant: i
         "video": {"width": engine.width, "height": engine.height, "fps": engine.fps, "n_frames": num_frames},
         "camera": {"K": K.tolist(), "fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2],
                    "R_world_to_cam": R.tolist(), "t_world_to_cam": t.tolist()},
-        "body": {"phenotype": subject.phenotype, "height_m_rest": float(rest[:, 2].max() - rest[:, 2].min()),
-                 "head_radius_m": heads[0]["radius_m"]},
-        "appearance": {k: v for k, v in asdict(subject).items() if k != "phenotype"},
+        "body": {"phenotype": subject.phenotype, "local_changes": subject.local_changes,
+                 "height_m_rest": float(rest[:, 2].max() - rest[:, 2].min()), "head_radius_m": heads[0]["radius_m"]},
+        "appearance": {k: v for k, v in asdict(subject).items() if k not in ("phenotype", "local_changes")},
         "motion": {"kind": spec["motion"][0], **spec["motion"][1]},
         "occluder": None if panel_uv is None else {"kind": "panel", "bbox_xyxy": panel_uv},
         "keypoint_names": {"coco17": list(COCO17)}, "frames": rows,
@@ -248,7 +248,7 @@ def write_hard_cases(out_dir, *, size: int = 384, frames: int = 40, names=None, 
         raise ValueError(f"hard cases: variant must be 0 (the set itself) or more, got {variant}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    eng = engine or SynthHumanEngine(size, size)
+    eng = engine or SynthHumanEngine(size, size, local_changes=variant > 0)  # variants morph limb lengths
     paths = []
     for k, name in enumerate(names):
         check_cancel(cancel)

@@ -33,6 +33,9 @@ class Subject:
     pants: tuple[float, float, float]
     shoes: tuple[float, float, float]
     background: tuple[tuple[float, float, float], tuple[float, float, float]]
+    # Anny local morphs (e.g. "measure-upperarm-length-incr", each in [-1, 1]); needs an engine made with
+    # local_changes=True. Empty: the body is its phenotype alone.
+    local_changes: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,13 +74,15 @@ def _rot(axis: str, deg: np.ndarray) -> np.ndarray:
 class SynthHumanEngine:
     """Renders posed Anny bodies. One instance holds the (large) body model."""
 
-    def __init__(self, width: int = 128, height: int = 128, fps: float = 25.0):
+    def __init__(self, width: int = 128, height: int = 128, fps: float = 25.0, local_changes: bool = False):
         import anny  # imported here: only the training engine needs it
         import torch
 
         self._torch = torch
         self.width, self.height, self.fps = int(width), int(height), float(fps)
-        self.model = anny.Anny()
+        # Local morphs (limb lengths and the like) load extra blend shapes: only when asked for.
+        self.local_changes = bool(local_changes)
+        self.model = anny.Anny(local_changes="default") if self.local_changes else anny.Anny()
         self.keypoints = anny.KeypointsRegressor.coco(self.model)
         self.keypoint_names = list(self.keypoints.labels)
         self.bones = list(self.model.bone_labels)
@@ -166,8 +171,14 @@ class SynthHumanEngine:
             m[:, :3, :3] = rot
             params[bone] = torch.from_numpy(m).to(self.model.dtype)
         pheno = {k: torch.full((T,), v, dtype=self.model.dtype) for k, v in subject.phenotype.items()}
+        local = None
+        if subject.local_changes:
+            if not self.local_changes:
+                raise ValueError("synthetic humans: this subject has local_changes; make the engine with "
+                                 "SynthHumanEngine(..., local_changes=True)")
+            local = {k: torch.full((T,), v, dtype=self.model.dtype) for k, v in subject.local_changes.items()}
         with torch.no_grad():
-            out = self.model(pose_parameters=params or None, phenotype_kwargs=pheno)
+            out = self.model(pose_parameters=params or None, phenotype_kwargs=pheno, local_changes_kwargs=local)
             kp = self.keypoints(out)
         verts = out["vertices"].cpu().numpy()
         kps = kp.cpu().numpy()

@@ -6,7 +6,8 @@ child stays a child of about 1.1-1.35 m, the tall body stays 2.1-2.35 m, the pan
 the legs, the portrait still turns its head to about 80 degrees) and draws everything else from
 a generator seeded by ``(N, case name)``:
 
-- the body: gender, age, muscle, weight, height and proportions within the class's range;
+- the body: gender, age, muscle, weight, height and proportions within the class's range, and limb
+  lengths (Anny's arm and leg length morphs, as the shared synthetic set uses) that keep the class;
 - the camera: azimuth and elevation around the case's own;
 - the motion: speed, amplitude and phase (and the turn's direction and start, the head's side);
 - the look: skin, hair, clothes and background, kept apart so the body stands out;
@@ -32,6 +33,12 @@ _ADULT_RANGE = {"height": (0.3, 0.65), "gender": (0.0, 1.0), "age": (0.5, 0.8), 
                 "weight": (0.3, 0.75), "proportions": (0.35, 0.65)}
 BODY_CLASS = {"hc02_child_march_wave": "child", "hc03_tall_bend": "tall"}
 _RANGES = {"child": _CHILD, "tall": _TALL, "adult": _ADULT_RANGE}
+# Limb-length morphs per class: (arms, legs) ranges of the shared centre value. Leg morphs change the
+# height (about +-0.09 m per 0.5 on an adult), so the child keeps its legs and the tall body only
+# lengthens them (a long-legged body stays <= ~2.4 m); arms never change the height.
+ARM_MORPHS = ("measure-upperarm-length-incr", "measure-lowerarm-length-incr")
+LEG_MORPHS = ("upperlegs-height-incr", "lowerlegs-height-incr")
+_MORPHS = {"child": ((-0.5, 0.5), None), "tall": ((-0.5, 0.5), (0.0, 0.3)), "adult": ((-0.6, 0.6), (-0.5, 0.5))}
 
 # Motion speed (the motion's own "hz") per case; cases without one (the turn, the head) vary otherwise.
 _HZ = {"hc01_fast_jacks": (0.9, 1.25), "hc02_child_march_wave": (1.0, 1.4), "hc03_tall_bend": (0.4, 0.6),
@@ -59,6 +66,19 @@ def _uniform(rng: np.random.Generator, lo_hi) -> float:
 def vary_body(rng: np.random.Generator, cls: str) -> dict:
     """A phenotype of the class, every parameter drawn from its range."""
     return {k: round(_uniform(rng, r), 3) for k, r in _RANGES[cls].items()}
+
+
+def vary_limbs(rng: np.random.Generator, cls: str) -> dict:
+    """Arm and leg length morphs of the class: one value per limb pair, each bone a little apart from it,
+    so both the arm/leg ratio and the upper/lower ratio within a limb change."""
+    out = {}
+    for names, span in zip((ARM_MORPHS, LEG_MORPHS), _MORPHS[cls]):
+        if span is None:
+            continue
+        centre = _uniform(rng, span)
+        for name in names:
+            out[name] = round(float(np.clip(centre + rng.uniform(-0.2, 0.2), *span)), 3)
+    return out
 
 
 def _colour(rng: np.random.Generator, lo: float = 0.05, hi: float = 0.95) -> tuple[float, float, float]:
@@ -140,5 +160,8 @@ def variant_case(name: str, spec: dict, look: dict, variant: int) -> tuple[dict,
         out["reference"] = (vary_body(rng, "adult"), framing)
         out["ref_view"] = (round(_uniform(rng, (-8.0, 8.0)), 2), round(_uniform(rng, (1.0, 6.0)), 2))
         out["ref_shirt"] = _apart(rng, [new_look["skin"], *new_look["background"]], 0.05, 0.95)
+    # Drawn from a generator of their own, so adding them left every other draw of a variant as it was.
+    out["local_changes"] = vary_limbs(np.random.default_rng([int(variant), zlib.crc32(name.encode()), 1]),
+                                      body_class(name))
     out["variant"] = int(variant)
     return out, new_look
