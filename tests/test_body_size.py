@@ -66,6 +66,16 @@ def test_a_limb_glimpsed_on_few_frames_is_not_measured(synth_dir):
     assert np.isfinite(lengths["upper_arm"]) and np.isfinite(lengths["forearm"])
 
 
+def test_elbows_seen_on_a_fifth_of_the_frames_are_not_measured(synth_dir):
+    """A portrait's elbows below the frame, rated seen on every fifth frame where MediaPipe's guess
+    drifts inside: upper arm and forearm stay unmeasured, the legs are measured as before."""
+    m = gt_motion(synth_dir, "pub01_walk_in_place")
+    m.body_conf[np.arange(m.num_frames) % 5 != 0, 13:15] = 0.0
+    lengths = clip_proportions(m)["lengths"]
+    assert np.isnan(lengths["upper_arm"]) and np.isnan(lengths["forearm"])
+    assert np.isfinite(lengths["thigh"]) and np.isfinite(lengths["shin"])
+
+
 def test_height_is_sized_on_frames_facing_the_camera(synth_dir):
     """A bowed head's sphere reads small (~0.8 of its size at 40 deg of pitch): frames where the
     head is bowed do not change the height while the clip has frames facing the camera."""
