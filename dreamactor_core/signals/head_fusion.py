@@ -9,12 +9,14 @@ Three per-frame estimates of the head's rotation, each good somewhere:
 - the **head-point** fit (nose, eyes, ears and mouth of MediaPipe Pose): coarse in pitch but
   it keeps following the yaw through profiles, where the ears carry it;
 - the **torso** (shoulders and hips of the 3D world pose, its turn checked against the
-  shoulders' foreshortening in the picture by :mod:`torso_turn`): always there while a person
-  is tracked, including back views where neither fit holds. It says where the body faces, not
-  the head, so it is corrected by the head-on-torso turn measured where the face last held.
-  Where no face is found it shares the yaw only once the body has turned since then (a head
-  turning on a still body leaves that measurement behind), and never across a jump no body
-  makes (MediaPipe swapping left and right when the head looks turned away).
+  shoulders' foreshortening and the feet in the picture by :mod:`torso_turn`): always there while
+  a person is tracked, including back views where neither fit holds. It says where the body faces,
+  not the head, so it is corrected by the head-on-torso turn measured where the face held (its yaw
+  a median over the nearest measured frames). Where the face's yaw has no weight it shares the yaw
+  only once the body has turned since then (a head turning on a still body leaves that measurement
+  behind; less turn will do where the head points agree with it), and never across a jump no body
+  makes (MediaPipe swapping left and right when the head looks turned away). Sharing, it outweighs
+  the head points, which over-read a turned head and stick near 180 behind it.
 
 Each source gets a weight per frame (the face fades out between ``FACE_FULL_DEG`` and
 ``FACE_NONE_DEG`` of yaw, in the yaw itself already by ``FACE_YAW_NONE_DEG`` judged by the fit
@@ -43,11 +45,16 @@ FACE_PITCH_DEG = (25.0, 45.0)  # ...in pitch full below, gone above this pitch, 
 POINT_WEIGHTS = (0.1, 0.05, 0.05)  # head-point fit (yaw, pitch, roll) against a full-weight face
 TORSO_WEIGHT = 0.02  # the torso only fills in where neither fit holds...
 TORSO_WITHOUT_FACE = True
+TORSO_FILL_YAW = 0.01  # ...in yaw less still: its head-on-torso turn is a median that lags a head turning on its body
 BEHIND_DEG = (100.0, 120.0)  # ...until the head points say the head is turned away this far
 BODY_TURN_DEG = (15.0, 45.0)  # ...or, with no face, the body has turned this far since the head was measured on it
+AGREE_DEG = (15.0, 30.0)  # ...or, with no face, the head points and the torso agree within this (full, none)
+TORSO_SHARE_WEIGHT = 0.4  # the torso's yaw weight where it shares: 4x the head points (see fuse_head)
+NECK_WINDOW_S = 0.4  # the head-on-torso yaw is the median of this many seconds of measured frames
+LONE_FACE_DEG = 45.0  # a face with no head points, this far off the torso's head, is not a face (see fuse_head)
 FADE_S = 0.2  # seconds over which a source's weight ramps in or out
 SIZE_WINDOW_S = 0.6  # running median of the radius (log scale)
-_SHOULDERS, _HIPS, _EARS = (11, 12), (23, 24), (7, 8)
+_SHOULDERS, _HIPS, _EARS, _FEET = (11, 12), (23, 24), (7, 8), (29, 30, 31, 32)
 
 
 def torso_rotations(body_world: np.ndarray) -> np.ndarray:
@@ -120,6 +127,11 @@ def _larger_reading(face_a: np.ndarray, point_a: np.ndarray, axis: int) -> np.nd
     return np.where(both, np.maximum(np.abs(face_a[:, axis]), np.abs(point_a[:, axis])), face_a[:, axis])
 
 
+def _gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``[T]`` absolute angle differences (degrees) the short way round; NaN where either is."""
+    return np.abs((np.asarray(a, np.float64) - b + 180.0) % 360.0 - 180.0)
+
+
 def _hold_sides(values: np.ndarray, have: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``[T]`` values of the last and of the next row where ``have`` is True (NaN where none)."""
     pos = np.arange(len(values))
@@ -139,6 +151,31 @@ def _hold_nearest(values: np.ndarray, have: np.ndarray) -> np.ndarray:
     left = np.clip(right - 1, 0, len(idx) - 1)
     pick = np.where(np.abs(idx[left] - pos) <= np.abs(idx[right] - pos), idx[left], idx[right])
     return values[pick]
+
+
+def _steady_neck(neck: np.ndarray, measured: np.ndarray, fps: float) -> np.ndarray:
+    """``[T, 3, 3]`` head-on-torso rotations held from the nearest ``measured`` frame, with the yaw
+    replaced by the median over the ``NECK_WINDOW_S`` worth of measured frames nearest in time.
+
+    One frame's measurement carries that frame's face error: FaceMesh picking a face up again on a
+    fast turn lags it by a frame (10-20 degrees at 230-340 deg/s), which a single frame would then
+    hold over a whole back view. Where the nearest run of measured frames is shorter than the
+    window, the next nearest frames fill it in. (Pitch and roll stay the nearest frame's.)
+    """
+    idx = np.flatnonzero(measured)
+    yaw = _angles(neck[idx])[:, 0]
+    k = min(len(idx), max(1, int(round(NECK_WINDOW_S * fps))))
+    steady = np.empty(len(neck))
+    for t in range(len(neck)):
+        lo = hi = int(np.searchsorted(idx, t))  # the window idx[lo:hi] grows toward the nearer side
+        while hi - lo < k:
+            if hi < len(idx) and (lo == 0 or idx[hi] - t <= t - idx[lo - 1]):
+                hi += 1
+            else:
+                lo -= 1
+        steady[t] = np.median(yaw[lo:hi])
+    a = _angles(_hold_nearest(neck, measured))
+    return np.stack([rotation_from_angles(y, p, r) for y, p, r in zip(steady, a[:, 1], a[:, 2])])
 
 
 def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: np.ndarray, seen: np.ndarray,
@@ -174,12 +211,12 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     # The torso (its turn checked against the shoulders in the picture), turned by the head-on-torso
     # rotation of the nearest frame where the face held.
     have_t = np.asarray(seen)[:, list(_SHOULDERS + _HIPS)].all(1)
-    torso = sharpen_turn(torso_rotations(body_world), body_px, body_world, fps)
+    torso = sharpen_turn(torso_rotations(body_world), body_px, body_world, fps, np.asarray(seen)[:, list(_FEET)].all(1))
     have_t &= np.isfinite(torso).all((1, 2))
     body_yaw = _angles(torso)[:, 0]
     both = have_fit & have_t & (w_face >= 0.5)
     torso_a = np.full((n, 3), np.nan)
-    turned = np.ones(n)
+    turned, since = np.ones(n), np.full(n, np.inf)
     if both.any():
         # Only the runs of frames joined to where the head was measured on the torso: the others
         # lie beyond a left-right swap of MediaPipe's body.
@@ -187,7 +224,7 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
         have_t &= np.isin(runs, runs[both])
         fitted_r = np.stack([rotation_from_angles(*a) if ok else np.eye(3) for a, ok in zip(fitted, both)])
         neck = np.einsum("tji,tjk->tik", np.where(both[:, None, None], torso, 0.0), fitted_r)
-        torso = np.einsum("tij,tjk->tik", torso, _hold_nearest(neck, both))
+        torso = np.einsum("tij,tjk->tik", torso, _steady_neck(neck, both, fps))
         # The held head-on-torso turn says where the head is only while the body turns with it;
         # a head turning on a still body leaves it behind. The body's turn is counted from the
         # measurements on both sides (a whole turn comes back to where the next one is made).
@@ -199,9 +236,22 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     # Past profile the head points are guesses too (the nose and eyes are hidden): there the
     # torso and the head points, which err independently, share the yaw.
     behind = np.clip((np.abs(np.nan_to_num(point_a[:, 0])) - BEHIND_DEG[0]) / (BEHIND_DEG[1] - BEHIND_DEG[0]), 0, 1)
-    share = np.maximum(behind, turned * (1.0 - fade(have_f, ramp))) if TORSO_WITHOUT_FACE else behind
-    w_torso = have_t[:, None] * np.stack([TORSO_WEIGHT + share * (POINT_WEIGHTS[0] - TORSO_WEIGHT),
+    # Where the head points agree with the torso (within their own 10-25 degree error past 50 degrees
+    # of yaw), a body that has turned at all since the face held is turning with the head: it needs
+    # only up to BODY_TURN_DEG[0] of turn, not BODY_TURN_DEG[1]. (A still body never qualifies.)
+    agree = np.clip((AGREE_DEG[1] - _gap(point_a[:, 0], torso_a[:, 0])) / (AGREE_DEG[1] - AGREE_DEG[0]), 0.0, 1.0)
+    turned = np.maximum(turned, np.nan_to_num(agree) * np.clip(since / BODY_TURN_DEG[0], 0.0, 1.0))
+    share = np.maximum(behind, turned * (1.0 - w_face_yaw)) if TORSO_WITHOUT_FACE else behind
+    # Sharing, the torso weighs more than the head points: its shoulders and feet read a turned body
+    # within ~5 degrees, where the head points over-read 50-85 degrees by up to 25 and stick near 180
+    # in back views (measured on the whole turns of the public and hard-case sets).
+    w_torso = have_t[:, None] * np.stack([TORSO_FILL_YAW + share * (TORSO_SHARE_WEIGHT - TORSO_FILL_YAW),
                                           np.full(n, TORSO_WEIGHT), np.full(n, TORSO_WEIGHT)], 1)
+    # FaceMesh can find a "face" on the back of a spinning head where the Pose head points fail (a
+    # 115-degree turn read as 35): a face no head point backs, far off where the torso carries the
+    # head, is dropped.
+    lone = have_f & ~have_p & (np.nan_to_num(_gap(face_a[:, 0], torso_a[:, 0])) > LONE_FACE_DEG)
+    w_face, w_face_yaw, w_face_pitch = (np.where(lone, 0.0, w) for w in (w_face, w_face_yaw, w_face_pitch))
     weights = [w_face, w_point[:, 0], w_torso[:, 0]]
     w_face_angles = np.stack([w_face_yaw, np.minimum(w_face, w_face_pitch), w_face], 1)
     angles = blend_angles([face_a, point_a, torso_a], [w_face_angles, w_point, w_torso])

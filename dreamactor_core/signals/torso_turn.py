@@ -15,6 +15,13 @@ swap the body's left and right in one frame. Two checks against the picture fix 
   inverse variance. The world pose still says which shoulder is nearer and which way the body faces,
   but not when that changes: :func:`facing_flips` moves each change to where the shoulders look
   widest, which is where the shoulder line passes parallel to the picture.
+- the feet (:func:`feet_across`): heel to toe is the body's forward axis, so its length across the
+  torso in the picture is ``foot * |sin psi|``: linear where the shoulders' ``cos psi`` is flat, near
+  frontal and back views. There the world pose lags a whole turn by 15-20 degrees and the shoulders
+  look wider than they are (MediaPipe places them wide from behind), while the feet read the back
+  view within a few degrees. The foot's length in torso heights is measured on the clip's own
+  frames where the shoulders read the turn well (``FOOT_RATIO`` where it has none); only feet seen
+  in the picture count (a portrait's invented feet never do).
 - :func:`steady_runs`: a torso that turns by more than ``MAX_TURN_DEG_PER_S`` between two frames
   has not turned; MediaPipe swapped it. Runs of frames between such jumps are told apart, so
   only the runs where the head was last measured on the torso are trusted.
@@ -28,13 +35,20 @@ import numpy as np
 SHOULDER_RATIO_SD = 0.07
 # Spread of the world pose's angle out of the picture: 5.7 degrees rms on the public clips (no
 # back views), 8-11 on whole turns that include them.
-WORLD_TURN_SD_DEG = 10.0
+WORLD_TURN_SD_DEG = 15.0
 # Faster than a pirouette (about 1000 deg/s): such a jump is MediaPipe swapping left and right.
 MAX_TURN_DEG_PER_S = 1500.0
 # How far (seconds) a change between facing and back view is moved to where the shoulders look widest.
 FLIP_WINDOW_S = 0.2
 WIDEST_TOLERANCE = 0.01  # apparent widths (in |left_xy|) this close to the widest count as widest
-_SH, _HP = (11, 12), (23, 24)
+# Heel-to-toe (MediaPipe's heel and foot index) over the torso's apparent height: 0.40-0.43 measured on
+# every turning clip (public and hard-case, four bodies); used where a clip never shows the shoulders turned.
+FOOT_RATIO = 0.41
+FOOT_SD = 0.06  # spread of the feet's |sin psi| reading (its residual on those clips: 0.03-0.06)
+CALIBRATE_BELOW = 0.7  # frames whose shoulders look at most this share of frontal width calibrate the foot
+CALIBRATE_MIN_S = 0.2  # ... when there are this many seconds of them
+TORSO_HEIGHT_WINDOW_S = 1.0  # the torso's apparent height is the longest over this window (a bend shortens it)
+_SH, _HP, _HEELS, _TOES = (11, 12), (23, 24), (29, 30), (31, 32)
 
 
 def width_over_height(points: np.ndarray) -> np.ndarray:
@@ -67,13 +81,48 @@ def facing_flips(nearer_left: np.ndarray, in_picture: np.ndarray, window: int) -
     return out
 
 
-def sharpen_turn(torso: np.ndarray, body_px: np.ndarray, body_world: np.ndarray, fps: float = 25.0) -> np.ndarray:
+def feet_across(body_px: np.ndarray, fps: float) -> np.ndarray:
+    """``[T]`` heel-to-toe across the torso's axis in the picture (both feet averaged), in units of the
+    torso's apparent height: the longest over ``TORSO_HEIGHT_WINDOW_S`` (a turn keeps it, a bend or a
+    squat only shortens it). Signed; NaN where a point is missing."""
+    from scipy.ndimage import maximum_filter1d
+
+    p = np.asarray(body_px, np.float64)[..., :2]
+    axis = p[:, _HP].mean(1) - p[:, _SH].mean(1)
+    height = np.linalg.norm(axis, axis=1)
+    have = np.isfinite(height) & (height > 0)
+    if not have.any():
+        return np.full(len(p), np.nan)
+    idx = np.flatnonzero(have)
+    longest = maximum_filter1d(height[idx], size=max(1, int(round(TORSO_HEIGHT_WINDOW_S * fps)) | 1), mode="nearest")
+    height = np.interp(np.arange(len(p)), idx, longest)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        across = np.stack([-axis[:, 1], axis[:, 0]], 1) / np.linalg.norm(axis, axis=1, keepdims=True)
+        return np.sum((p[:, _TOES] - p[:, _HEELS]).mean(1) * across, axis=1) / height
+
+
+def foot_ratio(across: np.ndarray, in_picture: np.ndarray, usable: np.ndarray, fps: float) -> float:
+    """The foot's length in torso heights: ``sin^2 + cos^2 = 1`` solved over the frames whose
+    shoulders read the turn well (the feet across, the shoulders' width); :data:`FOOT_RATIO` without
+    them. NaN where the turned body shows under half that: those are not feet that were seen."""
+    cal = usable & np.isfinite(across) & np.isfinite(in_picture) & (in_picture < CALIBRATE_BELOW)
+    if cal.sum() < CALIBRATE_MIN_S * fps:
+        return FOOT_RATIO
+    ratio = float(np.sqrt(np.sum(across[cal] ** 2) / np.sum(1.0 - in_picture[cal] ** 2)))
+    return ratio if ratio >= 0.5 * FOOT_RATIO else float("nan")
+
+
+def sharpen_turn(torso: np.ndarray, body_px: np.ndarray, body_world: np.ndarray, fps: float = 25.0,
+                 feet_seen: np.ndarray | None = None) -> np.ndarray:
     """``torso`` ``[T, 3, 3]`` (left, down, back columns) with its turn out of the picture set from
-    the shoulders' foreshortening in ``body_px`` where that is the more precise reading, and its
-    frontal and back views placed where the shoulders look widest (:func:`facing_flips`)."""
+    the shoulders' foreshortening in ``body_px`` and the feet (on frames where ``feet_seen``, ``[T]``)
+    where those are the more precise readings, and its frontal and back views placed where the
+    shoulders look widest (:func:`facing_flips`)."""
     torso = np.asarray(torso, np.float64)
     left, down = torso[:, :, 0], torso[:, :, 1]
     frontal = np.nanmedian(width_over_height(body_world)) if np.isfinite(width_over_height(body_world)).any() else np.nan
+    feet = feet_across(body_px, fps)
+    use_feet = np.zeros(len(torso), bool) if feet_seen is None else np.asarray(feet_seen, bool) & np.isfinite(feet)
     with np.errstate(invalid="ignore", divide="ignore"):
         in_picture = np.clip(width_over_height(np.asarray(body_px)[..., :2]) / frontal
                              * np.linalg.norm(down[:, :2], axis=1), 0.0, 1.0)
@@ -81,8 +130,12 @@ def sharpen_turn(torso: np.ndarray, body_px: np.ndarray, body_world: np.ndarray,
         world_psi = np.arcsin(np.clip(np.abs(left[:, 2]), 0.0, 1.0))
         w_seen = np.nan_to_num((np.sin(seen_psi) / SHOULDER_RATIO_SD) ** 2)
         w_world = 1.0 / np.radians(WORLD_TURN_SD_DEG) ** 2
-        psi = np.where(np.isfinite(seen_psi), (w_seen * np.nan_to_num(seen_psi) + w_world * world_psi)
-                       / (w_seen + w_world), world_psi)
+        sin_feet = np.clip(np.abs(feet) / foot_ratio(feet, in_picture, use_feet, fps), 0.0, 1.0)
+        use_feet &= np.isfinite(sin_feet)
+        w_feet = np.where(use_feet, (1.0 - sin_feet ** 2) / FOOT_SD ** 2, 0.0)
+        feet_psi = np.where(use_feet, np.arcsin(sin_feet), 0.0)
+        psi = np.where(np.isfinite(seen_psi), (w_seen * np.nan_to_num(seen_psi) + w_world * world_psi + w_feet * feet_psi)
+                       / (w_seen + w_world + w_feet), (w_world * world_psi + w_feet * feet_psi) / (w_world + w_feet))
         direction = left[:, :2] / np.linalg.norm(left[:, :2], axis=1, keepdims=True)
     sign = facing_flips(left[:, 2], in_picture, max(1, int(round(FLIP_WINDOW_S * fps))))
     new_left = np.concatenate([np.cos(psi)[:, None] * direction, (sign * np.sin(psi))[:, None]], 1)
