@@ -83,6 +83,22 @@ def ellipse_limb(canvas: np.ndarray, p0, p1, half_width: float, color) -> None:
     cv2.fillConvexPoly(canvas, np.round(pts * _ONE).astype(np.int32), as_color(color), cv2.LINE_8, SHIFT)
 
 
+def frame_batch(t: int, height: int, width: int) -> np.ndarray:
+    """Uninitialised uint8 frames ``[t, height, width, 3]``; the painter blanks each with :func:`blank`.
+
+    ``np.zeros`` hands back lazily zeroed 4 KB pages, and the first stroke on each page is a
+    page fault (~1 ms of kernel time per 512x512 frame). ``np.empty`` of this size is backed
+    by huge pages, and blanking a frame just before painting it keeps it in cache.
+    """
+    return np.empty((t, height, width, 3), np.uint8)
+
+
+def blank(canvas: np.ndarray) -> np.ndarray:
+    """Paint ``canvas`` black in place and return it."""
+    canvas.fill(0)
+    return canvas
+
+
 def rainbow(n: int) -> np.ndarray:
     """``n`` fully saturated RGB colours evenly spaced in hue, ``[n, 3]`` in 0..255."""
     return np.array([colorsys.hsv_to_rgb(i / n, 1.0, 1.0) for i in range(n)]) * 255.0

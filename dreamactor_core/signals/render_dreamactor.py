@@ -210,13 +210,14 @@ def render_dreamactor(motion: Motion, width: int, height: int, *, aspect: str = 
     conf_ok = np.concatenate([ok, (ok[:, 11] & ok[:, 12])[:, None], (ok[:, 23] & ok[:, 24])[:, None]], 1)
     depth = _depth_source(m)
     t = m.num_frames
-    out = np.zeros((t, height, width, 3), np.uint8)
+    out = draw.frame_batch(t, height, width)
 
     def paint_frame(i: int) -> None:
+        canvas = draw.blank(out[i])
         items = _frame_items(m, i, pts, depth, conf_ok, base, conf_threshold)
         # Far to near; the sort is stable, so equal depths keep the listed order.
         for _, paint in sorted(items, key=lambda it: -it[0]):
-            paint(out[i])
+            paint(canvas)
 
     # Frames are independent and OpenCV releases the GIL while it draws: two threads
     # keep both cores busy. Progress is reported in frame order.

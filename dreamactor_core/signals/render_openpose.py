@@ -101,9 +101,9 @@ def render_openpose(motion: Motion, width: int, height: int, *, aspect: str = "l
     hconf = framed.hands_conf
     hands[np.isfinite(hconf) & (hconf < conf_threshold)] = np.nan
     t = framed.num_frames
-    out = np.zeros((t, height, width, 3), np.uint8)
+    out = draw.frame_batch(t, height, width)
     for i in range(t):
         check_cancel(cancel)
-        draw_openpose_frame(out[i], body[i], hands[i], stick, hand_width)
+        draw_openpose_frame(draw.blank(out[i]), body[i], hands[i], stick, hand_width)
         report(progress, i + 1, t)
     return out
