@@ -8,7 +8,7 @@ import pytest
 
 from dreamactor_core.signals.extract import extract_motion
 from dreamactor_core.signals.one_euro import filter_params, one_euro
-from dreamactor_core.signals.smoothing import kernel_radius, landmark_segments, smooth_array, smooth_motion
+from dreamactor_core.signals.smoothing import kernel_radius, landmark_segments, outlier_trust, smooth_array, smooth_motion
 from dreamactor_core.signals.video_io import read_video
 from dreamactor_core.utils import DreamActorError
 
@@ -126,6 +126,27 @@ def test_a_jump_breaks_the_window():
     # a fast but smooth swing (50 px a frame, steady) is motion, not a jump
     swing = np.stack([np.arange(30) * 50.0, np.zeros(30)], -1)[:, None, :]
     assert (landmark_segments(swing, scale=400.0) == 1).all()
+
+
+def test_one_stray_frame_is_pulled_back_not_spread():
+    """MediaPipe puts an elbow 25 px off on one frame of a steady swing: the plain fit spreads that over
+    its neighbours; weighed by the first fit's distances, the second fit leaves them on the track and
+    pulls the stray frame back onto it."""
+    rng = np.random.default_rng(4)
+    t = np.arange(40) / 25.0
+    clean = np.stack([200 + 80 * np.sin(2 * np.pi * 0.8 * t), 120 + 10 * t], -1)[:, None, :]
+    pts = clean + rng.normal(0, 0.7, clean.shape)
+    pts[20, 0, 0] -= 25.0
+    seg = landmark_segments(pts, scale=400.0)
+    assert (seg == 1).all()  # not a jump: the break rule leaves it to the fit
+    plain = smooth_array(pts, 25.0, 0.5, seg)
+    trust = outlier_trust(pts, plain)
+    assert trust[20, 0] == 0.0 and trust[:15, 0].min() > 0.5
+    robust = smooth_array(pts, 25.0, 0.5, seg, trust)
+    err = lambda fit: np.linalg.norm(fit - clean, axis=-1)[:, 0]  # noqa: E731
+    near = [18, 19, 21, 22]
+    assert err(plain)[near].max() > 5.0 and err(plain)[20] > 10.0
+    assert err(robust)[near].max() < 0.35 * err(plain)[near].max() and err(robust)[20] < 2.0
 
 
 def _pck_err_accel(px: np.ndarray, gt: list) -> tuple[float, float, float]:

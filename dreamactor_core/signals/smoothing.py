@@ -9,6 +9,12 @@ speed-adaptive low-pass (One Euro, used before) slows to its lowest cutoff exact
 turnaround, where the speed is zero, and flattened the peaks of a waving arm or a marching
 knee by 2-5 px: on the child and upper-body hard cases it cost PCK@0.02 against raw MediaPipe.
 
+One MediaPipe frame can put a joint 20-30 px off where it is on the frames around it (an elbow
+passing behind the body in a turn). A plain fit spreads that error over its neighbours; so the fit
+is made twice, the second time with each sample weighed by how far it lay from the first
+(:func:`outlier_trust`, bisquare weights as in robust LOWESS): the stray frame is pulled back onto
+its neighbours' track instead. Pixels decide; world and camera joints take the same weights.
+
 The window never reaches across a break: a missing value (NaN stays NaN and is not filled)
 or a jump, a one-frame step of a landmark over 3x its steps just before and after and over
 5% of the person's size. That is MediaPipe swapping left and right (a portrait at +-70 deg of
@@ -33,6 +39,10 @@ from .side_swaps import undo_side_swaps
 _RADIUS_S = 0.28  # kernel radius at strength 1 (seconds); 0.14 s (3.5 frames at 25 fps) by default
 _JUMP_RATIO = 3.0  # a step this many times its neighbours' ...
 _JUMP_SHARE = 0.05  # ... and over this share of the person's size is a break, not motion
+# A sample this many times its landmark's median distance from the first fit gets no weight in the second
+# (Cleveland's robust locally weighted regression: bisquare weights at 6 median residuals).
+ROBUST_SCALE = 6.0
+MIN_RESIDUAL_PX = 0.5  # ...a landmark that barely moves still allows this much
 _CHUNK = 1 << 20  # values per chunk of the fit's running sums (memory stays ~70 MB for long clips)
 
 
@@ -59,19 +69,21 @@ def landmark_segments(points: np.ndarray, scale: float) -> np.ndarray:
     return np.where(valid, np.cumsum(start, axis=0), -1)
 
 
-def _local_quadratic(x: np.ndarray, seg: np.ndarray, radius: float) -> np.ndarray:
-    """Tricube-weighted quadratic fit of each column of ``x [T, F]`` at every frame, within ``seg``."""
+def _local_quadratic(x: np.ndarray, seg: np.ndarray, radius: float, trust: np.ndarray | None = None) -> np.ndarray:
+    """Tricube-weighted quadratic fit of each column of ``x [T, F]`` at every frame, within ``seg``;
+    ``trust [T, F]`` (optional) weighs each sample besides."""
     T = x.shape[0]
     reach = int(math.ceil(radius)) - 1
     valid = seg >= 0
     xs = np.where(valid, x, 0.0)
+    trust = np.ones_like(xs) if trust is None else np.where(valid, trust, 0.0)
     S = np.zeros((5,) + x.shape)  # sums of w * s^k, k = 0..4 (s: offset in frames)
     B = np.zeros((3,) + x.shape)  # sums of w * x * s^k, k = 0..2
     for s in range(-reach, reach + 1):
         lo, hi = max(0, -s), min(T, T - s)
         if hi <= lo:
             continue
-        w = ((seg[lo + s:hi + s] == seg[lo:hi]) & valid[lo:hi]) * (1.0 - (abs(s) / radius) ** 3) ** 3
+        w = ((seg[lo + s:hi + s] == seg[lo:hi]) & valid[lo:hi]) * (1.0 - (abs(s) / radius) ** 3) ** 3 * trust[lo + s:hi + s]
         wx = w * xs[lo + s:hi + s]
         for k in range(5):
             S[k, lo:hi] += w * float(s) ** k
@@ -86,7 +98,8 @@ def _local_quadratic(x: np.ndarray, seg: np.ndarray, radius: float) -> np.ndarra
     return np.where(valid, est, np.nan)
 
 
-def smooth_array(values: np.ndarray, fps: float, strength: float, segments: np.ndarray | None = None) -> np.ndarray:
+def smooth_array(values: np.ndarray, fps: float, strength: float, segments: np.ndarray | None = None,
+                 trust: np.ndarray | None = None) -> np.ndarray:
     """Zero-lag local quadratic smoothing of ``values [T, N, ...]`` along time.
 
     ``segments [T, N]`` (see :func:`landmark_segments`) stops the fit at jumps; without it only
@@ -104,11 +117,23 @@ def smooth_array(values: np.ndarray, fps: float, strength: float, segments: np.n
         per = flat.shape[1] // segments.shape[1]
         seg = np.repeat(segments, per, axis=1)
         seg = np.where(np.isfinite(flat), seg, -1)
+    if trust is not None:
+        trust = np.repeat(np.asarray(trust, np.float64), flat.shape[1] // trust.shape[1], axis=1)
     out = np.empty_like(flat)
     step = max(1, _CHUNK // T)
     for a in range(0, flat.shape[1], step):
-        out[:, a:a + step] = _local_quadratic(flat[:, a:a + step], seg[:, a:a + step], radius)
+        out[:, a:a + step] = _local_quadratic(flat[:, a:a + step], seg[:, a:a + step], radius,
+                                              None if trust is None else trust[:, a:a + step])
     return out.reshape(values.shape).astype(values.dtype)
+
+
+def outlier_trust(points: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+    """``[T, N]`` bisquare weights of each landmark sample by its distance (pixels) from a first fit:
+    1 on the fit, 0 from ``ROBUST_SCALE`` times the landmark's median distance (at least ``MIN_RESIDUAL_PX``)."""
+    d = np.linalg.norm(np.asarray(points, np.float64)[..., :2] - np.asarray(fitted, np.float64)[..., :2], axis=-1)
+    with np.errstate(invalid="ignore"):
+        typical = np.maximum(np.nanmedian(d, axis=0, keepdims=True), MIN_RESIDUAL_PX)
+        return np.nan_to_num(np.clip(1.0 - (d / (ROBUST_SCALE * typical)) ** 2, 0.0, 1.0) ** 2, nan=1.0)
 
 
 def _person_scale(motion: Motion) -> float:
@@ -136,15 +161,16 @@ def smooth_motion(motion: Motion, strength: float = 0.5) -> Motion:
     out = motion.copy()
     # World and camera-space joints break where their pixels jump: the same joint, in other units.
     body = landmark_segments(motion.body_px, scale)
-    out.body_px = smooth_array(motion.body_px, fps, strength, body)
-    out.body_world = smooth_array(motion.body_world, fps, strength, body)
+    trust = outlier_trust(motion.body_px, smooth_array(motion.body_px, fps, strength, body))
+    out.body_px = smooth_array(motion.body_px, fps, strength, body, trust)
+    out.body_world = smooth_array(motion.body_world, fps, strength, body, trust)
     if motion.body_cam is not None:
-        out.body_cam = smooth_array(motion.body_cam, fps, strength, body)
+        out.body_cam = smooth_array(motion.body_cam, fps, strength, body, trust)
     hands = motion.hands_px.reshape(len(motion), -1, motion.hands_px.shape[-1])
     out.hands_px = smooth_array(hands, fps, strength, landmark_segments(hands, scale)).reshape(motion.hands_px.shape)
     # The face is small and turns fast relative to the person: its speed is judged against its own size.
     out.face_px = one_euro(motion.face_px, fps, strength, scale * 0.25)
     out.person_box = one_euro(motion.person_box, fps, strength, scale)
-    out.meta["smoothing"] = {"filter": "local_quadratic", "face": "one_euro_zero_lag", "strength": float(strength),
+    out.meta["smoothing"] = {"filter": "robust_local_quadratic", "face": "one_euro_zero_lag", "strength": float(strength),
                              "mirrored_frames": len(mirrored)}
     return out
