@@ -117,3 +117,22 @@ def test_node_summary_reports_the_height():
     assert "height: about 1.23 m (body 12.5 head radii)" in motion_summary(m)
     m.meta["body_size"] = {"height_m": None, "head_ratio": None, "why": "the whole body is never seen"}
     assert "height: not estimated (the whole body is never seen)" in motion_summary(m)
+
+
+def test_limb_floor_benchmark_gives_true_lengths_from_true_pixels(synth_dir):
+    """benchmarks/limb_floor.py places MediaPipe's pixels at the true depths; fed the true pixels it
+    must give each limb its true length (within 1%: the median over frames of both sides)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "limb_floor.py"
+    spec = importlib.util.spec_from_file_location("limb_floor", path)
+    floor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(floor)
+    gt = _gt(synth_dir, "pub01_walk_in_place")
+    px = np.array([[[np.nan, np.nan] if p is None else p for p in f["mp33"]["uv"]] for f in gt["frames"]])
+    lengths = floor.floor_lengths(px, gt)
+    want = acc.gt_limb_lengths(gt)
+    assert set(lengths) == set(want)
+    for k, v in want.items():
+        assert lengths[k] == pytest.approx(v, rel=0.01), k

@@ -21,8 +21,8 @@ how tall the person is.
   elbow below the frame that MediaPipe rates visible on the few frames its guess lands inside).
   MediaPipe's 2D landmarks themselves sit off the synthetic bodies' keypoints by a few percent of
   a limb, differently per body (its hip 2-7% of the torso above theirs, a bent elbow nearer the
-  shoulder): placed at the true depths they give a worst limb of 1.7-10.7% after one best scale
-  on the public and hard sets. ``LANDMARK_BIAS`` removes the offset they share, not the per-body
+  shoulder): placed at the true depths they give a worst limb of 0.6-9.1% after one best scale
+  on the public and hard sets (``benchmarks/limb_floor.py``). ``LANDMARK_BIAS`` removes the offset they share, not the per-body
   part, which no weighting of frames or sides can undo.
 - :func:`estimate_height` divides the stature chain (shin, thigh, torso and neck as measured
   by :func:`clip_proportions`, plus the floor-to-ankle and ears-to-crown parts) by the head

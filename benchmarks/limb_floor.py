@@ -1,0 +1,132 @@
+"""How close MediaPipe's own landmarks let limb proportions come, per synthetic clip.
+
+    python benchmarks/limb_floor.py [DIR ...] [--clips NAME ...]
+
+DIRs hold clips with ground truth (``NAME.mp4`` + ``NAME.json``: the shared synthetic set, which
+is the default, or a hard-case set). For each clip with limbs it prints the worst limb error
+after one best scale (upper arm, forearm, thigh, shin) three ways:
+
+- ``ours``: ``clip_proportions`` on the default extraction, as the scorecard measures it;
+- ``floor``: MediaPipe's 2D landmarks of the same extraction, each placed at its TRUE depth with
+  the true camera, median over the frames where both ends are truly seen. Depth, frame weighting
+  and side choice are then perfect; what is left is where MediaPipe puts the joints in the picture;
+- per limb, ours' error.
+
+Last, over all clips with four limbs: how much of the bodies' true deviation from their average
+proportions the measurement follows (slope of measured on true per-limb log deviation, each limb
+centred on its mean over the clips: 1 follows all of it, 0 none) and the correlation of the two.
+A low slope means the measurement pulls every body towards one average shape.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from conftest import find_shared  # noqa: E402
+from dreamactor_core.signals import accuracy as acc  # noqa: E402
+from dreamactor_core.signals.body_size import clip_proportions  # noqa: E402
+from dreamactor_core.signals.camera import back_project  # noqa: E402
+from dreamactor_core.signals.extract import extract_motion  # noqa: E402
+from dreamactor_core.signals.video_io import read_video  # noqa: E402
+
+# The scored limbs in MediaPipe-33 indices (both sides), matching accuracy.LIMBS' COCO pairs.
+MP_LIMBS = {"upper_arm": [(11, 13), (12, 14)], "forearm": [(13, 15), (14, 16)],
+            "thigh": [(23, 25), (24, 26)], "shin": [(25, 27), (26, 28)]}
+
+
+def floor_lengths(body_px: np.ndarray, gt: dict) -> dict[str, float]:
+    """Limb lengths from MediaPipe's pixels at the true depths (metres), where both ends are truly seen."""
+    frames = gt["frames"]
+    depth = np.array([[np.nan if p is None else p[2] for p in f["mp33"]["xyz_cam"]] for f in frames])
+    seen = np.array([f["mp33"]["vis"] for f in frames]) == 2
+    pts = back_project(np.asarray(body_px, np.float64)[..., :2], depth, np.array(gt["camera"]["K"]))
+    out = {}
+    for limb, pairs in MP_LIMBS.items():
+        values = np.concatenate([np.linalg.norm(pts[:, a] - pts[:, b], axis=-1)[seen[:, a] & seen[:, b]]
+                                 for a, b in pairs])
+        values = values[np.isfinite(values)]
+        # A limb truly seen on under a quarter of the frames is left out, as clip_proportions does.
+        if len(values) >= 0.25 * len(frames):
+            out[limb] = float(np.median(values))
+    return out
+
+
+def clip_rows(video: Path) -> dict | None:
+    """Worst-limb figures of one clip, and each limb's measured and true log length."""
+    gt = json.loads(video.with_suffix(".json").read_text())
+    frames, fps = read_video(video)
+    motion = extract_motion(frames, fps)
+    ours = {k: v for k, v in clip_proportions(motion)["lengths"].items() if k in MP_LIMBS and np.isfinite(v)}
+    if len(ours) < 2:
+        return None
+    floor = floor_lengths(motion.body_px, gt)
+    worst, errors = acc.proportion_error(ours, gt)
+    true = acc.gt_limb_lengths(gt)
+    return {"ours": worst, "floor": acc.proportion_error(floor, gt)[0], "errors": errors,
+            "measured": {k: np.log(v) for k, v in ours.items()}, "pixels": {k: np.log(v) for k, v in floor.items()},
+            "true": {k: np.log(v) for k, v in true.items()}}
+
+
+def _deviations(full: list[dict], key: str) -> np.ndarray:
+    """[clips, 4] log lengths with one scale per clip and each limb centred on its mean over the clips
+    (an offset every body shares, such as body_size.LANDMARK_BIAS corrects, drops out)."""
+    x = np.array([[r[key][k] for k in MP_LIMBS] for r in full])
+    x = x - x.mean(1, keepdims=True)
+    return x - x.mean(0)
+
+
+def follow(rows: list[dict], key: str) -> str:
+    """How the ``key`` lengths follow the true deviations, over clips with four limbs: slope, correlation,
+    and the mean and largest worst-limb error once the offset shared by the clips is taken out."""
+    full = [r for r in rows if all(k in r[key] for k in MP_LIMBS)]
+    if len(full) < 3:
+        return f"too few clips with four limbs ({len(full)})"
+    m, t = _deviations(full, key), _deviations(full, "true")
+    worst = np.exp(np.ptp(m - t, axis=1) / 2) - 1
+    return (f"slope {np.sum(m * t) / np.sum(t * t):.2f}, correlation {np.corrcoef(m.ravel(), t.ravel())[0, 1]:.2f}; "
+            f"shared offset out: worst limb mean {worst.mean() * 100:.1f}%, largest {worst.max() * 100:.1f}% "
+            f"({len(full)} clips)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dirs", nargs="*", type=Path, help="folders of clips with ground truth (default: the shared set)")
+    parser.add_argument("--clips", nargs="+", default=None, help="only clips whose names contain one of these")
+    args = parser.parse_args()
+    dirs = args.dirs
+    if not dirs:
+        shared = find_shared()
+        if shared is None or not (shared / "data" / "synth").is_dir():
+            sys.exit("shared/data/synth not found (set DREAMACTOR_SHARED) and no folder given")
+        dirs = [shared / "data" / "synth"]
+    print("worst limb after one best scale: ours (default extraction) and the floor (MediaPipe's 2D landmarks "
+          "at the true depths)")
+    rows = []
+    for folder in dirs:
+        for video in sorted(folder.glob("*.mp4")):
+            if video.with_suffix(".json").exists() and (not args.clips or any(c in video.stem for c in args.clips)):
+                row = clip_rows(video)
+                if row is None:
+                    print(f"  {folder.name}/{video.stem}: fewer than two limbs seen", flush=True)
+                    continue
+                rows.append(row)
+                print(f"  {folder.name}/{video.stem:24s} ours {row['ours'] * 100:4.1f}%  floor {row['floor'] * 100:4.1f}%  "
+                      + " ".join(f"{k} {v * 100:+5.1f}" for k, v in row["errors"].items()), flush=True)
+    if rows:
+        ours, floor = np.array([r["ours"] for r in rows]), np.array([r["floor"] for r in rows])
+        print(f"  {len(rows)} clips: ours mean {np.mean(ours) * 100:.1f}%, {np.sum(ours > 0.03)} over 3%; "
+              f"floor mean {np.nanmean(floor) * 100:.1f}%, {np.sum(floor > 0.03)} over 3%")
+        print("  true deviation from the average proportions followed by ours:", follow(rows, "measured"))
+        print("  ... by MediaPipe's 2D landmarks at the true depths:", follow(rows, "pixels"))
+
+
+if __name__ == "__main__":
+    main()
