@@ -137,6 +137,21 @@ def test_the_feet_read_back_views_where_the_world_pose_lags():
     np.testing.assert_allclose(yaw, plain)
 
 
+def test_a_face_on_the_back_of_a_spinning_head_is_not_a_face():
+    """FaceMesh "finds" a face at 35 degrees on two frames where the head is turned 110-125 and the Pose
+    head points failed: it is dropped, the torso carries the head there."""
+    yaws = np.linspace(0.0, 360.0, 41)[:-1]
+    world, px = _body_with_feet(yaws)
+    wrapped = (yaws + 180) % 360 - 180
+    face = _fit(wrapped, np.abs(wrapped) < 50)
+    points = _fit(wrapped, np.abs(wrapped) < 95)
+    for t in (12, 13):  # 108 and 117 degrees
+        face["rotation"][t], face["center_px"][t], face["radius_px"][t] = rotation_from_angles(35.0, 0, 0), (200, 5), 40
+    out = fuse_head(face, points, world, px, np.ones((40, 33), bool), fps=25.0)
+    assert np.abs(out["angles"][12:14, 0] - yaws[12:14]).max() < 3.0
+    assert out["source"][12] == out["source"][13] == "torso"
+
+
 def test_a_torso_that_jumps_faster_than_a_pirouette_starts_a_new_run():
     yaw = np.array([0.0, 9.0, 18.0, 160.0, 165.0, 20.0, 29.0])
     runs = steady_runs(yaw, np.ones(7, bool), fps=25.0)
