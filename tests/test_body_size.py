@@ -87,6 +87,28 @@ def test_height_is_sized_on_frames_facing_the_camera(synth_dir):
     assert estimate_height(m)["height_m"] == pytest.approx(upright, rel=0.01)
 
 
+def test_height_takes_the_torso_standing(synth_dir):
+    """The spine flexes: on two frames in three the upper body leans 35 deg off the legs' line,
+    rigidly, with pelvis-to-neck 0.8 of its length (a bend); the height is the upright clip's (the
+    bent torso would take ~13% off it)."""
+    clip = "pub01_walk_in_place"
+    m, gt = gt_motion(synth_dir, clip), _gt(synth_dir, clip)
+    upright = estimate_height(m)["height_m"]
+    xyz = np.array([f["mp33"]["xyz_cam"] for f in gt["frames"]])
+    pelvis = xyz[:, 23:25].mean(1, keepdims=True)
+    a = np.radians(35.0)
+    turn = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    bent = np.arange(m.num_frames) % 3 != 0
+    upper = np.arange(23)  # face, shoulders, arms and hands
+    neck = xyz[:, 11:13].mean(1, keepdims=True)
+    xyz[np.ix_(bent, upper)] = pelvis[bent] + (xyz[np.ix_(bent, upper)] - pelvis[bent] - 0.2 * (neck[bent] - pelvis[bent])) @ turn.T
+    fx, cx, cy = gt["camera"]["fx"], gt["camera"]["cx"], gt["camera"]["cy"]
+    m.body_world[:] = xyz - pelvis
+    m.body_px[..., 0] = fx * xyz[..., 0] / xyz[..., 2] + cx
+    m.body_px[..., 1] = fx * xyz[..., 1] / xyz[..., 2] + cy
+    assert estimate_height(m)["height_m"] == pytest.approx(upright, rel=0.02)
+
+
 def test_portrait_gives_no_height_and_says_why(synth_dir):
     out = estimate_height(gt_motion(synth_dir, "pub06_portrait_head"))
     assert out["height_m"] is None and "whole body" in out["why"]
