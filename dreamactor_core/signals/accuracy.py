@@ -76,6 +76,17 @@ def proportion_error(lengths: dict, gt: dict) -> tuple[float, dict[str, float]]:
     return float(max(abs(e) for e in errs.values())), errs
 
 
+# A limb is in sight when one side has both ends visible (flag 2) on at least this share of the frames.
+LIMB_SEEN_SHARE = 0.25
+
+
+def limbs_in_sight(gt: dict, share: float = LIMB_SEEN_SHARE) -> list[str]:
+    """The :data:`LIMBS` a clip shows: proportions are only asked of clips with two or more of them
+    (a portrait's arms are below the frame; a single limb is within 0% of itself after one scale)."""
+    vis = np.array([f["coco17"]["vis"] for f in gt["frames"]]) == 2
+    return [k for k, pairs in LIMBS.items() if any((vis[:, a] & vis[:, b]).mean() >= share for a, b in pairs)]
+
+
 # Head (nose, eyes, ears) and one side's shoulder, hip, knee and ankle, in COCO-17 indices.
 _HEAD_POINTS = (0, 1, 2, 3, 4)
 _STATURE_SIDES = ((5, 11, 13, 15), (6, 12, 14, 16))
