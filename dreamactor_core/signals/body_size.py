@@ -24,13 +24,12 @@ how tall the person is.
   shoulder): placed at the true depths they give a worst limb of 0.6-9.1% after one best scale
   on the public and hard sets (``benchmarks/limb_floor.py``). ``LANDMARK_BIAS`` removes the offset they share, not the per-body
   part, which no weighting of frames or sides can undo.
-- :func:`estimate_height` divides the stature chain (shin, thigh, torso and neck as measured
-  by :func:`clip_proportions`, plus the floor-to-ankle and ears-to-crown parts) by the head
-  sphere's radius at the head's depth on frames where the whole body is seen and the head
-  faces the camera (a bowed head's sphere reads small), and turns
-  that head-to-body ratio into metres with head size growing as stature to the power
-  ``HEAD_GROWTH``. The sphere is put at the trunk's depth, and the torso (no bone: the spine
-  flexes) is measured on frames where it stands in line with the legs.
+- :func:`estimate_height` divides the stature chain (shin, thigh and neck as measured by
+  :func:`clip_proportions`, the torso on frames where it stands in line with the legs since the
+  spine flexes, plus the floor-to-ankle and ears-to-crown parts) by the head sphere's radius,
+  taken at the trunk's depth, on frames where the whole body is seen and the head faces the
+  camera (a bowed head's sphere reads small), and turns that head-to-body ratio into metres with
+  head size growing as stature to the power ``HEAD_GROWTH``.
 """
 from __future__ import annotations
 
