@@ -110,8 +110,10 @@ def head_box_from_body(body_px: np.ndarray) -> np.ndarray | None:
 
 def face_box_from_landmarks(landmarks_px: np.ndarray) -> np.ndarray | None:
     """Tight box ``[x0, y0, x1, y1]`` of a face's landmarks (``[478, 2+]``), or None if missing."""
-    pts = np.asarray(landmarks_px, dtype=np.float64)[:, :2]
-    pts = pts[np.isfinite(pts).all(axis=1)]
+    # Min and max in the points' own dtype: widening to float64 first gives the same values, slower.
+    pts = np.asarray(landmarks_px)[:, :2]
+    if not np.isfinite(pts).all():
+        pts = pts[np.isfinite(pts).all(axis=1)]
     if len(pts) < 3:
         return None
     (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)

@@ -28,15 +28,17 @@ def hand_square(body_px: np.ndarray, side: int, scale: float = 2.4) -> tuple[flo
     the hand) and the forearm (a hand is about 0.75 forearm long; the larger of the
     two guards against foreshortening). Returns None when the points are missing.
     """
-    wrist, pinky, index, thumb, elbow = (np.asarray(body_px[j, :2], np.float64) for j in _HAND_POSE_POINTS[side])
-    knuckles = np.stack([pinky, index, thumb])
-    if not (np.isfinite(wrist).all() and np.isfinite(knuckles).all()):
+    # One gather of the five points (wrist, pinky, index, thumb, elbow): this runs per hand per frame.
+    pts = np.asarray(body_px)[list(_HAND_POSE_POINTS[side]), :2].astype(np.float64)
+    if not np.isfinite(pts[:4]).all():
         return None
-    reach = float(np.linalg.norm(knuckles[:2].mean(axis=0) - wrist))
+    wrist, elbow = pts[0], pts[4]
+    knuckle_mid = pts[1:3].mean(axis=0)  # between the pinky and index knuckles
+    reach = float(np.linalg.norm(knuckle_mid - wrist))
     forearm = float(np.linalg.norm(wrist - elbow)) if np.isfinite(elbow).all() else 0.0
     length = max(reach / 0.45, 0.75 * forearm, 8.0)
     # The palm centre lies between the wrist and the knuckles.
-    cx, cy = 0.5 * (wrist + knuckles[:2].mean(axis=0))
+    cx, cy = 0.5 * (wrist + knuckle_mid)
     return float(cx), float(cy), length * scale
 
 

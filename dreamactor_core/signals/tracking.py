@@ -27,7 +27,8 @@ MAX_PEOPLE = 4
 def landmarks_box(points_px: np.ndarray, width: int, height: int, margin: float = 0.08) -> np.ndarray:
     """Box ``[x0, y0, x1, y1]`` around landmark pixels, grown by ``margin`` of its size, clipped to the image."""
     pts = points_px[:, :2]
-    pts = pts[np.isfinite(pts).all(axis=1)]
+    if not np.isfinite(pts).all():  # per-row filtering only where something is missing: this runs per frame
+        pts = pts[np.isfinite(pts).all(axis=1)]
     x0, y0 = pts.min(axis=0)
     x1, y1 = pts.max(axis=0)
     # Landmarks are joint centres; the head top and the body outline lie beyond them.
