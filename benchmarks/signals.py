@@ -9,15 +9,16 @@ Speed: extract + retarget + render (DreamActor style, 512x512) on two inputs:
 "Bare MediaPipe" is exactly the MediaPipe work our extraction does: every graph it
 creates (Pose in video mode, the static Pose that counts people, FaceMesh on head
 crops, Hands on hand crops) is created again and fed the very images ours fed it
-(recorded in a separate run), one call after another in one thread, with nothing
-else. Ours runs the face and hand graphs in worker threads next to Pose, so on two
+(recorded in a separate run), one call after another in one thread, and closed at the
+end as ours closes them, with nothing else. Ours runs the face and hand graphs in worker threads next to Pose, so on two
 cores it can beat "bare"; overhead = ours / bare - 1 (negative = faster).
 
 "cold" figures time everything from the first call (graph start-up included);
 "steady" leaves out the first 10 frames (ours stamps frame 10 when its face and hands
 are done, when Pose may be up to 4 frames ahead: a bias of at most 4/n in our favour,
 1% on "long"); "start-up" is cold time minus n frames at the steady rate. Retarget (to the pub02 person, measured
-once beforehand) and render are whole-clip stages: their ms/frame count in both.
+once beforehand) and render are whole-clip stages: their ms/frame count in both. CPU time is
+also printed per stage (process time, all threads: MediaPipe's own included in extract).
 The machine is shared: each figure is measured --repeats times, alternating ours
 and bare, and the best and the median are printed with the load average.
 """
@@ -111,10 +112,10 @@ def bare(rec: Recorder, frame_graph: int) -> tuple[float, float, int, float]:
             cls, args, kwargs = rec.graphs[gid]
             graphs[gid] = cls(*args, **kwargs)
         graphs[gid].process(image)
+    for g in graphs.values():  # ours closes its graphs inside extract_motion: so does bare
+        g.close()
     end = time.perf_counter()
     cpu = time.process_time() - cpu
-    for g in graphs.values():
-        g.close()
     return end - start, end - (t_warm or start), max(frames_seen - WARMUP, 1), cpu
 
 
@@ -129,18 +130,23 @@ def record(frames, fps) -> tuple[Recorder, int]:
 
 # --- ours ------------------------------------------------------------------------------
 def ours(frames, fps, reference) -> dict[str, float]:
-    """Seconds of each stage (extract cold and steady, retarget, render) and CPU seconds (all threads)."""
+    """Seconds of each stage (extract cold and steady, retarget, render), CPU seconds (all threads) in all
+    and per stage (``cpu_<stage>``)."""
     stamps: dict[int, float] = {}
-    cpu = time.process_time()
+    cpu = [time.process_time()]
     start = time.perf_counter()
     motion = extract_motion(frames, fps, progress=lambda done, total: stamps.setdefault(done, time.perf_counter()))
     t_extract = time.perf_counter()
+    cpu.append(time.process_time())
     moved = retarget_motion(motion, reference)
     t_retarget = time.perf_counter()
+    cpu.append(time.process_time())
     render_guidance(moved, SIZE, SIZE)
     t_render = time.perf_counter()
-    return {"cpu": time.process_time() - cpu, "extract": t_extract - start, "extract_steady": t_extract - stamps[WARMUP],
-            "retarget": t_retarget - t_extract, "render": t_render - t_retarget}
+    cpu.append(time.process_time())
+    return {"cpu": cpu[-1] - cpu[0], "extract": t_extract - start, "extract_steady": t_extract - stamps[WARMUP],
+            "retarget": t_retarget - t_extract, "render": t_render - t_retarget,
+            **{f"cpu_{k}": b - a for k, a, b in zip(("extract", "retarget", "render"), cpu, cpu[1:])}}
 
 
 def speed(synth: Path, repeats: int) -> None:
@@ -174,6 +180,8 @@ def speed(synth: Path, repeats: int) -> None:
                   f"(overhead {statistics.median(ratios) - 1:+.0%})")
         ms = {k: statistics.median(r[k] for r in runs) * 1000 / n for k in ("extract", "retarget", "render")}
         print("    per stage, median ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items()))
+        cpu_ms = {k: statistics.median(r[f"cpu_{k}"] for r in runs) * 1000 / n for k in ("extract", "retarget", "render")}
+        print("    per stage, median CPU ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu_ms.items()))
         # One-off cost (graphs made, people counted): cold time minus n frames at the steady rate.
         first_o = statistics.median(r["extract"] - r["extract_steady"] * n / steady_n for r in runs) * 1000
         first_b = statistics.median(b[0] - b[1] * n / b[2] for b in bares) * 1000
