@@ -115,6 +115,16 @@ def test_height_takes_the_torso_standing(synth_dir):
     assert estimate_height(m)["height_m"] == pytest.approx(upright, rel=0.02)
 
 
+def test_a_sphere_read_small_gives_no_height_and_says_why(synth_dir):
+    """A head sphere read at 0.6 of the head on every frame (as on three held-out clips) would make
+    the 1.81 m body ~22 head radii tall, more than any body measures: no height, and why."""
+    m = gt_motion(synth_dir, "pub01_walk_in_place")
+    assert estimate_height(m)["height_m"] is not None
+    m.head_radius_px *= 0.6
+    out = estimate_height(m)
+    assert out["height_m"] is None and out["head_ratio"] is None and "too small for the body" in out["why"]
+
+
 def test_portrait_gives_no_height_and_says_why(synth_dir):
     out = estimate_height(gt_motion(synth_dir, "pub06_portrait_head"))
     assert out["height_m"] is None and "whole body" in out["why"]

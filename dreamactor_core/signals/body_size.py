@@ -94,6 +94,12 @@ ANKLE_SHARE, CROWN_RADII = 0.045, 1.0
 # the head against the body: at 256 px a 2.34 m adult's head (~10 px) read 3.3 m, while heads of
 # 18 px (the same adult and a 1.2 m child at 384 and 256 px) read as well as larger ones.
 MIN_HEAD_RADIUS_PX = 16.0
+# No body measures more head radii than this: across Anny's whole phenotype range (1,900 bodies,
+# 0.7-2.4 m, the longest-legged and smallest-headed included) stature over the head's bounding
+# sphere stays within 8.3-15.1, and the measured ratio scatters ~3% around the true one. A chain
+# longer than MAX_HEAD_RATIO radii means the sphere read small: on three held-out hard-case variants
+# it read 0.6-0.8 of the head on every frame, giving 4.9 m for 1.86 m and 4.7 m for 2.40 m.
+MAX_HEAD_RATIO = 17.0
 # The torso enters the stature as measured on frames where pelvis-to-neck lies within this angle of
 # the ankles-to-hips line (standing straight): the spine flexes, so a forward bend or a squat
 # shortens it (a 2.34 m body bending forward: 0.69 m upright, 0.54 m at the deepest), and stature is
@@ -219,6 +225,9 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
         return {**none, "why": "a leg or the trunk was not measured"}
     stature = (chain + CROWN_RADII * radius) / (1.0 - ANKLE_SHARE)
     ratio = stature / radius
+    if ratio > MAX_HEAD_RATIO:
+        return {**none, "why": f"the head sphere is too small for the body ({ratio:.1f} head radii tall, no body "
+                               f"measures over {MAX_HEAD_RATIO:.0f}): the head was not sized on this clip"}
     height = ADULT_HEIGHT_M * (ratio / ADULT_HEAD_RATIO) ** (1.0 / (1.0 - HEAD_GROWTH))
     metres = height / stature
     return {"height_m": round(height, 3), "head_ratio": round(ratio, 3), "frames": int(len(idx)),
