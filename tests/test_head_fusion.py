@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dreamactor_core.signals.head_fusion import blend_angles, fade, face_weight, fuse_head, torso_rotations
+from dreamactor_core.signals.head_fusion import (TORSO_LEAD_FRAMES, blend_angles, fade, face_weight, fuse_head,
+                                                torso_rotations)
 from dreamactor_core.signals.head_pose import angles_from_rotation, rotation_from_angles
 from dreamactor_core.signals.torso_turn import facing_flips, sharpen_turn, steady_runs
 
@@ -65,7 +66,7 @@ def test_blend_is_a_circular_mean():
 def test_whole_turn_is_continuous_and_back_views_keep_the_sphere():
     """0 -> 360 degrees: the face holds near frontal, nothing holds behind; yaw never jumps."""
     yaws = np.linspace(0.0, 360.0, 73)[:-1]
-    world, px = _body(yaws)
+    world, px = _body(yaws - TORSO_LEAD_FRAMES * 5.0)  # the pose trails the turn, as MediaPipe's does
     wrapped = (yaws + 180) % 360 - 180
     face = _fit(wrapped, np.abs(wrapped) < 50)
     points = _fit(wrapped, np.abs(wrapped) < 95, radius=36.0)
@@ -141,7 +142,7 @@ def test_a_face_on_the_back_of_a_spinning_head_is_not_a_face():
     """FaceMesh "finds" a face at 35 degrees on two frames where the head is turned 110-125 and the Pose
     head points failed: it is dropped, the torso carries the head there."""
     yaws = np.linspace(0.0, 360.0, 41)[:-1]
-    world, px = _body_with_feet(yaws)
+    world, px = _body_with_feet(yaws - TORSO_LEAD_FRAMES * 9.0)  # trailing, as MediaPipe's
     wrapped = (yaws + 180) % 360 - 180
     face = _fit(wrapped, np.abs(wrapped) < 50)
     points = _fit(wrapped, np.abs(wrapped) < 95)

@@ -15,8 +15,9 @@ Three per-frame estimates of the head's rotation, each good somewhere:
   a median over the nearest measured frames). Where the face's yaw has no weight it shares the yaw
   only once the body has turned since then (a head turning on a still body leaves that measurement
   behind; less turn will do where the head points agree with it), and never across a jump no body
-  makes (MediaPipe swapping left and right when the head looks turned away). Sharing, it outweighs
-  the head points, which over-read a turned head and stick near 180 behind it.
+  makes (MediaPipe swapping left and right when the head looks turned away). Sharing, it replaces
+  the head points, which over-read a turned head and stick near 180 behind it. Its yaw is moved half
+  a frame ahead along its turn, which MediaPipe's pose trails.
 
 Each source gets a weight per frame (the face fades out between ``FACE_FULL_DEG`` and
 ``FACE_NONE_DEG`` of yaw, in the yaw itself already by ``FACE_YAW_NONE_DEG`` judged by the fit
@@ -51,6 +52,14 @@ BODY_TURN_DEG = (15.0, 45.0)  # ...or, with no face, the body has turned this fa
 AGREE_DEG = (15.0, 30.0)  # ...or, with no face, the head points and the torso agree within this (full, none)
 TORSO_SHARE_WEIGHT = 0.4  # the torso's yaw weight where it shares: 4x the head points (see fuse_head)
 NECK_WINDOW_S = 0.4  # the head-on-torso yaw is the median of this many seconds of measured frames
+# ...taken as none below this: on a fast turn the face misreads the head by up to 10-15 degrees (a frame
+# late where FaceMesh picks it up, over-read at 20-45, saturated near 50) and the torso by up to 5, so a
+# smaller head-on-torso turn measured there is their error (10 kept one such: a 360 turn at 9.7 degrees).
+NECK_DEADBAND_DEG = 15.0
+# MediaPipe's pose trails a turning body by about half a frame (its own filter between video frames): on the
+# whole turns of the hard-case set and its variants the torso read 3.3-3.6 degrees behind at 9.2 deg/frame
+# (the unsharpened world pose more); the torso's yaw is moved ahead by this many frames of its own speed.
+TORSO_LEAD_FRAMES = 0.5
 LONE_FACE_DEG = 45.0  # a face with no head points, this far off the torso's head, is not a face (see fuse_head)
 FADE_S = 0.2  # seconds over which a source's weight ramps in or out
 SIZE_WINDOW_S = 0.6  # running median of the radius (log scale)
@@ -155,7 +164,8 @@ def _hold_nearest(values: np.ndarray, have: np.ndarray) -> np.ndarray:
 
 def _steady_neck(neck: np.ndarray, measured: np.ndarray, fps: float) -> np.ndarray:
     """``[T, 3, 3]`` head-on-torso rotations held from the nearest ``measured`` frame, with the yaw
-    replaced by the median over the ``NECK_WINDOW_S`` worth of measured frames nearest in time.
+    replaced by the median over the ``NECK_WINDOW_S`` worth of measured frames nearest in time (none where
+    that is under ``NECK_DEADBAND_DEG``).
 
     One frame's measurement carries that frame's face error: FaceMesh picking a face up again on a
     fast turn lags it by a frame (10-20 degrees at 230-340 deg/s), which a single frame would then
@@ -174,8 +184,26 @@ def _steady_neck(neck: np.ndarray, measured: np.ndarray, fps: float) -> np.ndarr
             else:
                 lo -= 1
         steady[t] = np.median(yaw[lo:hi])
+    steady = np.where(np.abs(steady) < NECK_DEADBAND_DEG, 0.0, steady)
     a = _angles(_hold_nearest(neck, measured))
     return np.stack([rotation_from_angles(y, p, r) for y, p, r in zip(steady, a[:, 1], a[:, 2])])
+
+
+def _lead_turn(torso: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
+    """``torso`` ``[T, 3, 3]`` with its yaw moved ``TORSO_LEAD_FRAMES`` ahead along its own turning speed
+    (central differences within each :func:`steady_runs` run of ``valid`` frames, none across a swap)."""
+    a = _angles(torso)
+    ok = np.asarray(valid, bool) & np.isfinite(a).all(1)
+    runs = steady_runs(a[:, 0], ok, fps)
+    speed = np.zeros(len(a))  # degrees per frame
+    for run in np.unique(runs[ok]):
+        idx = np.flatnonzero(runs == run)
+        if len(idx) >= 3:
+            speed[idx] = np.gradient(np.degrees(np.unwrap(np.radians(a[idx, 0]))), idx)
+    out = np.array(torso, np.float64)
+    if ok.any():
+        out[ok] = [rotation_from_angles(y + TORSO_LEAD_FRAMES * v, p, r) for (y, p, r), v in zip(a[ok], speed[ok])]
+    return out
 
 
 def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: np.ndarray, seen: np.ndarray,
@@ -213,6 +241,7 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     have_t = np.asarray(seen)[:, list(_SHOULDERS + _HIPS)].all(1)
     torso = sharpen_turn(torso_rotations(body_world), body_px, body_world, fps, np.asarray(seen)[:, list(_FEET)].all(1))
     have_t &= np.isfinite(torso).all((1, 2))
+    torso = _lead_turn(torso, have_t, fps)
     body_yaw = _angles(torso)[:, 0]
     both = have_fit & have_t & (w_face >= 0.5)
     torso_a = np.full((n, 3), np.nan)
@@ -252,6 +281,9 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     # head, is dropped.
     lone = have_f & ~have_p & (np.nan_to_num(_gap(face_a[:, 0], torso_a[:, 0])) > LONE_FACE_DEG)
     w_face, w_face_yaw, w_face_pitch = (np.where(lone, 0.0, w) for w in (w_face, w_face_yaw, w_face_pitch))
+    # Where the torso shares the yaw the head points give way to it: past profile they stick near 180 and
+    # only made up for the torso trailing the turn, which it no longer does (TORSO_LEAD_FRAMES).
+    w_point = w_point * np.stack([1.0 - share * have_t, np.ones(n), np.ones(n)], 1)
     weights = [w_face, w_point[:, 0], w_torso[:, 0]]
     w_face_angles = np.stack([w_face_yaw, np.minimum(w_face, w_face_pitch), w_face], 1)
     angles = blend_angles([face_a, point_a, torso_a], [w_face_angles, w_point, w_torso])
