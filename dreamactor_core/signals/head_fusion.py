@@ -282,7 +282,9 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     lone = have_f & ~have_p & (np.nan_to_num(_gap(face_a[:, 0], torso_a[:, 0])) > LONE_FACE_DEG)
     w_face, w_face_yaw, w_face_pitch = (np.where(lone, 0.0, w) for w in (w_face, w_face_yaw, w_face_pitch))
     # Where the torso shares the yaw the head points give way to it: past profile they stick near 180 and
-    # only made up for the torso trailing the turn, which it no longer does (TORSO_LEAD_FRAMES).
+    # only made up for the torso trailing the turn, which it no longer does (TORSO_LEAD_FRAMES). The sphere
+    # gives them up there too (below): their size behind the head is as much a guess (360 turns' radius
+    # spread x1.06-1.13 -> x1.04-1.05 on the hard set and held-out variants; one variant x1.20 either way).
     w_point = w_point * np.stack([1.0 - share * have_t, np.ones(n), np.ones(n)], 1)
     weights = [w_face, w_point[:, 0], w_torso[:, 0]]
     w_face_angles = np.stack([w_face_yaw, np.minimum(w_face, w_face_pitch), w_face], 1)
