@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dreamactor_core.signals.head_fusion import (TORSO_LEAD_FRAMES, blend_angles, fade, face_weight, fuse_head,
+from dreamactor_core.signals.head_fusion import (FACE_OVER_POINTS, TORSO_LEAD_FRAMES, blend_angles, fade, face_weight, fuse_head,
                                                 torso_rotations)
 from dreamactor_core.signals.head_pose import angles_from_rotation, rotation_from_angles
 from dreamactor_core.signals.torso_turn import facing_flips, sharpen_turn, steady_runs
@@ -223,3 +223,19 @@ def test_the_back_view_is_placed_where_the_shoulders_look_widest():
     np.testing.assert_array_equal(facing_flips(depth, clipped, 5), [1, 1, 1, -1, -1, -1, -1, -1])
     widest_at_the_change = np.array([0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 0.97, 0.90])
     np.testing.assert_array_equal(facing_flips(depth, widest_at_the_change, 5), [1, 1, 1, 1, 1, 1, -1, -1])
+
+
+@pytest.mark.parametrize("shrunk", [slice(5, 30), slice(0, 40)])
+def test_a_face_mesh_that_shrinks_does_not_shrink_the_sphere(shrunk):
+    """FaceMesh reading the face at 0.6 of its size for 25 frames (or the whole clip) while the Pose
+    head points keep the head's size: the sphere keeps the size the face had where it held (or the
+    head points' size on the face's usual scale)."""
+    yaws = np.zeros(40)
+    world, px = _body(yaws)
+    face = _fit(yaws, np.ones(40, bool))
+    points = _fit(yaws, np.ones(40, bool), radius=40.0 / FACE_OVER_POINTS)
+    face["radius_px"][shrunk] = 24.0
+    out = fuse_head(face, points, world, px, np.ones((40, 33), bool), fps=25.0)
+    np.testing.assert_allclose(out["radius_px"], 40.0, rtol=1e-6)
+    # The face still places the sphere.
+    np.testing.assert_allclose(out["center_px"], np.tile([200.0, 5.0], (40, 1)), atol=1e-6)
