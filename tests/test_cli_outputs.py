@@ -97,10 +97,18 @@ def test_ctrl_c_on_a_real_process_leaves_no_video_and_no_traceback(tiny, synth_d
     """SIGINT to the whole process group, as a terminal's Ctrl-C, once the first window is on disk."""
     out = tmp_path / "out.mp4"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "dreamactor_core",
-                             *_animate_args(tiny, synth_dir, out, "--steps", "6")],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    # A test run started in the background of a script (`pytest ... &`) ignores SIGINT, and an ignored
+    # signal is inherited through exec, where Python then installs no Ctrl-C handler: the child would
+    # run on. A terminal's foreground job has SIGINT's default; give the child that (a caught handler,
+    # unlike an ignored one, resets to the default in the child).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "dreamactor_core",
+                                 *_animate_args(tiny, synth_dir, out, "--steps", "6")],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     partial = tmp_path / ".out.partial.mp4"
     deadline = time.monotonic() + 300
     while not partial.exists() and proc.poll() is None and time.monotonic() < deadline:
