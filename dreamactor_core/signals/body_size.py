@@ -207,8 +207,13 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     if size_px < MIN_HEAD_RADIUS_PX:
         return {**none, "why": f"the head is too small in the picture ({size_px:.0f} px radius, "
                                f"needs {MIN_HEAD_RADIUS_PX:.0f}); use a larger or closer shot"}
-    pts, cam, _ = _camera_points(motion, idx)
-    joints = body_joints(pts)
+    # One camera fit over the whole-body frames serves the head's frames and the standing torso's:
+    # the fit solves each frame on its own (the focal is fixed), so a subset's fit is the same numbers.
+    every = np.flatnonzero(whole)
+    pts, cam, _ = _camera_points(motion, every)
+    all_joints = body_joints(pts)
+    joints = all_joints[np.searchsorted(every, idx)]
+    focal = cam.focal
     # Head radius in the same (world) scale as the bones, at the depth of the trunk (mid neck and
     # pelvis) rather than of the ears: the pelvis's depth is the fitted camera's own translation, the
     # ears' is MediaPipe's least certain guess. On 20 full-body synthetic clips (public, hard and two
@@ -216,11 +221,10 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     # shoulders and MediaPipe's ears 1.3-4.0%; the measured ratio's scatter against the truth falls
     # from 3.2% to 2.5% (largest deviation 9.0 -> 5.5%). The head's usual ~2% lead is in ADULT_HEAD_RATIO.
     depth = 0.5 * (joints[:, BODY.index("neck"), 2] + joints[:, BODY.index("pelvis"), 2])
-    radius = float(np.median(motion.head_radius_px[idx].astype(np.float64) * depth / cam.focal))
+    radius = float(np.median(motion.head_radius_px[idx].astype(np.float64) * depth / focal))
     # Bone lengths rather than per-frame extents: bending a knee does not shorten them.
     bones = (proportions or clip_proportions(motion))["lengths"]
-    chain = sum(bones[k] for k in ("shin", "thigh", "neck")) + _standing_torso(motion, np.flatnonzero(whole),
-                                                                                bones["torso"])
+    chain = sum(bones[k] for k in ("shin", "thigh", "neck")) + _standing_torso(all_joints, bones["torso"])
     if not np.isfinite(chain):
         return {**none, "why": "a leg or the trunk was not measured"}
     stature = (chain + CROWN_RADII * radius) / (1.0 - ANKLE_SHARE)
@@ -234,10 +238,10 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
             "lengths_m": {g: (round(v * metres, 4) if np.isfinite(v) else None) for g, v in bones.items()}, "why": None}
 
 
-def _standing_torso(motion: Motion, frames: np.ndarray, torso: float) -> float:
-    """Pelvis-to-neck length (world scale) over ``frames`` where it stands within ``UPRIGHT_DEG``
-    of the ankles-to-hips line; ``torso`` (its length over all frames) if under ``UPRIGHT_MIN_FRAMES``."""
-    j = body_joints(_camera_points(motion, frames)[0])
+def _standing_torso(j: np.ndarray, torso: float) -> float:
+    """Pelvis-to-neck length (world scale) over the frames of body joints ``j`` ``[F, J, 3]`` (camera
+    space) where it stands within ``UPRIGHT_DEG`` of the ankles-to-hips line; ``torso`` (its length
+    over all frames) if under ``UPRIGHT_MIN_FRAMES``."""
     trunk = j[:, BODY.index("neck")] - j[:, BODY.index("pelvis")]
     legs = 0.5 * (j[:, BODY.index("left_hip")] + j[:, BODY.index("right_hip")]
                   - j[:, BODY.index("left_ankle")] - j[:, BODY.index("right_ankle")])
