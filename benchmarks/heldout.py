@@ -1,10 +1,11 @@
 """Held-out hard cases: seeded variants of the hard-case set, and which targets each one misses.
 
-    python benchmarks/heldout.py OUT_DIR [--variants 1 2 3] [--size 384] [--frames 40]
+    python benchmarks/heldout.py OUT_DIR [--variants 1 2 3] [--size 384] [--frames 40] [--no-limb-morphs]
 
 Variant N (other bodies of each case's class and limb lengths, views, motion speeds and
 phases, looks; see ``dreamactor_core.training.synth_variants``) is rendered into
-``OUT_DIR/vN`` unless that folder already holds its clips, then every clip is scored with
+``OUT_DIR/vN`` (``OUT_DIR/vN_plain`` with ``--no-limb-morphs``: bodies that are their phenotype
+alone) unless that folder already holds its clips, then every clip is scored with
 the scorecard the tests use (raw MediaPipe -> ours, one card line per clip). Variant 0 is
 the hard-case set itself. The last table lists, per target, the clips that miss it in
 each variant: a target met on variant 0 and missed on the others was met by a fit to
@@ -23,11 +24,12 @@ from dreamactor_core.signals.scorecard import TARGETS, card_line, misses, score_
 from dreamactor_core.training.synth_hardcases import CASES, write_hard_cases  # noqa: E402
 
 
-def variant_dir(out: Path, variant: int, size: int, frames: int) -> Path:
-    """``out/vN`` with the variant's clips, rendered there first when it holds none."""
-    folder = out / f"v{variant}"
+def variant_dir(out: Path, variant: int, size: int, frames: int, limb_morphs: bool = True) -> Path:
+    """``out/vN`` (``out/vN_plain`` without limb morphs) with the variant's clips, rendered there first
+    when it holds none."""
+    folder = out / (f"v{variant}" if limb_morphs or variant == 0 else f"v{variant}_plain")
     if not all((folder / f"{name}.mp4").exists() for name in CASES):
-        write_hard_cases(folder, size=size, frames=frames, variant=variant,
+        write_hard_cases(folder, size=size, frames=frames, variant=variant, limb_morphs=limb_morphs,
                          progress=lambda d, n: print(f"variant {variant}: {d}/{n} cases written", flush=True))
     return folder
 
@@ -38,12 +40,14 @@ def main() -> None:
     parser.add_argument("--variants", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--frames", type=int, default=40)
+    parser.add_argument("--no-limb-morphs", dest="limb_morphs", action="store_false",
+                        help="bodies without arm/leg length morphs (every other draw of the variant kept)")
     args = parser.parse_args()
     if any(v < 0 for v in args.variants):
         sys.exit("--variants: each must be 0 (the hard-case set) or more")
     missed: dict[int, dict[str, list[str]]] = {}
     for variant in args.variants:
-        folder = variant_dir(args.out_dir, variant, args.size, args.frames)
+        folder = variant_dir(args.out_dir, variant, args.size, args.frames, args.limb_morphs)
         print(f"variant {variant} ({folder}): raw MediaPipe -> ours, as benchmarks/signals.py --accuracy prints")
         missed[variant] = {}
         for name in CASES:

@@ -52,6 +52,15 @@ def test_variants_keep_the_motion_class():
         assert y1 == 1.0 and y0 <= 0.6 and (x0 == 0.0 or x1 == 1.0) and x1 - x0 >= 0.6
 
 
+def test_without_limb_morphs_only_the_limbs_change():
+    # The variants rendered before limb morphs existed (phenotype-only bodies) stay reproducible.
+    for name, spec in CASES.items():
+        for n in VARIANTS:
+            (morphed, look), (plain, plain_look) = (variant_case(name, spec, _LOOK, n, limb_morphs=m) for m in (True, False))
+            assert morphed["local_changes"] and plain["local_changes"] == {}, name
+            assert {**plain, "local_changes": morphed["local_changes"]} == morphed and plain_look == look, name
+
+
 @pytest.fixture(scope="module")
 def engine():
     pytest.importorskip("anny")

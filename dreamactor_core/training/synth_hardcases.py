@@ -1,6 +1,7 @@
 """A public hard-case set: synthetic clips of what breaks motion extraction, with exact ground truth.
 
-    python -m dreamactor_core.training.synth_hardcases OUT_DIR [--size 384] [--frames 40] [--only NAME ...] [--variant N]
+    python -m dreamactor_core.training.synth_hardcases OUT_DIR [--size 384] [--frames 40] [--only NAME ...]
+                                                       [--variant N [--no-limb-morphs]]
 
 Each case is one Anny body, one motion and one camera, declared as data in :data:`CASES`:
 fast limbs, a child and a very tall body, a 360-degree turn, a portrait turning its head
@@ -17,7 +18,8 @@ inside its limb); the panel always stands between the camera and the body.
 
 ``--variant N`` (N > 0) renders held-out versions of the same cases: other bodies of each
 case's class and limb lengths, views, motion speeds and phases, looks and panel positions, seeded by N
-(:mod:`.synth_variants`); the JSON records the variant. Variant 0 is the set above.
+(:mod:`.synth_variants`); the JSON records the variant. ``--no-limb-morphs`` keeps every other draw and
+leaves the limb lengths to the phenotype. Variant 0 is the set above.
 """
 from __future__ import annotations
 
@@ -182,10 +184,11 @@ def _draw_panel(frames: np.ndarray, panel) -> tuple[np.ndarray, list[float]]:
     return out, [float(x0), float(y0), float(x1 - 1), float(y1 - 1)]
 
 
-def render_case(engine: SynthHumanEngine, name: str, num_frames: int, variant: int = 0) -> dict:
+def render_case(engine: SynthHumanEngine, name: str, num_frames: int, variant: int = 0,
+                limb_morphs: bool = True) -> dict:
     """Frames ``[T, H, W, 3]``, silhouettes ``[T, H, W]`` bool, the ground-truth JSON and any reference photo
-    of the case ``name`` (its held-out ``variant`` when that is over 0)."""
-    spec, look = variant_case(name, CASES[name], _LOOK, variant)
+    of the case ``name`` (its held-out ``variant`` when that is over 0, with or without ``limb_morphs``)."""
+    spec, look = variant_case(name, CASES[name], _LOOK, variant, limb_morphs)
     subject = Subject({**_ADULT, **spec["body"]}, **look, local_changes=spec.get("local_changes", {}))
     motion = case_motion(spec["motion"][0], spec["motion"][1], num_frames, engine.fps)
     clip = engine.render(subject, motion, Camera(*spec["view"], spec["framing"]))
@@ -235,9 +238,9 @@ def render_case(engine: SynthHumanEngine, name: str, num_frames: int, variant: i
 
 
 def write_hard_cases(out_dir, *, size: int = 384, frames: int = 40, names=None, engine=None, variant: int = 0,
-                     progress: ProgressFn = None, cancel: CancelFn = None) -> list[Path]:
-    """Render the hard cases (or their held-out ``variant``) into ``out_dir`` (mp4, png, json, silhouettes;
-    ``.ref.png``/``.ref.json``)."""
+                     limb_morphs: bool = True, progress: ProgressFn = None, cancel: CancelFn = None) -> list[Path]:
+    """Render the hard cases (or their held-out ``variant``, its limb lengths morphed unless ``limb_morphs``
+    is False) into ``out_dir`` (mp4, png, json, silhouettes; ``.ref.png``/``.ref.json``)."""
     from ..signals.video_io import write_image, write_video
 
     names = list(names or CASES)
@@ -248,11 +251,12 @@ def write_hard_cases(out_dir, *, size: int = 384, frames: int = 40, names=None, 
         raise ValueError(f"hard cases: variant must be 0 (the set itself) or more, got {variant}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    eng = engine or SynthHumanEngine(size, size, local_changes=variant > 0)  # variants morph limb lengths
+    morphs = variant > 0 and limb_morphs  # variants morph limb lengths unless asked not to
+    eng = engine or SynthHumanEngine(size, size, local_changes=morphs)
     paths = []
     for k, name in enumerate(names):
         check_cancel(cancel)
-        case = render_case(eng, name, frames, variant)
+        case = render_case(eng, name, frames, variant, limb_morphs)
         write_video(str(out / f"{name}.mp4"), case["frames"], eng.fps, crf=20)
         write_image(str(out / f"{name}.png"), case["frames"][0])
         (out / f"{name}.json").write_text(json.dumps(case["gt"]))
@@ -281,8 +285,11 @@ def main(argv=None) -> None:
     parser.add_argument("--only", nargs="*", default=None, help=f"some of: {', '.join(CASES)}")
     parser.add_argument("--variant", type=int, default=0,
                         help="0: the set itself; N > 0: held-out versions (other bodies, views, motions, looks)")
+    parser.add_argument("--no-limb-morphs", dest="limb_morphs", action="store_false",
+                        help="variants keep every draw but the arm/leg length morphs (bodies are phenotypes alone)")
     args = parser.parse_args(argv)
     write_hard_cases(args.out_dir, size=args.size, frames=args.frames, names=args.only, variant=args.variant,
+                     limb_morphs=args.limb_morphs,
                      progress=lambda d, n: print(f"{d}/{n} cases written", flush=True))
 
 

@@ -136,11 +136,12 @@ def vary_panel(rng: np.random.Generator) -> tuple[float, float, float, float]:
     return (round(1.0 - width, 3), y0, 1.0, 1.0)
 
 
-def variant_case(name: str, spec: dict, look: dict, variant: int) -> tuple[dict, dict]:
+def variant_case(name: str, spec: dict, look: dict, variant: int, limb_morphs: bool = True) -> tuple[dict, dict]:
     """``(spec, look)`` of variant ``variant`` of the case ``name`` (whose own are ``spec`` and ``look``).
 
     Variant 0 returns them unchanged. Other variants draw the body from the case's class, the view
     around the case's own, the motion's speed/amplitude/phase, the look, the panel and the reference.
+    ``limb_morphs=False`` keeps every draw but the limb lengths (the body is its phenotype alone).
     """
     if variant == 0:
         return spec, look
@@ -161,7 +162,7 @@ def variant_case(name: str, spec: dict, look: dict, variant: int) -> tuple[dict,
         out["ref_view"] = (round(_uniform(rng, (-8.0, 8.0)), 2), round(_uniform(rng, (1.0, 6.0)), 2))
         out["ref_shirt"] = _apart(rng, [new_look["skin"], *new_look["background"]], 0.05, 0.95)
     # Drawn from a generator of their own, so adding them left every other draw of a variant as it was.
-    out["local_changes"] = vary_limbs(np.random.default_rng([int(variant), zlib.crc32(name.encode()), 1]),
-                                      body_class(name))
+    limbs = vary_limbs(np.random.default_rng([int(variant), zlib.crc32(name.encode()), 1]), body_class(name))
+    out["local_changes"] = limbs if limb_morphs else {}
     out["variant"] = int(variant)
     return out, new_look
