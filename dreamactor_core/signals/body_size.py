@@ -24,10 +24,10 @@ how tall the person is.
   on the public and hard sets (``benchmarks/limb_floor.py``). ``LANDMARK_BIAS`` removes the offset they share, not the per-body
   part, which no weighting of frames or sides can undo.
 - :func:`estimate_height` divides the stature chain (shin, thigh and neck as measured by
-  :func:`clip_proportions`, the torso on frames where it stands in line with the legs since the
-  spine flexes, plus the floor-to-ankle and ears-to-crown parts) by the head sphere's radius,
-  taken at the trunk's depth, on frames where the whole body is seen and the head faces the
-  camera (a bowed head's sphere reads small), and turns that head-to-body ratio into metres with
+  :func:`clip_proportions`, the torso on frames where the body stands (trunk in line with the legs,
+  a knee straight) since the spine flexes, plus the floor-to-ankle and ears-to-crown parts) by the
+  head sphere's radius, taken at the trunk's depth, on frames where the whole body is seen, stands
+  and the head faces the camera (a bowed head's sphere reads small), and turns that head-to-body ratio into metres with
   head size growing as stature to the power ``HEAD_GROWTH``.
 """
 from __future__ import annotations
@@ -106,6 +106,9 @@ MAX_HEAD_RATIO = 17.0
 # measured standing. Clips with fewer than UPRIGHT_MIN_FRAMES such frames use the torso's length
 # over all frames.
 UPRIGHT_DEG, UPRIGHT_MIN_FRAMES = 20.0, 3
+# A standing frame also has a knee bent under this (thigh-to-shin angle): a walk's stance knee stays
+# within ~20 deg, a squat's bends 60-120 deg while its trunk and hips-to-ankles line stay upright.
+STRAIGHT_KNEE_DEG = 30.0
 # Frames sized for the height: the head within these yaw and pitch angles of facing the camera.
 FACING_YAW_DEG, FACING_PITCH_DEG = 45.0, 20.0
 WHOLE_BODY = (7, 8, 11, 12, 23, 24, 25, 26, 27, 28)  # ears, shoulders, hips, knees, ankles
@@ -220,11 +223,19 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     # held-out variants of the hard set) the true head sits 1.2-2.8% of the distance nearer than the
     # shoulders and MediaPipe's ears 1.3-4.0%; the measured ratio's scatter against the truth falls
     # from 3.2% to 2.5% (largest deviation 9.0 -> 5.5%). The head's usual ~2% lead is in ADULT_HEAD_RATIO.
+    # The trunk's depth is the camera fit's, and the fit holds MediaPipe's world skeleton to the pixels:
+    # a folded body's world skeleton does not shrink as its picture does, so the fit pushes it back (a
+    # squat: the fitted pelvis 30% further away at the deepest, the true one 8%) and the head, sized at
+    # that depth, grows. The head is sized on standing frames (see _standing) where there are enough.
+    standing = _standing(all_joints)
+    upright = standing[np.searchsorted(every, idx)]
+    if upright.sum() >= UPRIGHT_MIN_FRAMES:
+        idx, joints = idx[upright], joints[upright]
     depth = 0.5 * (joints[:, BODY.index("neck"), 2] + joints[:, BODY.index("pelvis"), 2])
     radius = float(np.median(motion.head_radius_px[idx].astype(np.float64) * depth / focal))
     # Bone lengths rather than per-frame extents: bending a knee does not shorten them.
     bones = (proportions or clip_proportions(motion))["lengths"]
-    chain = sum(bones[k] for k in ("shin", "thigh", "neck")) + _standing_torso(all_joints, bones["torso"])
+    chain = sum(bones[k] for k in ("shin", "thigh", "neck")) + _standing_torso(all_joints, standing, bones["torso"])
     if not np.isfinite(chain):
         return {**none, "why": "a leg or the trunk was not measured"}
     stature = (chain + CROWN_RADII * radius) / (1.0 - ANKLE_SHARE)
@@ -238,17 +249,29 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
             "lengths_m": {g: (round(v * metres, 4) if np.isfinite(v) else None) for g, v in bones.items()}, "why": None}
 
 
-def _standing_torso(j: np.ndarray, torso: float) -> float:
-    """Pelvis-to-neck length (world scale) over the frames of body joints ``j`` ``[F, J, 3]`` (camera
-    space) where it stands within ``UPRIGHT_DEG`` of the ankles-to-hips line; ``torso`` (its length
-    over all frames) if under ``UPRIGHT_MIN_FRAMES``."""
-    trunk = j[:, BODY.index("neck")] - j[:, BODY.index("pelvis")]
-    legs = 0.5 * (j[:, BODY.index("left_hip")] + j[:, BODY.index("right_hip")]
-                  - j[:, BODY.index("left_ankle")] - j[:, BODY.index("right_ankle")])
-    length = np.linalg.norm(trunk, axis=-1)
-    cos = np.sum(trunk * legs, axis=-1) / np.maximum(length * np.linalg.norm(legs, axis=-1), 1e-12)
-    upright = cos >= np.cos(np.radians(UPRIGHT_DEG))
-    return float(np.median(length[upright])) if upright.sum() >= UPRIGHT_MIN_FRAMES else torso
+def _standing(j: np.ndarray) -> np.ndarray:
+    """Frames of body joints ``j`` ``[F, J, 3]`` (camera space) where the body stands: pelvis-to-neck
+    within ``UPRIGHT_DEG`` of the ankles-to-hips line and a knee bent under ``STRAIGHT_KNEE_DEG`` (in a
+    squat the trunk and the hips-to-ankles line both stay upright; only the knees tell it apart)."""
+    B = BODY.index
+    trunk = j[:, B("neck")] - j[:, B("pelvis")]
+    legs = 0.5 * (j[:, B("left_hip")] + j[:, B("right_hip")] - j[:, B("left_ankle")] - j[:, B("right_ankle")])
+    upright = _cos(trunk, legs) >= np.cos(np.radians(UPRIGHT_DEG))
+    knee = np.max([_cos(j[:, B(f"{s}_knee")] - j[:, B(f"{s}_hip")], j[:, B(f"{s}_ankle")] - j[:, B(f"{s}_knee")])
+                   for s in ("left", "right")], axis=0)
+    return upright & (knee >= np.cos(np.radians(STRAIGHT_KNEE_DEG)))
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine of the angle between vectors ``a`` and ``b`` ``[..., 3]``."""
+    return np.sum(a * b, axis=-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+
+
+def _standing_torso(j: np.ndarray, standing: np.ndarray, torso: float) -> float:
+    """Pelvis-to-neck length (world scale) over the ``standing`` frames of body joints ``j`` ``[F, J, 3]``
+    (camera space); ``torso`` (its length over all frames) if under ``UPRIGHT_MIN_FRAMES``."""
+    length = np.linalg.norm(j[:, BODY.index("neck")] - j[:, BODY.index("pelvis")], axis=-1)
+    return float(np.median(length[standing])) if standing.sum() >= UPRIGHT_MIN_FRAMES else torso
 
 
 def body_size(motion: Motion) -> dict:
