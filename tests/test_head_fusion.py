@@ -11,6 +11,7 @@ import pytest
 
 from dreamactor_core.signals.head_fusion import (FACE_OVER_POINTS, TORSO_LEAD_FRAMES, blend_angles, fade, face_weight, fuse_head,
                                                 torso_rotations)
+from dreamactor_core.signals.head_depth import COLLAPSED_FACE_RATIO, collapsed_faces
 from dreamactor_core.signals.head_pose import angles_from_rotation, rotation_from_angles
 from dreamactor_core.signals.torso_turn import facing_flips, sharpen_turn, steady_runs
 
@@ -235,7 +236,23 @@ def test_a_face_mesh_that_shrinks_does_not_shrink_the_sphere(shrunk):
     face = _fit(yaws, np.ones(40, bool))
     points = _fit(yaws, np.ones(40, bool), radius=40.0 / FACE_OVER_POINTS)
     face["radius_px"][shrunk] = 24.0
-    out = fuse_head(face, points, world, px, np.ones((40, 33), bool), fps=25.0)
+    collapsed = collapsed_faces(face["radius_px"], points["radius_px"], fps=25.0)
+    np.testing.assert_array_equal(np.flatnonzero(collapsed), np.arange(40)[shrunk])
+    out = fuse_head(face, points, world, px, np.ones((40, 33), bool), fps=25.0, face_collapsed=collapsed)
     np.testing.assert_allclose(out["radius_px"], 40.0, rtol=1e-6)
     # The face still places the sphere.
     np.testing.assert_allclose(out["center_px"], np.tile([200.0, 5.0], (40, 1)), atol=1e-6)
+
+
+def test_the_collapsed_face_flag_reads_each_frame_and_its_neighbours():
+    """A face under COLLAPSED_FACE_RATIO of the head points' size is flagged on its own frame, and so is a
+    lone frame that holds its size amid collapsed ones (one frame cannot measure the face's scale); a
+    face at its usual scale, or a frame missing either fit, is not."""
+    points = np.full(30, 30.0)
+    face = points * FACE_OVER_POINTS
+    face[1] = points[1] * (COLLAPSED_FACE_RATIO - 0.02)  # one collapsed frame
+    face[10:25] = points[10:25] * 0.9  # a collapsed run with one frame at the usual size inside
+    face[17] = points[17] * FACE_OVER_POINTS
+    face[27] = np.nan
+    points[28] = np.nan
+    np.testing.assert_array_equal(np.flatnonzero(collapsed_faces(face, points, fps=25.0)), [1, *range(10, 25)])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from dreamactor_core.signals import face_geometry as geo
+from dreamactor_core.signals.head_fusion import FACE_OVER_POINTS
 from dreamactor_core.signals.head_pose import (
     angles_from_rotation, camera_matrix, default_focal_px, estimate_head, head_sphere_params, refit_at_depth,
     rotation_from_angles, steady_depth,
@@ -85,18 +86,20 @@ def test_steady_depth_ignores_a_few_wrong_frames_and_fills_gaps():
 
 def test_a_collapsed_face_mesh_is_rejected_not_read_as_a_pitch():
     # FaceMesh losing a bowed face shrinks its landmarks into a blob: the free fit puts such a face
-    # 1.5x further away, and held at the steady distance it reads a pitch tens of degrees off the
-    # Pose head points'.
+    # 1.5x further away, smaller than the Pose head points read the head (flagged collapsed), and held
+    # at the steady distance it reads a pitch tens of degrees off the head points'.
     one, k, t = _synthetic_motion((-20.0, -15.0, 0.0), centre_mm=(60.0, -300.0, 3000.0))
     m = Motion.empty(20, fps=25, width=512, height=512)
     m.face_px[:] = one.face_px[0]
     bidx, bpts = geo.pose_head_model()
-    m.body_px[:, bidx, :2] = _project(k, bpts @ rotation_from_angles(-20.0, -15.0, 0.0).T + t)
+    # MediaPipe's head points read the head smaller than it is, as on real clips (FACE_OVER_POINTS).
+    m.body_px[:, bidx, :2] = _project(k, bpts @ rotation_from_angles(-20.0, -15.0, 0.0).T / FACE_OVER_POINTS + t)
     idx, _ = geo.face_model()
     blob = m.face_px[8:12, idx, :2]
     m.face_px[8:12, idx, :2] = blob.mean(1, keepdims=True) + (blob - blob.mean(1, keepdims=True)) / 1.5
     out = estimate_head(m)
     assert out.meta["head_face_rejected"] == [8, 9, 10, 11]
+    assert [i for i, h in enumerate(out.meta["head_face_health"]) if h != "held"] == [8, 9, 10, 11]
     keep = np.r_[0:8, 12:20]
     np.testing.assert_allclose(out.head_angles[keep], np.tile((-20.0, -15.0, 0.0), (16, 1)), atol=0.5)
 

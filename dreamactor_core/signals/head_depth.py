@@ -6,6 +6,12 @@ plus a head slightly too far explains the landmarks almost as well (a head tippe
 degrees read as 25, and 20% too far away). A head does not change size, so with the distance
 held at the clip's steady one (:func:`steady_depth`) the shortening can only be explained by the
 rotation (:func:`refit_at_depth_batch`).
+
+The same distance tells when FaceMesh's mesh has collapsed (:func:`collapsed_faces`): its landmarks
+crowd toward the middle of the face, and the face fit then reads the head smaller (further away)
+than the Pose head points do. That per-frame flag is set once here and read by the refit (a
+collapsed face is kept only where its pitch agrees with the head points'), the sphere's size (a
+collapsed face does not size it) and, through ``Motion.meta["head_face_health"]``, the height.
 """
 from __future__ import annotations
 
@@ -14,6 +20,13 @@ import numpy as np
 # Seconds over which the head's distance is taken as steady (a running median of the face fits').
 DEPTH_WINDOW_S = 2.0
 _ITERATIONS = 30  # Levenberg-Marquardt steps (a start 20 degrees off converges in ~10)
+# The Pose head-point fit reads the head smaller than the face fit: 1.17-1.46x (per-clip median) on the hard-case
+# set and its held-out variants, 1.30 typical (head_fusion.FACE_OVER_POINTS), and no healthy frame under 1.05. A
+# face reading under COLLAPSED_FACE_RATIO of the head points' size has collapsed: FaceMesh's landmarks crowd to
+# 0.5-0.8 of the face, for a few frames (read 0.45-1.04) or for a whole clip (0.78-1.04). Both numbers follow the
+# head-point model's scale: re-measure them if it changes.
+COLLAPSED_FACE_RATIO = 1.10
+SIZE_WINDOW_S = 0.6  # ...judged per frame and over this many seconds (a lone frame amid collapsed ones is too)
 
 
 def steady_depth(depths: np.ndarray, fps: float, window_s: float = DEPTH_WINDOW_S) -> np.ndarray:
@@ -30,6 +43,23 @@ def steady_depth(depths: np.ndarray, fps: float, window_s: float = DEPTH_WINDOW_
     size = max(1, int(round(window_s * fps)) | 1)
     steady = median_filter(np.log(depths[idx]), size=min(size, len(idx) // 2 * 2 + 1), mode="nearest")
     return np.exp(np.interp(np.arange(len(depths)), idx, steady))
+
+
+def collapsed_faces(face_radius_px: np.ndarray, point_radius_px: np.ndarray, fps: float) -> np.ndarray:
+    """``[T]`` True where the face fit reads the head under ``COLLAPSED_FACE_RATIO`` of the head-point fit's
+    size, on the frame itself or as the median over ``SIZE_WINDOW_S`` around it (frames where either fit
+    is missing are never flagged). Both radii are the free fits' (pixels)."""
+    from scipy.ndimage import median_filter
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_q = np.log(np.asarray(face_radius_px, np.float64) / np.asarray(point_radius_px, np.float64))
+    both = np.isfinite(log_q)
+    out = np.zeros(len(log_q), bool)
+    if both.any():
+        size = max(1, int(round(SIZE_WINDOW_S * fps)) | 1)
+        windowed = median_filter(log_q[both], size=min(size, both.sum() // 2 * 2 + 1), mode="nearest")
+        out[both] = np.minimum(log_q[both], windowed) < np.log(COLLAPSED_FACE_RATIO)
+    return out
 
 
 def _rotate(w: np.ndarray) -> np.ndarray:

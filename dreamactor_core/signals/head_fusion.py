@@ -29,8 +29,8 @@ pitch). Yaw is then unwrapped in time, so a whole turn reads
 0 -> 180 -> 360 instead of jumping from +180 to -180.
 
 The sphere's size comes from the fits (face and head points weighted alike) and is held
-steady with a running median in log scale (a face mesh reading the head far smaller than the
-head points do, as FaceMesh's sometimes shrinks, is left out of it); frames without a fit (back
+steady with a running median in log scale (a collapsed face mesh, flagged where the face is read by
+:func:`head_depth.collapsed_faces`, is left out of it); frames without a fit (back
 views) take it from their neighbours in time, and the centre follows the ears' midpoint there.
 """
 from __future__ import annotations
@@ -65,9 +65,8 @@ LONE_FACE_DEG = 45.0  # a face with no head points, this far off the torso's hea
 FADE_S = 0.2  # seconds over which a source's weight ramps in or out
 SIZE_WINDOW_S = 0.6  # running median of the radius (log scale)
 # The head-point fit reads the head smaller than the face fit: 1.17-1.46x (per-clip median) on the hard-case set
-# and its held-out variants, 1.30 typical. A face reading under COLLAPSED_FACE_RATIO of the head points' size has
-# shrunk (FaceMesh's landmarks crowd to 0.5-0.7 of the face for 20+ frames on some clips; those read 0.83-1.04).
-FACE_OVER_POINTS, COLLAPSED_FACE_RATIO = 1.30, 1.10
+# and its held-out variants, 1.30 typical: the scale a clip whose face never held its size takes.
+FACE_OVER_POINTS = 1.30
 _SHOULDERS, _HIPS, _EARS, _FEET = (11, 12), (23, 24), (7, 8), (29, 30, 31, 32)
 
 
@@ -212,12 +211,14 @@ def _lead_turn(torso: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
 
 
 def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: np.ndarray, seen: np.ndarray,
-              fps: float) -> dict:
+              fps: float, face_collapsed: np.ndarray | None = None) -> dict:
     """Blend the per-frame fits into one head track.
 
     ``face_fit`` / ``point_fit``: ``{"rotation" [T,3,3], "center_px" [T,2], "radius_px" [T]}``
     (NaN where the fit failed); ``seen`` ``[T, 33]`` the reliable landmarks (the torso counts
-    only where shoulders and hips are seen: a portrait's hips are invented). Returns ``{"rotation", "angles", "center_px", "radius_px",
+    only where shoulders and hips are seen: a portrait's hips are invented); ``face_collapsed`` ``[T]``
+    the frames whose face mesh collapsed (:func:`head_depth.collapsed_faces`; none if not given), which
+    place the sphere but do not size it. Returns ``{"rotation", "angles", "center_px", "radius_px",
     "source"}`` with a value on every frame that has a body pose; ``source`` names the
     source with the largest weight per frame ("face", "body", "torso" or "none").
     """
@@ -301,7 +302,8 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
         # Continuous through +-180: a whole turn reads 0 -> 360.
         angles[have, 0] = np.degrees(np.unwrap(np.radians(angles[have, 0])))
 
-    center, radius = _sphere(face_fit, point_fit, w_face, w_point, body_px, fps)
+    collapsed = np.zeros(n, bool) if face_collapsed is None else np.asarray(face_collapsed, bool)
+    center, radius = _sphere(face_fit, point_fit, w_face, w_point, body_px, fps, collapsed)
     tracked = np.isfinite(body_px[..., :2]).all((1, 2))
     stack = np.stack(weights)
     source = [("face", "body", "torso")[int(np.argmax(stack[:, i]))] if have[i] and stack[:, i].max() > 0 else "none"
@@ -312,8 +314,9 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
             "source": [s if k else "none" for s, k in zip(source, keep)]}
 
 
-def _sphere(face_fit, point_fit, w_face, w_point, body_px, fps) -> tuple[np.ndarray, np.ndarray]:
-    """Sphere centre ``[T, 2]`` and a steady radius ``[T]`` from the fits, carried through frames without one."""
+def _sphere(face_fit, point_fit, w_face, w_point, body_px, fps, collapsed) -> tuple[np.ndarray, np.ndarray]:
+    """Sphere centre ``[T, 2]`` and a steady radius ``[T]`` from the fits, carried through frames without one;
+    ``collapsed`` ``[T]`` the frames whose face does not size it."""
     n = len(w_face)
     wf = np.where(np.isfinite(face_fit["radius_px"]), w_face, 0.0)
     wp = np.where(np.isfinite(point_fit["radius_px"]), w_point[:, 0], 0.0)
@@ -321,15 +324,9 @@ def _sphere(face_fit, point_fit, w_face, w_point, body_px, fps) -> tuple[np.ndar
     # on the face fit's scale, measured where both held.
     log_f = np.log(np.nan_to_num(face_fit["radius_px"], nan=1.0))
     log_p = np.log(np.nan_to_num(point_fit["radius_px"], nan=1.0))
-    fits = np.isfinite(face_fit["radius_px"]) & np.isfinite(point_fit["radius_px"])
     # A real head keeps its size against its own ears and eyes. FaceMesh's can shrink (its landmarks
     # crowd toward the middle of the face) while Pose, which reads the head from the whole body, keeps
-    # it: where the face reads the head far smaller than the head points do, the face does not size it
-    # (its centre is kept). Judged over the radius's own window: the head points' size jitters.
-    collapsed = np.zeros(n, bool)
-    if fits.any():
-        gap = median_filter((log_f - log_p)[fits], size=max(1, int(round(SIZE_WINDOW_S * fps)) | 1), mode="nearest")
-        collapsed[fits] = gap < np.log(COLLAPSED_FACE_RATIO)
+    # it: where the face collapsed, the head points size the sphere (the face's centre is kept).
     both = (wf > 0) & (wp > 0) & ~collapsed
     if both.any():
         log_p = log_p + np.median(log_f[both] - log_p[both])

@@ -12,8 +12,9 @@ A second pass fits each face again with the head's distance held at the clip's s
 distance (:mod:`head_depth`). That pass uses every FaceMesh landmark measured on the head
 (:func:`face_geometry.face_mesh_model`, some three hundred: twelve leave a small face's pitch
 nearly free) and sets the pitch, roll and sphere; yaw keeps the free fit's (a free fit on all of them read
-the yaw no better: the squat 4.9 -> 5.5 degrees). A face far off that distance whose refit is far off the Pose head points' pitch is a
-collapsed mesh and is dropped.
+the yaw no better: the squat 4.9 -> 5.5 degrees). A collapsed mesh (:func:`head_depth.collapsed_faces`,
+the face reading the head far smaller than the Pose head points) whose refit is far off the head points'
+pitch is dropped; ``meta["head_face_health"]`` records the flag per frame.
 
 When the face is lost the same fit runs on the MediaPipe Pose head points (nose, eyes,
 ears, mouth corners in ``Motion.body_px``); such frames are flagged ``"body"`` in
@@ -35,7 +36,7 @@ import numpy as np
 
 from ..utils import DreamActorError
 from . import face_geometry as geo
-from .head_depth import refit_at_depth, refit_at_depth_batch, steady_depth  # noqa: F401 (re-exported)
+from .head_depth import collapsed_faces, refit_at_depth, refit_at_depth_batch, steady_depth  # noqa: F401 (re-exported)
 from .motion import Motion
 
 # Field of view assumed on the longer image side when no focal length is given.
@@ -50,14 +51,6 @@ MAX_FACE_BODY_GAP_DEG = 30.0
 PROFILE_YAW_DEG = 50.0
 # Gaze is clamped to what eyes can physically do.
 MAX_GAZE_DEG = 45.0
-# A face whose free fit is off the steady distance by more than this factor is either bowed far (the
-# free fit trades pitch for distance, x1.2-2.0 on a 60 degree bow, which the refit then undoes) or a
-# collapsed mesh (FaceMesh losing a bowed face shrinks its landmarks into a blob on the cheek, x1.2-2.6).
-# Held at the steady distance a collapsed mesh can only be explained by a wild pitch (+47 or -81 for a
-# -20 bow), so there the refit is kept only within MAX_FACE_BODY_GAP_DEG of the head-point fit's pitch
-# (measured: deep bows within 25 degrees, collapsed meshes 31-80 off). Elsewhere, on the 14 clips,
-# every free fit is within x1.14 of the steady distance.
-MAX_DEPTH_RATIO = 1.15
 
 
 def default_focal_px(width: int, height: int, fov_deg: float = DEFAULT_FOV_DEG) -> float:
@@ -203,8 +196,10 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     frame ``"face"``, ``"body"`` (fitted on the Pose head points: less accurate, no gaze)
     or ``"none"``; ``meta["head_face_rejected"]`` lists frames whose face fit was discarded
     because it disagreed with the body fit by more than ``MAX_FACE_BODY_GAP_DEG``
-    (FaceMesh in near-profile views) or was a collapsed mesh (see ``MAX_DEPTH_RATIO``);
-    ``meta["head_focal_px"]`` records the focal length used.
+    (FaceMesh in near-profile views) or was a collapsed mesh whose pitch the head points contradict;
+    ``meta["head_face_health"]`` says per frame whether FaceMesh's face ``"held"`` its size, had
+    ``"collapsed"`` (:func:`head_depth.collapsed_faces`: it does not size the sphere there) or was
+    ``"none"`` (no face fit); ``meta["head_focal_px"]`` records the focal length used.
     """
     if not isinstance(motion, Motion):
         raise DreamActorError(f"estimate_head: expected a Motion, got {type(motion).__name__}")
@@ -245,11 +240,15 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
         if fit is not None:
             gaze_frames.append(i)
             gaze_fits.append(fit)
+    # Read once, from the free fits' sizes: FaceMesh's mesh collapsed where it reads the head far smaller
+    # than the Pose head points do.
+    collapsed = collapsed_faces(tracks["face"]["radius_px"], tracks["body"]["radius_px"], motion.fps)
+    health = np.where(collapsed, "collapsed", np.where(np.isfinite(tracks["face"]["radius_px"]), "held", "none"))
     # Second pass: every face fit's pitch and roll again at the clip's steady head distance (see refit_at_depth).
     fitted_depth = np.full(n, np.nan)
     fitted_depth[gaze_frames] = [ft[1][2] for ft in gaze_fits]
     depth = steady_depth(fitted_depth, motion.fps)
-    collapsed = []
+    dropped = []
     # The refit uses every landmark measured on the head: the pitch needs far more than the free
     # fit's twelve (see face_points).
     midx, mpts = geo.face_mesh_model()
@@ -267,12 +266,15 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
         tracks["face"]["rotation"][i] = r
         tracks["face"]["center_px"][i] = _project(k, t[None])[0]
         tracks["face"]["radius_px"][i] = f * geo.HEAD_RADIUS_MM / t[2]
+        # Held at the steady distance a collapsed mesh can only be explained by a wild pitch (+47 or -81
+        # for a -20 bow; measured 31-82 degrees off the head points' on the hard-case set and its variants,
+        # its error 15-74): it is kept only within MAX_FACE_BODY_GAP_DEG of the head points' pitch, where
+        # FaceMesh only misjudged the face's size (a turned portrait's, pitch error 2-5 degrees).
         body_r = tracks["body"]["rotation"][i]
-        if abs(math.log(t0[2] / depth[i])) > math.log(MAX_DEPTH_RATIO) and np.isfinite(body_r).all():
-            gap = abs(angles_from_rotation(r)[1] - angles_from_rotation(body_r)[1])
-            if gap > MAX_FACE_BODY_GAP_DEG:
-                collapsed.append(j)
-    for j in collapsed[::-1]:
+        if collapsed[i] and np.isfinite(body_r).all():
+            if abs(angles_from_rotation(r)[1] - angles_from_rotation(body_r)[1]) > MAX_FACE_BODY_GAP_DEG:
+                dropped.append(j)
+    for j in dropped[::-1]:
         i = gaze_frames.pop(j)
         gaze_fits.pop(j)
         rejected.append(i)
@@ -280,7 +282,7 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
             tracks["face"][name][i] = np.nan
     rejected.sort()
     fused = fuse_head(tracks["face"], tracks["body"], motion.body_world, motion.body_px, reliable_landmarks(motion),
-                      motion.fps)
+                      motion.fps, face_collapsed=collapsed)
     out.head_rotation[:] = fused["rotation"]
     out.head_angles[:] = fused["angles"]
     out.head_center_px[:] = fused["center_px"]
@@ -292,6 +294,7 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
         out.gaze[gaze_frames] = _gaze_batch(motion.face_px[gaze_frames], rots, trans, k)
     out.meta["head_source"] = sources
     out.meta["head_face_rejected"] = rejected
+    out.meta["head_face_health"] = health.tolist()
     out.meta["head_focal_px"] = f
     return out
 
