@@ -195,6 +195,23 @@ def test_a_face_fit_stuck_near_60_degrees_does_not_hold_the_yaw_back():
     assert np.abs(out["angles"][head <= 40, 0] - head[head <= 40]).max() < 1e-6
 
 
+def test_head_points_that_over_read_the_face_leave_the_saturated_face_a_share():
+    """Where the face holds (15-45 degrees) the head points read the head 20% more turned than it is; past
+    that FaceMesh tops out at 58 while the head goes on to 80. The face keeps enough of the yaw to take back
+    part of the points' over-read (with points that agree with the face it keeps none: the test above)."""
+    head = np.linspace(0.0, 80.0, 30)
+    world, px = _body(np.zeros(30))
+    seen = np.ones((30, 33), bool)
+    seen[:, 23:25] = False  # a portrait: no torso
+    points = np.minimum(1.2 * head, 89.0)
+    face = _fit(np.minimum(head, 58.0), np.ones(30, bool))
+    out = fuse_head(face, _fit(points, np.ones(30, bool)), world, px, seen, 25.0)
+    far = head >= 70
+    err = out["angles"][far, 0] - head[far]
+    assert (np.abs(err) < 0.75 * (points - head)[far]).all()
+    assert (out["angles"][far, 0] > 70.0).all()  # still far past where the face stops
+
+
 def test_a_face_fit_flattening_a_deep_bow_does_not_hold_the_pitch_back():
     """A head bowing to -55 degrees that FaceMesh reads as -38 (its face foreshortened top to bottom):
     past FACE_PITCH_DEG the pitch follows the head points; a small nod stays the face's."""

@@ -21,9 +21,10 @@ Three per-frame estimates of the head's rotation, each good somewhere:
 
 Each source gets a weight per frame (the face fades out between ``FACE_FULL_DEG`` and
 ``FACE_NONE_DEG`` of yaw, in the yaw itself already by ``FACE_YAW_NONE_DEG`` judged by the fit
-that reads the head more turned, in the pitch over ``FACE_PITCH_DEG`` of pitch judged likewise, since
-FaceMesh flattens a deep bow as it does a far turn; the torso only fills in), and every weight ramps in and out over
-``FADE_S`` seconds where its source appears or disappears, so the blend never jumps. Each
+that reads the head more turned, down to a floor in front of profile set by how far the head points
+over-read the face, in the pitch over ``FACE_PITCH_DEG`` of pitch judged likewise, since FaceMesh
+flattens a deep bow as it does a far turn; the torso only fills in), and every weight ramps in and
+out over ``FADE_S`` seconds where its source appears or disappears, so the blend never jumps. Each
 angle is averaged on the circle with its own weights (the head points count in yaw, hardly in
 pitch). Yaw is then unwrapped in time, so a whole turn reads
 0 -> 180 -> 360 instead of jumping from +180 to -180.
@@ -43,6 +44,9 @@ from .torso_turn import sharpen_turn, steady_runs
 
 FACE_FULL_DEG, FACE_NONE_DEG = 45.0, 75.0  # face weight 1 below, 0 above (yaw, from the head-point fit)
 FACE_YAW_NONE_DEG = 65.0  # ...in yaw itself gone by this turn, judged by the fit that reads the head more turned
+# ...but in front of profile it keeps a share of it that cancels the head points' over-read (see _face_yaw_floor):
+FACE_DEFICIT_DEG = 25.0  # how far a saturated face reads short of a head turned 75-90 degrees (measured 18-27)
+EXCESS_FACE_DEG = (15.0, 45.0)  # the points' over-read is measured where the face reads this far (it holds there)
 FACE_PITCH_DEG = (25.0, 45.0)  # ...in pitch full below, gone above this pitch, judged by the fit that reads it larger
 POINT_WEIGHTS = (0.1, 0.05, 0.05)  # head-point fit (yaw, pitch, roll) against a full-weight face
 TORSO_WEIGHT = 0.02  # the torso only fills in where neither fit holds...
@@ -140,6 +144,25 @@ def _larger_reading(face_a: np.ndarray, point_a: np.ndarray, axis: int) -> np.nd
     return np.where(both, np.maximum(np.abs(face_a[:, axis]), np.abs(point_a[:, axis])), face_a[:, axis])
 
 
+def _face_yaw_floor(face_a: np.ndarray, point_a: np.ndarray) -> float:
+    """The face's least yaw weight in front of profile (against the head points' ``POINT_WEIGHTS[0]``).
+
+    Past ~65 degrees the two fits err in opposite directions: FaceMesh saturates and reads short (by
+    ``FACE_DEFICIT_DEG`` at 75-90 degrees), while MediaPipe's head points read the head too far turned on
+    some heads and looks and not on others (measured where the face holds, 15-45 degrees: 0.4-2.6 degrees
+    more than the face on the shared clips, 6-12 on the hard-case portrait and its variants, where they
+    over-read 55-85 degree turns by up to 20). The face gets the share ``E / (E + D)`` of the yaw that
+    cancels the two: none where the points agree with the face, a third where they over-read it by 12.
+    """
+    f, p = np.nan_to_num(face_a[:, 0]), np.nan_to_num(point_a[:, 0])
+    both = np.isfinite(face_a[:, 0]) & np.isfinite(point_a[:, 0]) & (np.sign(f) == np.sign(p))
+    use = both & (np.abs(f) >= EXCESS_FACE_DEG[0]) & (np.abs(f) <= EXCESS_FACE_DEG[1])
+    if use.sum() < 3:
+        return 0.0
+    excess = max(0.0, float(np.median(np.abs(p[use]) - np.abs(f[use]))))
+    return POINT_WEIGHTS[0] * excess / FACE_DEFICIT_DEG
+
+
 def _gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``[T]`` absolute angle differences (degrees) the short way round; NaN where either is."""
     return np.abs((np.asarray(a, np.float64) - b + 180.0) % 360.0 - 180.0)
@@ -233,7 +256,8 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     # back), so its own reading cannot tell when it is wrong: for the yaw itself the face is judged
     # by whichever fit reads the head more turned, and is gone by FACE_YAW_NONE_DEG. (Its pitch and
     # roll, the sphere and the head-on-torso turn keep the weight above.)
-    w_face_yaw = fade(have_f, ramp) * face_weight(_larger_reading(face_a, point_a, 0), FACE_YAW_NONE_DEG)
+    larger_yaw = _larger_reading(face_a, point_a, 0)
+    w_face_yaw = fade(have_f, ramp) * face_weight(larger_yaw, FACE_YAW_NONE_DEG)
     # Its pitch flattens the same way on a head bowed far down (a -54 degree bow read as -37): the
     # face is foreshortened top to bottom and FaceMesh draws it more frontal than it is.
     w_face_pitch = fade(have_f, ramp) * face_weight(_larger_reading(face_a, point_a, 1), FACE_PITCH_DEG[1],
@@ -293,7 +317,10 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     # spread x1.06-1.13 -> x1.04-1.05 on the hard set and held-out variants; one variant x1.20 either way).
     w_point = w_point * np.stack([1.0 - share * have_t, np.ones(n), np.ones(n)], 1)
     weights = [w_face, w_point[:, 0], w_torso[:, 0]]
-    w_face_angles = np.stack([w_face_yaw, np.minimum(w_face, w_face_pitch), w_face], 1)
+    # A saturated face still says the head is at least that turned, where the head points over-read it.
+    floor = np.where(~lone & (np.abs(np.nan_to_num(larger_yaw)) < 90.0),
+                     _face_yaw_floor(face_a, point_a) * fade(have_f, ramp), 0.0)
+    w_face_angles = np.stack([np.maximum(w_face_yaw, floor), np.minimum(w_face, w_face_pitch), w_face], 1)
     angles = blend_angles([face_a, point_a, torso_a], [w_face_angles, w_point, w_torso])
     have = np.isfinite(angles).all(1)
     rotation = np.full((n, 3, 3), np.nan)
