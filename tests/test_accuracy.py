@@ -1,0 +1,28 @@
+"""The scorer's limb-proportion figure: the worst error after the one scale that minimises it."""
+import numpy as np
+
+from dreamactor_core.signals import accuracy as acc
+
+
+def _gt_with_limbs(lengths: dict[str, float]) -> dict:
+    """One frame of COCO-17 points whose limbs (both sides) have the given lengths."""
+    xyz = np.zeros((17, 3))
+    for k, pairs in acc.LIMBS.items():
+        for a, b in pairs:
+            xyz[b] = xyz[a] + [0.0, lengths[k], 0.0]
+    return {"frames": [{"coco17": {"xyz_cam": xyz.tolist()}}]}
+
+
+def test_proportion_error_is_the_minimum_over_scales():
+    true = {"upper_arm": 0.30, "forearm": 0.25, "thigh": 0.45, "shin": 0.42}
+    ratios = {"upper_arm": 1.00, "forearm": 1.08, "thigh": 0.97, "shin": 1.02}
+    measured = {k: true[k] * ratios[k] * 3.7 for k in true}   # any overall scale
+    worst, errors = acc.proportion_error(measured, _gt_with_limbs(true))
+    # Brute force: the worst |ratio / s - 1| over a fine grid of scales never goes below the figure.
+    r = np.array(list(ratios.values())) * 3.7
+    grid = np.linspace(r.min(), r.max(), 20001)
+    brute = np.min(np.max(np.abs(r[None] / grid[:, None] - 1.0), axis=1))
+    assert abs(worst - brute) < 1e-6
+    assert abs(worst - 0.11 / 2.05) < 1e-9   # (max - min) / (max + min)
+    assert max(abs(e) for e in errors.values()) == worst
+    assert errors["forearm"] > 0 > errors["thigh"]
