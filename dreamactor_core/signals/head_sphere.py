@@ -79,32 +79,48 @@ def sphere_colors(n_head, gaze=(0.0, 0.0), line: float = 0.03) -> np.ndarray:
     degrees; ``line`` the half-width of the midline and equator in normal units.
     """
     planes = n_head if isinstance(n_head, tuple) else tuple(n_head[..., k] for k in range(3))
+    return np.ascontiguousarray(np.moveaxis(_sphere_planes(planes, gaze, line), 0, -1))
+
+
+def _sphere_planes(planes, gaze, line: float) -> np.ndarray:
+    """:func:`sphere_colors` as colour planes ``[3, ...]``.
+
+    Planes, not interleaved pixels: a write to one channel of ``[..., 3]`` float32 is a
+    strided store, and on a radius-80 head those made half of the sphere's time.
+    """
     left, down, back = (np.asarray(p, np.float32) for p in planes)
     # Normal map: each surface point its own colour (red = left, green = up, blue = face).
     # The back of the head is dimmed toward grey but keeps a weak hue, so left/right still read.
-    # (Written plane by plane: far cheaper than 3-channel where/stack on big spheres.)
     behind = back > 0
     gain = np.where(behind, np.float32(0.45 * 127.5), np.float32(127.5))
-    rgb = np.empty(left.shape + (3,), np.float32)
+    rgb = np.empty((3,) + left.shape, np.float32)
     for c, plane in enumerate((1.0 + left, 1.0 - down, 1.0 - back)):
-        rgb[..., c] = plane * gain + behind * np.float32(0.55 * 0.7 * PLAIN[c])
+        np.multiply(plane, gain, out=rgb[c])
+        rgb[c] += behind * np.float32(0.55 * 0.7 * PLAIN[c])
     # Markings as a label map (0 = none), painted in order so later ones win.
     label = np.zeros(left.shape, np.uint8)
     label[np.abs(down) < line] = 1
     label[(np.abs(left) < line) & (down < 0.35)] = 2
     label[-down > math.cos(math.radians(CROWN_DEG))] = 3
     centres, sizes, colours = _marking_centres(gaze)
+    dot, term = np.empty_like(left), np.empty_like(left)
     for k, c in enumerate(centres.astype(np.float32)):
-        label[left * c[0] + down * c[1] + back * c[2] > sizes[k]] = 4 + k
+        # left * c0 + down * c1 + back * c2, summed in that order, into reused buffers.
+        np.multiply(left, c[0], out=dot)
+        dot += np.multiply(down, c[1], out=term)
+        dot += np.multiply(back, c[2], out=term)
+        label[dot > sizes[k]] = 4 + k
     table = np.concatenate([np.zeros((1, 3)), np.stack([EQUATOR, MIDLINE, CROWN]), colours]).astype(np.float32)
     marked = label > 0
-    rgb[marked] = np.take(table, label[marked], axis=0)
+    marks = label[marked]
+    for c in range(3):
+        rgb[c][marked] = table[marks, c]
     return rgb
 
 
 def _shaded_colors(xs: np.ndarray, ys: np.ndarray, cx: float, cy: float, r: float,
                    rot: np.ndarray | None, gaze, shade: bool) -> np.ndarray:
-    """Sphere colours ``[len(ys), len(xs), 3]`` at pixel positions ``xs`` x ``ys``."""
+    """Sphere colours as uint8 ``[len(ys), len(xs), 3]`` at pixel positions ``xs`` x ``ys``."""
     dx = ((xs - np.float32(cx)) / np.float32(r))[None, :]
     dy = ((ys - np.float32(cy)) / np.float32(r))[:, None]
     # Orthographic ray hits on the front of the sphere; points outside clamp onto the silhouette.
@@ -112,15 +128,15 @@ def _shaded_colors(xs: np.ndarray, ys: np.ndarray, cx: float, cy: float, r: floa
     nx, ny = dx * k, dy * k
     nz = -np.sqrt(np.maximum(np.float32(0.0), 1.0 - nx * nx - ny * ny))
     if rot is None:
-        rgb = np.empty(nz.shape + (3,), np.float32)
-        rgb[...] = PLAIN
+        rgb = np.empty((3,) + nz.shape, np.float32)
+        rgb[...] = PLAIN[:, None, None]
     else:
         # n_head = R.T @ n_cam, one plane per head axis so everything stays elementwise.
         planes = tuple(nx * rot[0, j] + ny * rot[1, j] + nz * rot[2, j] for j in range(3))
-        rgb = sphere_colors(planes, gaze, max(1.1 / min(r, FULL_RES_RADIUS), 0.025))
+        rgb = _sphere_planes(planes, gaze, max(1.1 / min(r, FULL_RES_RADIUS), 0.025))
     if shade:  # light from the camera: a sphere, not a flat disc
-        rgb *= (np.float32(0.55) - np.float32(0.45) * nz)[..., None]
-    return rgb
+        rgb *= (np.float32(0.55) - np.float32(0.45) * nz)[None]
+    return cv2.merge(list(_to_u8(rgb)))
 
 
 def _to_u8(rgb: np.ndarray) -> np.ndarray:
@@ -157,14 +173,14 @@ def draw_head_sphere(canvas: np.ndarray, center, radius: float, rotation: np.nda
     if rot is not None and not np.isfinite(rot).all():
         rot = None
     if r <= FULL_RES_RADIUS:
-        colors = _to_u8(_shaded_colors(xs, ys, cx, cy, r, rot, gaze, shade))
+        colors = _shaded_colors(xs, ys, cx, cy, r, rot, gaze, shade)
     else:
         # Sample where cv2.resize's pixel-centre mapping puts the coarse pixels, then upsample.
         cw = max(2, int(math.ceil(pw * FULL_RES_RADIUS / r)))
         ch = max(2, int(math.ceil(ph * FULL_RES_RADIUS / r)))
         xc = (x0 + (np.arange(cw) + 0.5) * pw / cw - 0.5).astype(np.float32)
         yc = (y0 + (np.arange(ch) + 0.5) * ph / ch - 0.5).astype(np.float32)
-        colors = cv2.resize(_to_u8(_shaded_colors(xc, yc, cx, cy, r, rot, gaze, shade)), (pw, ph),
+        colors = cv2.resize(_shaded_colors(xc, yc, cx, cy, r, rot, gaze, shade), (pw, ph),
                             interpolation=cv2.INTER_LINEAR)
     # Coverage of each pixel by the disc, exact at full resolution: 1 inside, a one-pixel rim ramp.
     rho = np.sqrt(((xs - np.float32(cx)) ** 2)[None, :] + ((ys - np.float32(cy)) ** 2)[:, None])

@@ -132,9 +132,9 @@ def _tube(canvas, p0, p1, color, width, shade) -> None:
 
 def _shade(rel: float) -> tuple[float, float]:
     """Brightness and width factors for a relative depth (negative = nearer than the body)."""
-    if not np.isfinite(rel):
-        rel = 0.0
     rel = float(rel)
+    if not math.isfinite(rel):
+        rel = 0.0
     return min(max(0.85 - 0.5 * rel, 0.5), 1.0), min(max(1.0 - 0.25 * rel, 0.75), 1.25)
 
 
@@ -148,10 +148,12 @@ def _frame_items(m: Motion, i: int, pts: np.ndarray, depth: np.ndarray, conf_ok:
                  base: float, conf_threshold: float) -> list:
     """Everything to draw in frame ``i`` as (depth, draw function) pairs."""
     items = []
-    p, d = pts[i], depth[i]
+    # Plain lists: indexing them is several times cheaper than numpy scalars, and this
+    # per-bone bookkeeping held the GIL for about half of a frame's render time.
+    p, d, ok = pts[i].tolist(), depth[i].tolist(), conf_ok[i].tolist()
 
     def bone(a, b, color, factor, rel=None):
-        if not (conf_ok[i, a] and conf_ok[i, b] and draw.usable(p[a], p[b])):
+        if not (ok[a] and ok[b] and draw.usable(p[a], p[b])):
             return
         z = _mean_depth([d[a], d[b]]) if rel is None else rel
         s, wf = _shade(z)
@@ -159,16 +161,18 @@ def _frame_items(m: Motion, i: int, pts: np.ndarray, depth: np.ndarray, conf_ok:
 
     for a, b, color, factor in BONES:
         bone(a, b, color, factor)
-    hands = m.hands_px[i, :, :, :2].astype(np.float64)
+    hands_xy = m.hands_px[i, :, :, :2].astype(np.float64)
+    hands_seen = np.isfinite(hands_xy).all(axis=2).sum(axis=1).tolist()
+    hands, hands_conf = hands_xy.tolist(), m.hands_conf[i].tolist()
     for side, (wrist, tips) in enumerate(COARSE_HAND):
-        hconf = m.hands_conf[i, side]
+        hconf = hands_conf[side]
         hand = hands[side]
         # Hands sit at their wrist's depth, just in front of the forearm they hang from.
-        z = (d[wrist] if np.isfinite(d[wrist]) else 0.0) - 1e-3
+        z = (d[wrist] if math.isfinite(d[wrist]) else 0.0) - 1e-3
         s, wf = _shade(z)
         width = base * HAND_WIDTH * wf
         color = HAND_COLORS[side]
-        if np.isfinite(hand).all(axis=1).sum() >= 2 and not (np.isfinite(hconf) and hconf < conf_threshold):
+        if hands_seen[side] >= 2 and not (math.isfinite(hconf) and hconf < conf_threshold):
             for a, b in HAND_BONES:
                 if draw.usable(hand[a], hand[b]):
                     items.append((z, lambda c, p0=hand[a], p1=hand[b], w=width, col=color, s=s:
@@ -178,15 +182,15 @@ def _frame_items(m: Motion, i: int, pts: np.ndarray, depth: np.ndarray, conf_ok:
                 bone(wrist, tip, color, HAND_WIDTH, rel=z)
     center, radius = m.head_center_px[i], float(m.head_radius_px[i])
     if draw.usable(center) and np.isfinite(radius) and radius > 0:
-        face = [d[j] for j in (0, 2, 5, 7, 8) if conf_ok[i, j]]
-        zh = _mean_depth(face) if face else (d[NECK] if np.isfinite(d[NECK]) else 0.0)
+        face = [d[j] for j in (0, 2, 5, 7, 8) if ok[j]]
+        zh = _mean_depth(face) if face else (d[NECK] if math.isfinite(d[NECK]) else 0.0)
         rot = m.head_rotation[i]
         if not np.isfinite(rot).all() and np.isfinite(m.head_angles[i]).all():
             rot = rotation_from_angles(*m.head_angles[i])
         gaze = m.gaze[i]
         items.append((zh, lambda c: draw_head_sphere(c, center, radius, rot, gaze)))
         # The neck joins the body to the sphere and always goes under it.
-        if conf_ok[i, NECK] and draw.usable(p[NECK]):
+        if ok[NECK] and draw.usable(p[NECK]):
             s, wf = _shade(zh)
             items.append((zh + 1e-6, lambda c: _tube(c, p[NECK], center, NECK_COLOR, base * 0.8 * wf, s)))
     return items
