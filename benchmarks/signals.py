@@ -189,7 +189,8 @@ def speed(synth: Path, repeats: int) -> None:
         cpu_o = statistics.median(r["cpu"] for r in runs) * 1000 / n
         cpu_b = statistics.median(b[3] for b in bares) * 1000 / n
         print(f"    CPU time (all threads), median ms/frame: ours {cpu_o:.1f}, bare MediaPipe {cpu_b:.1f} "
-              f"(ratio {cpu_o / cpu_b:.2f}); 2 idle cores give at most {2000 / cpu_o:.0f} fps for ours")
+              f"(ratio {cpu_o / cpu_b:.2f}); 2 idle cores give at most {2000 / cpu_o:.1f} fps for ours, "
+              f"{2000 / cpu_b:.1f} for bare MediaPipe's calls alone")
         if repeats > 1:
             # A busy machine only adds CPU time (cache and memory contention), so the least of the
             # repeats is the steadier figure; bare's varied by +-20% between single runs at load 4-7.

@@ -91,19 +91,26 @@ def _sphere_planes(planes, gaze, line: float) -> np.ndarray:
     left, down, back = (np.asarray(p, np.float32) for p in planes)
     # Normal map: each surface point its own colour (red = left, green = up, blue = face).
     # The back of the head is dimmed toward grey but keeps a weak hue, so left/right still read.
+    # Each channel is (1 +- axis) * gain + (grey share behind), in place: a bool mask times a
+    # float is a slow cast in numpy, so the mask is made float once.
     behind = back > 0
     gain = np.where(behind, np.float32(0.45 * 127.5), np.float32(127.5))
+    behind_f = behind.astype(np.float32)
     rgb = np.empty((3,) + left.shape, np.float32)
-    for c, plane in enumerate((1.0 + left, 1.0 - down, 1.0 - back)):
-        np.multiply(plane, gain, out=rgb[c])
-        rgb[c] += behind * np.float32(0.55 * 0.7 * PLAIN[c])
+    np.add(left, 1.0, out=rgb[0])
+    np.subtract(1.0, down, out=rgb[1])
+    np.subtract(1.0, back, out=rgb[2])
+    term = np.empty_like(left)
+    for c in range(3):
+        rgb[c] *= gain
+        rgb[c] += np.multiply(behind_f, np.float32(0.55 * 0.7 * PLAIN[c]), out=term)
     # Markings as a label map (0 = none), painted in order so later ones win.
     label = np.zeros(left.shape, np.uint8)
     label[np.abs(down) < line] = 1
     label[(np.abs(left) < line) & (down < 0.35)] = 2
     label[-down > math.cos(math.radians(CROWN_DEG))] = 3
     centres, sizes, colours = _marking_centres(gaze)
-    dot, term = np.empty_like(left), np.empty_like(left)
+    dot = np.empty_like(left)
     for k, c in enumerate(centres.astype(np.float32)):
         # left * c0 + down * c1 + back * c2, summed in that order, into reused buffers.
         np.multiply(left, c[0], out=dot)
