@@ -37,7 +37,8 @@ def fixed(p: np.ndarray) -> tuple[int, int]:
 
 
 def as_color(color) -> tuple[int, int, int]:
-    r, g, b = (float(c) for c in color[:3])
+    # Unrolled (no generator): this runs for every line of every frame.
+    r, g, b = float(color[0]), float(color[1]), float(color[2])
     return (min(max(int(round(r)), 0), 255), min(max(int(round(g)), 0), 255),
             min(max(int(round(b)), 0), 255))
 
@@ -50,8 +51,12 @@ def line(canvas: np.ndarray, p0, p1, color, width: float) -> None:
 
 def line_checked(canvas: np.ndarray, p0, p1, color, width: float) -> None:
     """:func:`line` for points the caller has already checked with :func:`usable`."""
-    cv2.line(canvas, fixed(p0), fixed(p1), as_color(color), max(1, int(round(width))),
-             cv2.LINE_AA, SHIFT)
+    line_fixed(canvas, fixed(p0), fixed(p1), color, width)
+
+
+def line_fixed(canvas: np.ndarray, f0: tuple[int, int], f1: tuple[int, int], color, width: float) -> None:
+    """:func:`line` between points already in fixed point (:func:`fixed`), for several strokes on one segment."""
+    cv2.line(canvas, f0, f1, as_color(color), max(1, int(round(width))), cv2.LINE_AA, SHIFT)
 
 
 def dot(canvas: np.ndarray, p, radius: float, color) -> None:

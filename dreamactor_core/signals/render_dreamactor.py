@@ -125,9 +125,10 @@ def _tube(canvas, p0, p1, color, width, shade) -> None:
     Callers have checked the points (:func:`draw.usable`); colours are plain floats
     (a numpy array per bone cost more than the drawing)."""
     c = [float(v) * shade for v in color]
-    draw.line_checked(canvas, p0, p1, c, width)
+    f0, f1 = draw.fixed(p0), draw.fixed(p1)
+    draw.line_fixed(canvas, f0, f1, c, width)
     if width >= 4:
-        draw.line_checked(canvas, p0, p1, [0.55 * v + 0.45 * 255.0 for v in c], max(1.0, 0.3 * width))
+        draw.line_fixed(canvas, f0, f1, [0.55 * v + 0.45 * 255.0 for v in c], max(1.0, 0.3 * width))
 
 
 def _shade(rel: float) -> tuple[float, float]:
