@@ -212,6 +212,20 @@ def test_head_points_that_over_read_the_face_leave_the_saturated_face_a_share():
     assert (out["angles"][far, 0] > 70.0).all()  # still far past where the face stops
 
 
+def test_a_tracked_head_that_no_source_reads_is_held_between_its_neighbours():
+    """A portrait near profile: FaceMesh is lost and the head points fit nothing for five frames while the
+    person is tracked (no torso: the hips are not seen). The sphere stays, turning on between the frames around."""
+    head = np.linspace(40.0, 80.0, 30)
+    world, px = _body(np.zeros(30))
+    seen = np.ones((30, 33), bool)
+    seen[:, 23:25] = False
+    gap = (np.arange(30) >= 20) & (np.arange(30) < 25)
+    out = fuse_head(_fit(head, np.arange(30) < 10), _fit(head, ~gap), world, px, seen, 25.0)
+    assert np.isfinite(out["angles"]).all() and np.isfinite(out["radius_px"]).all()
+    np.testing.assert_allclose(out["angles"][gap, 0], head[gap], atol=1e-6)  # a steady turn: exact
+    assert [out["source"][i] for i in np.flatnonzero(gap)] == ["held"] * 5
+
+
 def test_a_face_fit_flattening_a_deep_bow_does_not_hold_the_pitch_back():
     """A head bowing to -55 degrees that FaceMesh reads as -38 (its face foreshortened top to bottom):
     past FACE_PITCH_DEG the pitch follows the head points; a small nod stays the face's."""

@@ -193,8 +193,9 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     ``head_radius_px`` and ``gaze`` filled from the face landmarks (body fallback).
 
     ``focal_px`` overrides the focal-length guess. ``meta["head_source"]`` lists per
-    frame ``"face"``, ``"body"`` (fitted on the Pose head points: less accurate, no gaze)
-    or ``"none"``; ``meta["head_face_rejected"]`` lists frames whose face fit was discarded
+    frame ``"face"``, ``"body"`` (fitted on the Pose head points: less accurate, no gaze),
+    ``"torso"``, ``"held"`` (a tracked person's head no source read: interpolated from the frames
+    around) or ``"none"``; ``meta["head_face_rejected"]`` lists frames whose face fit was discarded
     because it disagreed with the body fit by more than ``MAX_FACE_BODY_GAP_DEG``
     (FaceMesh in near-profile views) or was a collapsed mesh whose pitch the head points contradict;
     ``meta["head_face_health"]`` says per frame whether FaceMesh's face ``"held"`` its size, had
