@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from dreamactor_core.signals.extract import extract_motion
+from dreamactor_core.signals.extract import POSE_FILTER, extract_motion
 from dreamactor_core.signals.video_io import iter_video, load_image, read_video
 from dreamactor_core.utils import Cancelled, DreamActorError
 
@@ -158,6 +158,29 @@ def test_bad_inputs_give_clear_errors():
         extract_motion(np.full((3, 128, 128, 3), 128, np.uint8), 25, name="my_video")
     with pytest.raises(DreamActorError, match="channels"):
         extract_motion(np.zeros((1, 64, 64, 5), np.uint8), 25)
+
+
+def test_bad_strength_is_refused_before_a_frame_is_read():
+    def frames():
+        raise AssertionError("a frame was read")
+        yield
+
+    with pytest.raises(DreamActorError, match="smoothing strength"):
+        extract_motion(frames(), 25, smoothing=1.5)
+
+
+def test_pose_filter_is_one_setting(synth_dir):
+    """Smoothing 0 is MediaPipe as shipped, its landmark filter on; ``pose_filter`` overrides the rule."""
+    frames, fps = read_video(synth_dir / "pub02_arm_wave.mp4", max_frames=6)
+    kw = dict(smoothing=0.0, hands=False, face=False)
+    shipped, off = extract_motion(frames, fps, **kw), extract_motion(frames, fps, pose_filter=False, **kw)
+    assert shipped.meta["extractor"]["pose_filter"] is POSE_FILTER["none"] is True
+    assert off.meta["extractor"]["pose_filter"] is False
+    # The filter starts from the first frame's landmarks, then trails them: off, later frames differ.
+    np.testing.assert_array_equal(off.body_px[0], shipped.body_px[0])
+    assert np.abs(off.body_px[1:, :, :2] - shipped.body_px[1:, :, :2]).max() > 0.1
+    ours = extract_motion(frames, fps, hands=False, face=False)
+    assert ours.meta["extractor"]["pose_filter"] is POSE_FILTER["ours"]
 
 
 def test_streaming_progress_and_cancel(synth_dir):
