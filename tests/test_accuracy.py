@@ -26,3 +26,22 @@ def test_proportion_error_is_the_minimum_over_scales():
     assert abs(worst - 0.11 / 2.05) < 1e-9   # (max - min) / (max + min)
     assert max(abs(e) for e in errors.values()) == worst
     assert errors["forearm"] > 0 > errors["thigh"]
+
+
+def test_jitter_counts_only_joints_in_sight():
+    """An invented joint out of sight (a portrait's ankle) shaking wildly does not move the jitter figure."""
+    rng = np.random.default_rng(0)
+    t = 12
+    uv = np.cumsum(rng.normal(0, 1, (t, 17, 2)), axis=0) + 200.0
+    vis = np.full((t, 17), 2)
+    vis[:, 15] = 0                                   # left ankle never in sight
+    gt = {"frames": [{"coco17": {"uv": uv[i].tolist(), "vis": vis[i].tolist()},
+                      "person_bbox_xyxy": [0, 0, 400, 400]} for i in range(t)]}
+    pred = np.zeros((t, 33, 2))
+    pred[:, acc.MP33_TO_COCO17] = uv + rng.normal(0, 0.5, uv.shape)
+    calm = acc.keypoint_scores(pred, gt)["accel"]
+    shaken = pred.copy()
+    shaken[:, acc.MP33_TO_COCO17[15]] += rng.normal(0, 50, (t, 2))
+    assert acc.keypoint_scores(shaken, gt)["accel"] == calm
+    shaken[:, acc.MP33_TO_COCO17[0]] += rng.normal(0, 50, (t, 2))   # the nose is in sight: it counts
+    assert acc.keypoint_scores(shaken, gt)["accel"] > 2 * calm
