@@ -137,7 +137,8 @@ def _camera_points(motion: Motion, frames: np.ndarray):
 def clip_proportions(motion: Motion, frames=None) -> dict:
     """Group lengths (world scale) measured over several frames; NaN for groups never seen.
 
-    Returns ``{"lengths": {group: length}, "frames": [F], "samples": {group: count}}``.
+    Returns ``{"lengths": {group: length}, "frames": [F], "samples": {group: count}, "points": camera-space
+    landmarks [F, 33, 3] of those frames, "focal": px}`` (the camera fit, which :func:`estimate_height` reuses).
     """
     valid = np.isfinite(motion.body_world).all((1, 2)) & np.isfinite(motion.body_px[..., :2]).all((1, 2))
     idx = np.flatnonzero(valid) if frames is None else np.array([f for f in frames if valid[f]], dtype=np.int64)
@@ -164,7 +165,7 @@ def clip_proportions(motion: Motion, frames=None) -> dict:
             if ok.sum() >= need:
                 sides.append(_side_length(full[ok], flat[ok] ** FLAT_POWER + 1e-6))
         lengths[group] = _combine_sides(sides) * LANDMARK_BIAS.get(group, 1.0) if sides else np.nan
-    return {"lengths": lengths, "frames": idx.tolist(), "samples": samples}
+    return {"lengths": lengths, "frames": idx.tolist(), "samples": samples, "points": pts, "focal": cam.focal}
 
 
 def _side_length(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
@@ -222,13 +223,18 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     if held is not None and held < MIN_HELD_FACES:
         return {**none, "why": f"the face mesh held its size on {held} frame(s), needs {MIN_HELD_FACES}: the head "
                                "sphere's size is a typical face-to-head-points scale, not measured on this clip"}
-    # One camera fit over the whole-body frames serves the head's frames and the standing torso's:
-    # the fit solves each frame on its own (the focal is fixed), so a subset's fit is the same numbers.
+    # One camera fit serves the proportions, the head's frames and the standing torso's: the fit
+    # solves each frame on its own (the focal is fixed), so a subset's fit is the same numbers.
     every = np.flatnonzero(whole)
-    pts, cam, _ = _camera_points(motion, every)
+    proportions = proportions or clip_proportions(motion)
+    fitted = np.asarray(proportions.get("frames", []), dtype=np.int64)
+    if "points" in proportions and np.isin(every, fitted).all():  # clip_proportions' fit covers these frames
+        pts, focal = proportions["points"][np.searchsorted(fitted, every)], proportions["focal"]
+    else:
+        pts, cam, _ = _camera_points(motion, every)
+        focal = cam.focal
     all_joints = body_joints(pts)
     joints = all_joints[np.searchsorted(every, idx)]
-    focal = cam.focal
     # Head radius in the same (world) scale as the bones, at the depth of the trunk (mid neck and
     # pelvis) rather than of the ears: the pelvis's depth is the fitted camera's own translation, the
     # ears' is MediaPipe's least certain guess. On 20 full-body synthetic clips (public, hard and two
@@ -246,7 +252,7 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     depth = 0.5 * (joints[:, BODY.index("neck"), 2] + joints[:, BODY.index("pelvis"), 2])
     radius = float(np.median(motion.head_radius_px[idx].astype(np.float64) * depth / focal))
     # Bone lengths rather than per-frame extents: bending a knee does not shorten them.
-    bones = (proportions or clip_proportions(motion))["lengths"]
+    bones = proportions["lengths"]
     chain = sum(bones[k] for k in ("shin", "thigh", "neck")) + _standing_torso(all_joints, standing, bones["torso"])
     if not np.isfinite(chain):
         return {**none, "why": "a leg or the trunk was not measured"}
