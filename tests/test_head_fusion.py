@@ -226,6 +226,17 @@ def test_a_tracked_head_that_no_source_reads_is_held_between_its_neighbours():
     assert [out["source"][i] for i in np.flatnonzero(gap)] == ["held"] * 5
 
 
+def test_a_collapsed_face_does_not_swing_the_yaw():
+    """A walk with the head held at 24 degrees; FaceMesh's mesh collapsed (flagged) and its yaw swings by 12
+    while the head points hold: the yaw follows the points."""
+    t = np.arange(30)
+    world, px = _body(np.full(30, 24.0))
+    face = _fit(24.0 + 12.0 * np.sin(t / 3.0), np.ones(30, bool))
+    out = fuse_head(face, _fit(np.full(30, 24.0), np.ones(30, bool)), world, px, np.ones((30, 33), bool), 25.0,
+                    face_collapsed=np.ones(30, bool))
+    np.testing.assert_allclose(out["angles"][:, 0], 24.0, atol=2.5)  # (the torso, at 1%, carries a little of the face)
+
+
 def test_a_face_fit_flattening_a_deep_bow_does_not_hold_the_pitch_back():
     """A head bowing to -55 degrees that FaceMesh reads as -38 (its face foreshortened top to bottom):
     past FACE_PITCH_DEG the pitch follows the head points; a small nod stays the face's."""

@@ -321,7 +321,13 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     # A saturated face still says the head is at least that turned, where the head points over-read it.
     floor = np.where(~lone & (np.abs(np.nan_to_num(larger_yaw)) < 90.0),
                      _face_yaw_floor(face_a, point_a) * fade(have_f, ramp), 0.0)
-    w_face_angles = np.stack([np.maximum(w_face_yaw, floor), np.minimum(w_face, w_face_pitch), w_face], 1)
+    collapsed = np.zeros(n, bool) if face_collapsed is None else np.asarray(face_collapsed, bool)
+    # A mesh that collapsed near frontal (its landmarks crowded into the middle of the face, face_collapsed) has
+    # lost the cheeks' and eye corners' left-right depth its yaw rests on: it swung 15-35 degrees on a head held
+    # at 24 while the head points read it within 5 (a held-out walk). Its yaw is left to them there.
+    shrunk = collapsed & (np.abs(np.nan_to_num(larger_yaw)) < FACE_FULL_DEG)
+    w_face_angles = np.stack([np.where(shrunk, 0.0, np.maximum(w_face_yaw, floor)), np.minimum(w_face, w_face_pitch),
+                              w_face], 1)
     angles = blend_angles([face_a, point_a, torso_a], [w_face_angles, w_point, w_torso])
     have = np.isfinite(angles).all(1)
     rotation = np.full((n, 3, 3), np.nan)
