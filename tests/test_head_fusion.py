@@ -298,3 +298,20 @@ def test_the_collapsed_face_flag_reads_each_frame_and_its_neighbours():
     face[27] = np.nan
     points[28] = np.nan
     np.testing.assert_array_equal(np.flatnonzero(collapsed_faces(face, points, fps=25.0)), [1, *range(10, 25)])
+
+
+def test_a_held_head_takes_the_loose_head_point_fit_where_there_is_one():
+    """At the turn's extreme (the gap's middle) interpolation can only read the head less turned than its
+    neighbours; a loose head-point fit, where the strict one failed, reads the extreme itself."""
+    head = np.concatenate([np.linspace(40.0, 80.0, 15), np.linspace(80.0, 40.0, 15)])
+    world, px = _body(np.zeros(30))
+    seen = np.ones((30, 33), bool)
+    seen[:, 23:25] = False
+    gap = (np.arange(30) >= 12) & (np.arange(30) < 18)
+    loose = _fit(head + 3.0, gap)["rotation"]
+    loose[gap & (np.arange(30) == 17)] = np.nan        # one gap frame without even a loose fit
+    out = fuse_head(_fit(head, np.arange(30) < 5), _fit(head, ~gap), world, px, seen, 25.0, rough_rotation=loose)
+    took = gap & (np.arange(30) != 17)
+    np.testing.assert_allclose(out["angles"][took, 0], head[took] + 3.0, atol=1e-6)
+    assert np.interp(17, [11, 18], head[[11, 18]]) == pytest.approx(out["angles"][17, 0])
+    assert all(out["source"][i] == "held" for i in np.flatnonzero(gap))

@@ -234,7 +234,7 @@ def _lead_turn(torso: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
 
 
 def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: np.ndarray, seen: np.ndarray,
-              fps: float, face_collapsed: np.ndarray | None = None) -> dict:
+              fps: float, face_collapsed: np.ndarray | None = None, rough_rotation: np.ndarray | None = None) -> dict:
     """Blend the per-frame fits into one head track.
 
     ``face_fit`` / ``point_fit``: ``{"rotation" [T,3,3], "center_px" [T,2], "radius_px" [T]}``
@@ -244,7 +244,8 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     place the sphere but do not size it. Returns ``{"rotation", "angles", "center_px", "radius_px",
     "source"}`` with a value on every frame that has a body pose; ``source`` names the
     source with the largest weight per frame ("face", "body", "torso" or "none"), or "held" where a tracked
-    person's head had none and its angles are interpolated from the frames around.
+    person's head had none: its angles are then ``rough_rotation``'s ``[T, 3, 3]`` (head-point fits kept
+    despite a large reprojection error; NaN where none) or else interpolated from the frames around.
     """
     n = len(body_world)
     ramp = max(1, int(round(FADE_S * fps)))
@@ -344,11 +345,18 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
               for i in range(n)]
     # A tracked person whose head no source reads (a portrait near profile, where FaceMesh is lost and
     # MediaPipe's head points fit no head: 5 of 40 frames of a held-out +-80 degree portrait) still has a
-    # head: it turns on smoothly between the frames around, so its angles are interpolated from them.
+    # head: the head points' loose fit (failing only the reprojection check) reads it where there is one,
+    # as it turns past the extreme the frames around never reach; else the angles are interpolated.
     held = tracked & ~have
     if held.any() and have.any():
         idx, pos = np.flatnonzero(have), np.flatnonzero(held)
         angles[held] = np.stack([np.interp(pos, idx, angles[idx, j]) for j in range(3)], 1)
+        if rough_rotation is not None:
+            loose = _angles(np.asarray(rough_rotation)[pos])
+            fit = np.isfinite(loose).all(1)
+            # Yaw on the unwrapped track's turn (the interpolated value's), so +-180 stays continuous.
+            loose[:, 0] = angles[pos, 0] + (loose[:, 0] - angles[pos, 0] + 180.0) % 360.0 - 180.0
+            angles[pos[fit]] = loose[fit]
         rotation[held] = [rotation_from_angles(*a) for a in angles[held]]
         have = have | held
         for i in pos:
