@@ -8,9 +8,9 @@ Three kinds of MediaPipe graphs in tracking (video) mode, one instance per video
   full-body shots are found;
 - ``Hands`` on a crop around each hand whose wrist the body model sees
   (:class:`hand_landmarks.HandTracker`).
-The face and hand crops of frame t depend only on frame t's body, so they run in worker
-threads (one for the face, one per hand) while the main thread runs Pose on frame t+1:
-MediaPipe releases the GIL inside ``process``, so both CPU cores work. (Holistic does the same three jobs in
+The face and hand crops of frame t depend only on frame t's body, so they run in two
+worker threads while the main thread runs Pose on frame t+1: MediaPipe releases the
+GIL inside ``process``, so both CPU cores work. (Holistic does the same three jobs in
 one graph, on one core; this split is about twice as fast on two cores and finds
 hands more often on the synthetic clips.)
 
@@ -178,7 +178,7 @@ def extract_motion(
                 body.factor = _factor_for(min(size))
             elif img.shape[:2] != size:
                 raise DreamActorError(f"{name}[{t}]: size {img.shape[1]}x{img.shape[0]} differs from frame 0 ({size[1]}x{size[0]})")
-            row = body.process(img, t, details.pool("hand0"))
+            row = body.process(img, t, details.pool("hands"))
             rows.append(row)
             pending.append((t, details.submit(img, row) if row is not None else ()))
             drain(MAX_IN_FLIGHT)
@@ -288,13 +288,10 @@ def _to_px(norm: np.ndarray, x0: float, y0: float, sw: float, sh: float) -> np.n
 
 
 class _DetailStage:
-    """Face and hands of frame t from frame t's body: the face and each hand in its own worker thread.
+    """Face and hands of frame t from frame t's body, each in its own worker thread.
 
-    One thread per tracking graph keeps its frames in order; MediaPipe releases the GIL
-    while it runs, so the workers overlap with Pose on the next frame. A thread per hand
-    (not one for both) loads the two Hands graphs at once on the first frame (~0.13 s of
-    CPU each, which one thread did one after the other while a core stood idle) and
-    splits the largest per-frame job (two Hands calls) in two for the scheduler.
+    One thread per tracker keeps each tracking graph's frames in order; MediaPipe
+    releases the GIL while it runs, so the workers overlap with Pose on the next frame.
     """
 
     def __init__(self, hands: bool, face: bool):
@@ -313,8 +310,7 @@ class _DetailStage:
         if self.face is not None:
             futures.append(self.pool("face").submit(self.face.step, img, px))
         if self.hands is not None:
-            futures += [self.pool(f"hand{side}").submit(self.hands.process_side, img, px, vis, side)
-                        for side in (0, 1)]
+            futures.append(self.pool("hands").submit(self.hands.process, img, px, vis))
         return tuple(futures)
 
     def collect(self, row: tuple | None, futures: tuple[Future, ...]) -> tuple | None:
@@ -323,7 +319,7 @@ class _DetailStage:
             return None
         results = [f.result() for f in futures]
         face = results.pop(0)[0] if self.face is not None else None
-        left, right = results if self.hands is not None else (None, None)
+        left, right = results.pop(0) if self.hands is not None else (None, None)
         px, vis, world, box = row
         return px, vis, world, left, right, face, box
 
