@@ -315,3 +315,19 @@ def test_a_held_head_takes_the_loose_head_point_fit_where_there_is_one():
     np.testing.assert_allclose(out["angles"][took, 0], head[took] + 3.0, atol=1e-6)
     assert np.interp(17, [11, 18], head[[11, 18]]) == pytest.approx(out["angles"][17, 0])
     assert all(out["source"][i] == "held" for i in np.flatnonzero(gap))
+
+
+def test_a_face_that_held_on_too_few_frames_does_not_set_the_sphere_scale():
+    """FaceMesh collapsed on every frame but the first, which reads the head at 0.85 of its size (just above
+    the collapse ratio): one frame does not measure the face-to-head-points scale, so the head points size
+    every frame on the typical one."""
+    yaws = np.zeros(40)
+    world, px = _body(yaws)
+    face = _fit(yaws, np.ones(40, bool))
+    points = _fit(yaws, np.ones(40, bool), radius=40.0 / FACE_OVER_POINTS)
+    face["radius_px"][0] = 34.0
+    face["radius_px"][1:] = 24.0
+    collapsed = collapsed_faces(face["radius_px"], points["radius_px"], fps=25.0)
+    assert not collapsed[0] and collapsed[1:].all()
+    out = fuse_head(face, points, world, px, np.ones((40, 33), bool), fps=25.0, face_collapsed=collapsed)
+    np.testing.assert_allclose(out["radius_px"], 40.0, rtol=1e-6)

@@ -71,6 +71,10 @@ SIZE_WINDOW_S = 0.6  # running median of the radius (log scale)
 # The head-point fit reads the head smaller than the face fit: 1.17-1.46x (per-clip median) on the hard-case set
 # and its held-out variants, 1.30 typical: the scale a clip whose face never held its size takes.
 FACE_OVER_POINTS = 1.30
+# ...and a clip measures its own on at least this many frames where the face held: one or two frames at the edge
+# of a collapse are partly collapsed themselves (the 360 turns and a child of the held-out variants, 1-2 such
+# frames at 1.11-1.13x, gave spheres of 0.78-0.89 of the head).
+MIN_SCALE_FRAMES = 3
 _SHOULDERS, _HIPS, _EARS, _FEET = (11, 12), (23, 24), (7, 8), (29, 30, 31, 32)
 
 
@@ -381,10 +385,13 @@ def _sphere(face_fit, point_fit, w_face, w_point, body_px, fps, collapsed) -> tu
     # crowd toward the middle of the face) while Pose, which reads the head from the whole body, keeps
     # it: where the face collapsed, the head points size the sphere (the face's centre is kept).
     both = (wf > 0) & (wp > 0) & ~collapsed
-    if both.any():
+    if both.sum() >= MIN_SCALE_FRAMES:
         log_p = log_p + np.median(log_f[both] - log_p[both])
-    elif (collapsed & (wf > 0)).any():
-        log_p = log_p + np.log(FACE_OVER_POINTS)  # no frame measured the two scales: the typical one
+    elif (collapsed & (wf > 0)).any() or both.any():
+        # Too few frames measured the two scales: the typical one, and the head points size every frame
+        # (a lone face's size against theirs would make the sphere jump).
+        log_p = log_p + np.log(FACE_OVER_POINTS)
+        collapsed = np.ones(n, bool)
     wf_size = np.where(collapsed, 0.0, wf)
     wp_size = np.where(collapsed, np.maximum(wp, wf), wp)
     total = wf + wp

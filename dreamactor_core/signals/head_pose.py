@@ -13,8 +13,8 @@ distance (:mod:`head_depth`). That pass uses every FaceMesh landmark measured on
 (:func:`face_geometry.face_mesh_model`, some three hundred: twelve leave a small face's pitch
 nearly free) and sets the pitch, roll and sphere; yaw keeps the free fit's (a free fit on all of them read
 the yaw no better: the squat 4.9 -> 5.5 degrees). A collapsed mesh (:func:`head_depth.collapsed_faces`,
-the face reading the head far smaller than the Pose head points) whose refit is far off the head points'
-pitch is dropped; ``meta["head_face_health"]`` records the flag per frame.
+the face reading the head far smaller than the Pose head points) whose refit is far off the head-point
+fit is dropped; ``meta["head_face_health"]`` records the flag per frame.
 
 When the face is lost the same fit runs on the MediaPipe Pose head points (nose, eyes,
 ears, mouth corners in ``Motion.body_px``); such frames are flagged ``"body"`` in
@@ -199,7 +199,7 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     ``"torso"``, ``"held"`` (a tracked person's head no source read: the head points' loose fit
     where they give one, else interpolated from the frames around) or ``"none"``; ``meta["head_face_rejected"]`` lists frames whose face fit was discarded
     because it disagreed with the body fit by more than ``MAX_FACE_BODY_GAP_DEG``
-    (FaceMesh in near-profile views) or was a collapsed mesh whose pitch the head points contradict;
+    (FaceMesh in near-profile views) or was a collapsed mesh the head points contradict;
     ``meta["head_face_health"]`` says per frame whether FaceMesh's face ``"held"`` its size, had
     ``"collapsed"`` (:func:`head_depth.collapsed_faces`: it does not size the sphere there) or was
     ``"none"`` (no face fit); ``meta["head_focal_px"]`` records the focal length used.
@@ -279,11 +279,11 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
         tracks["face"]["radius_px"][i] = f * geo.HEAD_RADIUS_MM / t[2]
         # Held at the steady distance a collapsed mesh can only be explained by a wild pitch (+47 or -81
         # for a -20 bow; measured 31-82 degrees off the head points' on the hard-case set and its variants,
-        # its error 15-74): it is kept only within MAX_FACE_BODY_GAP_DEG of the head points' pitch, where
-        # FaceMesh only misjudged the face's size (a turned portrait's, pitch error 2-5 degrees).
+        # its error 15-74): it is kept only within MAX_FACE_BODY_GAP_DEG of the head-point fit (as a face
+        # near profile is), where FaceMesh only misjudged the face's size (a turned portrait's, pitch error 2-5).
         body_r = tracks["body"]["rotation"][i]
         if collapsed[i] and np.isfinite(body_r).all():
-            if abs(angles_from_rotation(r)[1] - angles_from_rotation(body_r)[1]) > MAX_FACE_BODY_GAP_DEG:
+            if _rotation_gap_deg(r, body_r) > MAX_FACE_BODY_GAP_DEG:
                 dropped.append(j)
     for j in dropped[::-1]:
         i = gaze_frames.pop(j)
