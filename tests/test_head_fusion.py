@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dreamactor_core.signals.head_fusion import (FACE_OVER_POINTS, TORSO_LEAD_FRAMES, blend_angles, fade, face_weight, fuse_head,
+from dreamactor_core.signals.head_fusion import (TORSO_LEAD_FRAMES, blend_angles, fade, face_weight, fuse_head,
                                                 torso_rotations)
 from dreamactor_core.signals.head_depth import COLLAPSED_FACE_RATIO, collapsed_faces
 from dreamactor_core.signals.head_pose import angles_from_rotation, rotation_from_angles
+from dreamactor_core.signals.head_size import FACE_OVER_POINTS
 from dreamactor_core.signals.torso_turn import facing_flips, sharpen_turn, steady_runs
 
 

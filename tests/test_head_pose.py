@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dreamactor_core.signals import face_geometry as geo
-from dreamactor_core.signals.head_fusion import FACE_OVER_POINTS
+from dreamactor_core.signals.head_size import FACE_OVER_POINTS
 from dreamactor_core.signals.head_pose import (
     angles_from_rotation, camera_matrix, default_focal_px, estimate_head, head_sphere_params, refit_at_depth,
     rotation_from_angles, steady_depth,

@@ -29,17 +29,14 @@ angle is averaged on the circle with its own weights (the head points count in y
 pitch). Yaw is then unwrapped in time, so a whole turn reads
 0 -> 180 -> 360 instead of jumping from +180 to -180.
 
-The sphere's size comes from the fits (face and head points weighted alike) and is held
-steady with a running median in log scale (a collapsed face mesh, flagged where the face is read by
-:func:`head_depth.collapsed_faces`, is left out of it); frames without a fit (back
-views) take it from their neighbours in time, and the centre follows the ears' midpoint there.
+The sphere's centre and steady size come from the fits with these weights (:mod:`head_size`).
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 from .head_pose import angles_from_rotation, rotation_from_angles
+from .head_size import hold_nearest, sphere_track
 from .torso_turn import sharpen_turn, steady_runs
 
 FACE_FULL_DEG, FACE_NONE_DEG = 45.0, 75.0  # face weight 1 below, 0 above (yaw, from the head-point fit)
@@ -67,15 +64,7 @@ NECK_DEADBAND_DEG = 15.0
 TORSO_LEAD_FRAMES = 0.5
 LONE_FACE_DEG = 45.0  # a face with no head points, this far off the torso's head, is not a face (see fuse_head)
 FADE_S = 0.2  # seconds over which a source's weight ramps in or out
-SIZE_WINDOW_S = 0.6  # running median of the radius (log scale)
-# The head-point fit reads the head smaller than the face fit: 1.17-1.46x (per-clip median) on the hard-case set
-# and its held-out variants, 1.30 typical: the scale a clip whose face never held its size takes.
-FACE_OVER_POINTS = 1.30
-# ...and a clip measures its own on at least this many frames where the face held: one or two frames at the edge
-# of a collapse are partly collapsed themselves (the 360 turns and a child of the held-out variants, 1-2 such
-# frames at 1.11-1.13x, gave spheres of 0.78-0.89 of the head).
-MIN_SCALE_FRAMES = 3
-_SHOULDERS, _HIPS, _EARS, _FEET = (11, 12), (23, 24), (7, 8), (29, 30, 31, 32)
+_SHOULDERS, _HIPS, _FEET = (11, 12), (23, 24), (29, 30, 31, 32)
 
 
 def torso_rotations(body_world: np.ndarray) -> np.ndarray:
@@ -181,18 +170,6 @@ def _hold_sides(values: np.ndarray, have: np.ndarray) -> tuple[np.ndarray, np.nd
     return pad[np.where(last >= 0, last, len(values))], pad[nxt]
 
 
-def _hold_nearest(values: np.ndarray, have: np.ndarray) -> np.ndarray:
-    """``values`` with rows where ``have`` is False copied from the nearest row in time that has one."""
-    idx = np.flatnonzero(have)
-    if len(idx) == 0:
-        return values
-    pos = np.arange(len(values))
-    right = np.clip(np.searchsorted(idx, pos), 0, len(idx) - 1)
-    left = np.clip(right - 1, 0, len(idx) - 1)
-    pick = np.where(np.abs(idx[left] - pos) <= np.abs(idx[right] - pos), idx[left], idx[right])
-    return values[pick]
-
-
 def _steady_neck(neck: np.ndarray, measured: np.ndarray, fps: float) -> np.ndarray:
     """``[T, 3, 3]`` head-on-torso rotations held from the nearest ``measured`` frame, with the yaw
     replaced by the median over the ``NECK_WINDOW_S`` worth of measured frames nearest in time (none where
@@ -216,7 +193,7 @@ def _steady_neck(neck: np.ndarray, measured: np.ndarray, fps: float) -> np.ndarr
                 lo -= 1
         steady[t] = np.median(yaw[lo:hi])
     steady = np.where(np.abs(steady) < NECK_DEADBAND_DEG, 0.0, steady)
-    a = _angles(_hold_nearest(neck, measured))
+    a = _angles(hold_nearest(neck, measured))
     return np.stack([rotation_from_angles(y, p, r) for y, p, r in zip(steady, a[:, 1], a[:, 2])])
 
 
@@ -342,7 +319,7 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
         angles[have, 0] = np.degrees(np.unwrap(np.radians(angles[have, 0])))
 
     collapsed = np.zeros(n, bool) if face_collapsed is None else np.asarray(face_collapsed, bool)
-    center, radius = _sphere(face_fit, point_fit, w_face, w_point, body_px, fps, collapsed)
+    center, radius = sphere_track(face_fit, point_fit, w_face, w_point, body_px, fps, collapsed)
     tracked = np.isfinite(body_px[..., :2]).all((1, 2))
     stack = np.stack(weights)
     source = [("face", "body", "torso")[int(np.argmax(stack[:, i]))] if have[i] and stack[:, i].max() > 0 else "none"
@@ -369,51 +346,3 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     rotation[~keep], angles[~keep], center[~keep], radius[~keep] = np.nan, np.nan, np.nan, np.nan
     return {"rotation": rotation, "angles": angles, "center_px": center, "radius_px": radius,
             "source": [s if k else "none" for s, k in zip(source, keep)]}
-
-
-def _sphere(face_fit, point_fit, w_face, w_point, body_px, fps, collapsed) -> tuple[np.ndarray, np.ndarray]:
-    """Sphere centre ``[T, 2]`` and a steady radius ``[T]`` from the fits, carried through frames without one;
-    ``collapsed`` ``[T]`` the frames whose face does not size it."""
-    n = len(w_face)
-    wf = np.where(np.isfinite(face_fit["radius_px"]), w_face, 0.0)
-    wp = np.where(np.isfinite(point_fit["radius_px"]), w_point[:, 0], 0.0)
-    # The head-point fit reads the head smaller than the face fit does (turned, more so): put it
-    # on the face fit's scale, measured where both held.
-    log_f = np.log(np.nan_to_num(face_fit["radius_px"], nan=1.0))
-    log_p = np.log(np.nan_to_num(point_fit["radius_px"], nan=1.0))
-    # A real head keeps its size against its own ears and eyes. FaceMesh's can shrink (its landmarks
-    # crowd toward the middle of the face) while Pose, which reads the head from the whole body, keeps
-    # it: where the face collapsed, the head points size the sphere (the face's centre is kept).
-    both = (wf > 0) & (wp > 0) & ~collapsed
-    if both.sum() >= MIN_SCALE_FRAMES:
-        log_p = log_p + np.median(log_f[both] - log_p[both])
-    elif (collapsed & (wf > 0)).any() or both.any():
-        # Too few frames measured the two scales: the typical one, and the head points size every frame
-        # (a lone face's size against theirs would make the sphere jump).
-        log_p = log_p + np.log(FACE_OVER_POINTS)
-        collapsed = np.ones(n, bool)
-    wf_size = np.where(collapsed, 0.0, wf)
-    wp_size = np.where(collapsed, np.maximum(wp, wf), wp)
-    total = wf + wp
-    have = total > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        log_r = (wf_size * log_f + wp_size * log_p) / (wf_size + wp_size)
-        centre = (wf[:, None] * np.nan_to_num(face_fit["center_px"])
-                  + wp[:, None] * np.nan_to_num(point_fit["center_px"])) / total[:, None]
-    radius = np.full(n, np.nan)
-    out_c = np.full((n, 2), np.nan)
-    if not have.any():
-        return out_c, radius
-    idx = np.flatnonzero(have)
-    size = max(1, int(round(SIZE_WINDOW_S * fps)) | 1)
-    steady = median_filter(log_r[idx], size=min(size, len(idx) // 2 * 2 + 1), mode="nearest")
-    radius = np.exp(np.interp(np.arange(n), idx, steady))
-    # Where no fit held the centre follows the ears, at the offset (in radii) of the nearest fitted frame.
-    ears = np.asarray(body_px, np.float64)[:, _EARS, :2].mean(1)
-    offset = (centre - ears) / radius[:, None]
-    ok = have & np.isfinite(offset).all(1)
-    if ok.any():
-        offset = _hold_nearest(np.where(ok[:, None], offset, 0.0), ok)
-    out_c = np.where(have[:, None], centre, ears + offset * radius[:, None])
-    return out_c, radius
-
