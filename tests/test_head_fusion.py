@@ -332,3 +332,18 @@ def test_a_face_that_held_on_too_few_frames_does_not_set_the_sphere_scale():
     assert not collapsed[0] and collapsed[1:].all()
     out = fuse_head(face, points, world, px, np.ones((40, 33), bool), fps=25.0, face_collapsed=collapsed)
     np.testing.assert_allclose(out["radius_px"], 40.0, rtol=1e-6)
+
+
+def test_a_single_photo_with_a_held_face_is_sized_by_its_face():
+    """A reference photo is one frame: a face that held its size there sizes the sphere (the typical
+    face/head-point ratio is for clips whose face never held; it read the references' heads 1-6% large)."""
+    from dreamactor_core.signals.head_size import sphere_track
+
+    face = {"center_px": np.array([[100.0, 80.0]]), "radius_px": np.array([40.0])}
+    points = {"center_px": np.array([[101.0, 82.0]]), "radius_px": np.array([40.0 / 1.2])}
+    body_px = np.full((1, 33, 3), 50.0)
+    centre, radius = sphere_track(face, points, np.ones(1), np.full((1, 3), 0.1), body_px, 25.0, np.zeros(1, bool))
+    assert radius[0] == pytest.approx(40.0)
+    # The same photo whose mesh collapsed: the head points size it, on the typical scale.
+    _, radius = sphere_track(face, points, np.ones(1), np.full((1, 3), 0.1), body_px, 25.0, np.ones(1, bool))
+    assert radius[0] == pytest.approx(40.0 / 1.2 * FACE_OVER_POINTS)

@@ -17,7 +17,8 @@ SIZE_WINDOW_S = 0.6  # running median of the radius (log scale)
 FACE_OVER_POINTS = 1.30
 # ...and a clip measures its own on at least this many frames where the face held: one or two frames at the edge
 # of a collapse are partly collapsed themselves (the 360 turns and a child of the held-out variants, 1-2 such
-# frames at 1.11-1.13x, gave spheres of 0.78-0.89 of the head).
+# frames at 1.11-1.13x, gave spheres of 0.78-0.89 of the head). A shorter clip (a reference photo is one frame)
+# needs every frame: it has no collapse to be at the edge of.
 MIN_SCALE_FRAMES = 3
 _EARS = (7, 8)  # MediaPipe Pose ear landmarks
 
@@ -50,7 +51,7 @@ def sphere_track(face_fit: dict, point_fit: dict, w_face: np.ndarray, w_point: n
     # crowd toward the middle of the face) while Pose, which reads the head from the whole body, keeps
     # it: where the face collapsed, the head points size the sphere (the face's centre is kept).
     both = (wf > 0) & (wp > 0) & ~collapsed
-    if both.sum() >= MIN_SCALE_FRAMES:
+    if both.sum() >= min(MIN_SCALE_FRAMES, n):
         log_p = log_p + np.median(log_f[both] - log_p[both])
     elif (collapsed & (wf > 0)).any() or both.any():
         # Too few frames measured the two scales: the typical one, and the head points size every frame
