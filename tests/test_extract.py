@@ -200,3 +200,14 @@ def test_unreadable_files(tmp_path):
         read_video(bad)
     with pytest.raises(DreamActorError, match="not found"):
         load_image(tmp_path / "missing.png")
+
+
+def test_a_failing_post_processing_step_leaves_no_graph_closing_behind():
+    """The graphs close in a thread beside the post-processing; when a later step raises (here: nobody
+    in the frames), the error reaches the caller only after they have closed (no MediaPipe threads
+    left running)."""
+    import threading
+
+    with pytest.raises(DreamActorError, match="no person found"):
+        extract_motion(np.zeros((2, 64, 64, 3), np.uint8), 25.0, hands=False)
+    assert not [t for t in threading.enumerate() if t.name == "dreamactor-close"]

@@ -192,24 +192,28 @@ def extract_motion(
         if closing is None:
             _close_stages(details, body)
 
-    if not rows:
-        raise DreamActorError(f"{name}: empty batch; pass at least one frame")
-    motion = _assemble(rows, fps, size, name)
-    motion.meta["person"] = body.follower.meta
-    motion.meta["extractor"] = {
-        "engine": "mediapipe-" + "+".join(["pose"] + ["facemesh"] * bool(face) + ["hands"] * bool(hands)),
-        "mediapipe": getattr(mp, "__version__", "?"),
-        "model_complexity": 1,
-        "pose_filter": bool(pose_filter),
-        "upscale": body.factor,
-    }
-    motion = fill_gaps(motion, max_gap)
-    motion = smooth_motion(motion, smoothing)
-    if head and face:
-        motion = _estimate_head(motion)
-        # Proportions over the clip and the height in metres (from the head-to-body ratio).
-        motion.meta["body_size"] = body_size(motion)
-    closing.join()
+    # The graphs finish closing before the caller gets control back, whether the post-processing
+    # returns or raises (a failing run must not leave MediaPipe threads behind it).
+    try:
+        if not rows:
+            raise DreamActorError(f"{name}: empty batch; pass at least one frame")
+        motion = _assemble(rows, fps, size, name)
+        motion.meta["person"] = body.follower.meta
+        motion.meta["extractor"] = {
+            "engine": "mediapipe-" + "+".join(["pose"] + ["facemesh"] * bool(face) + ["hands"] * bool(hands)),
+            "mediapipe": getattr(mp, "__version__", "?"),
+            "model_complexity": 1,
+            "pose_filter": bool(pose_filter),
+            "upscale": body.factor,
+        }
+        motion = fill_gaps(motion, max_gap)
+        motion = smooth_motion(motion, smoothing)
+        if head and face:
+            motion = _estimate_head(motion)
+            # Proportions over the clip and the height in metres (from the head-to-body ratio).
+            motion.meta["body_size"] = body_size(motion)
+    finally:
+        closing.join()
     return motion
 
 
