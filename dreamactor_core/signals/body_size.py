@@ -232,8 +232,8 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     # solves each frame on its own (the focal is fixed), so a subset's fit is the same numbers.
     every = np.flatnonzero(whole)
     proportions = proportions or clip_proportions(motion)
-    fitted = np.asarray(proportions.get("frames", []), dtype=np.int64)
-    if "points" in proportions and np.isin(every, fitted).all():  # clip_proportions' fit covers these frames
+    fitted = np.asarray(proportions["frames"], dtype=np.int64)
+    if np.isin(every, fitted).all():  # clip_proportions' fit covers these frames (it fits every valid one)
         pts, focal = proportions["points"][np.searchsorted(fitted, every)], proportions["focal"]
     else:
         pts, cam, _ = _camera_points(motion, every)
