@@ -197,9 +197,10 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     ``focal_px`` overrides the focal-length guess. ``meta["head_source"]`` lists per
     frame ``"face"``, ``"body"`` (fitted on the Pose head points: less accurate, no gaze),
     ``"torso"``, ``"held"`` (a tracked person's head no source read: the head points' loose fit
-    where they give one, else interpolated from the frames around) or ``"none"``; ``meta["head_face_rejected"]`` lists frames whose face fit was discarded
-    because it disagreed with the body fit by more than ``MAX_FACE_BODY_GAP_DEG``
-    (FaceMesh in near-profile views) or was a collapsed mesh the head points contradict;
+    where they give one, else interpolated from the frames around) or ``"none"``;
+    ``meta["head_face_rejected"]`` lists frames whose face fit was discarded because it disagreed
+    with the body fit by more than ``MAX_FACE_BODY_GAP_DEG`` (FaceMesh in near-profile views) or
+    was a collapsed mesh the head points contradict;
     ``meta["head_face_health"]`` says per frame whether FaceMesh's face ``"held"`` its size, had
     ``"collapsed"`` (:func:`head_depth.collapsed_faces`: it does not size the sphere there) or was
     ``"none"`` (no face fit); ``meta["head_focal_px"]`` records the focal length used.
