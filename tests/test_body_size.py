@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dreamactor_core.signals import accuracy as acc
-from dreamactor_core.signals.body_size import (LANDMARK_BIAS, MIN_HELD_FACES, MIN_SEEN_SHARE, body_size,
+from dreamactor_core.signals.body_size import (LANDMARK_BIAS, MIN_SEEN_SHARE, body_size,
                                                   clip_proportions, estimate_height)
 from dreamactor_core.signals.extract import extract_motion
 from dreamactor_core.signals.video_io import read_video
@@ -142,17 +142,14 @@ def test_a_sphere_read_small_gives_no_height_and_says_why(synth_dir):
     assert out["height_m"] is None and out["head_ratio"] is None and "too small for the body" in out["why"]
 
 
-def test_no_height_where_the_face_mesh_never_held_its_size(synth_dir):
-    """Where FaceMesh's mesh collapsed on all but two frames the sphere's size is a typical scale, not a
-    measurement: no height, and why. Held on three frames, the height is given."""
+def test_no_height_where_the_head_sphere_was_not_sized_on_the_clip(synth_dir):
+    """Where the head stage sized the sphere on the typical face-to-head-points scale (FaceMesh held the
+    face's size too seldom) the size is not a measurement: no height, and why. Measured, the height is given."""
     m = gt_motion(synth_dir, "pub01_walk_in_place")
-    health = np.array(["collapsed"] * m.num_frames, dtype=object)
-    health[:MIN_HELD_FACES - 1] = "held"
-    m.meta["head_face_health"] = health.tolist()
+    m.meta["head_scale"] = "typical"
     out = estimate_height(m)
-    assert out["height_m"] is None and "face mesh held its size on 2 frame" in out["why"]
-    health[MIN_HELD_FACES - 1] = "held"
-    m.meta["head_face_health"] = health.tolist()
+    assert out["height_m"] is None and "not measured on this clip" in out["why"]
+    m.meta["head_scale"] = "measured"
     assert estimate_height(m)["height_m"] is not None
 
 

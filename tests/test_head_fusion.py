@@ -285,6 +285,8 @@ def test_a_face_mesh_that_shrinks_does_not_shrink_the_sphere(shrunk):
     np.testing.assert_allclose(out["radius_px"], 40.0, rtol=1e-6)
     # The face still places the sphere.
     np.testing.assert_allclose(out["center_px"], np.tile([200.0, 5.0], (40, 1)), atol=1e-6)
+    # Measured on the frames where the face held; the typical scale where it never did.
+    assert out["scale"] == ("typical" if shrunk == slice(0, 40) else "measured")
 
 
 def test_the_collapsed_face_flag_reads_each_frame_and_its_neighbours():
@@ -332,6 +334,7 @@ def test_a_face_that_held_on_too_few_frames_does_not_set_the_sphere_scale():
     assert not collapsed[0] and collapsed[1:].all()
     out = fuse_head(face, points, world, px, np.ones((40, 33), bool), fps=25.0, face_collapsed=collapsed)
     np.testing.assert_allclose(out["radius_px"], 40.0, rtol=1e-6)
+    assert out["scale"] == "typical"  # what the height reads (no height: the size was not measured)
 
 
 def test_a_single_photo_with_a_held_face_is_sized_by_its_face():
@@ -342,8 +345,14 @@ def test_a_single_photo_with_a_held_face_is_sized_by_its_face():
     face = {"center_px": np.array([[100.0, 80.0]]), "radius_px": np.array([40.0])}
     points = {"center_px": np.array([[101.0, 82.0]]), "radius_px": np.array([40.0 / 1.2])}
     body_px = np.full((1, 33, 3), 50.0)
-    centre, radius = sphere_track(face, points, np.ones(1), np.full((1, 3), 0.1), body_px, 25.0, np.zeros(1, bool))
-    assert radius[0] == pytest.approx(40.0)
+    centre, radius, scale = sphere_track(face, points, np.ones(1), np.full((1, 3), 0.1), body_px, 25.0,
+                                         np.zeros(1, bool))
+    assert radius[0] == pytest.approx(40.0) and scale == "measured"
     # The same photo whose mesh collapsed: the head points size it, on the typical scale.
-    _, radius = sphere_track(face, points, np.ones(1), np.full((1, 3), 0.1), body_px, 25.0, np.ones(1, bool))
-    assert radius[0] == pytest.approx(40.0 / 1.2 * FACE_OVER_POINTS)
+    _, radius, scale = sphere_track(face, points, np.ones(1), np.full((1, 3), 0.1), body_px, 25.0, np.ones(1, bool))
+    assert radius[0] == pytest.approx(40.0 / 1.2 * FACE_OVER_POINTS) and scale == "typical"
+    # No face at all: the head points alone, on the typical scale too (on their own they read heads small).
+    no_face = {"center_px": np.full((1, 2), np.nan), "radius_px": np.full(1, np.nan)}
+    _, radius, scale = sphere_track(no_face, points, np.zeros(1), np.full((1, 3), 0.1), body_px, 25.0,
+                                    np.zeros(1, bool))
+    assert radius[0] == pytest.approx(40.0 / 1.2 * FACE_OVER_POINTS) and scale == "typical"

@@ -29,7 +29,8 @@ how tall the person is.
   head sphere's radius, taken at the trunk's depth, on frames where the whole body is seen, stands
   and the head faces the camera (a bowed head's sphere reads small), and turns that head-to-body
   ratio into metres with head size growing as stature to the power ``HEAD_GROWTH``. No height where
-  FaceMesh never held the face's size (``MIN_HELD_FACES``): the sphere's size is then not measured.
+  the head stage did not measure the sphere's size on the clip (``meta["head_scale"]``, set where the
+  sphere's scale is chosen: FaceMesh never held the face's size beside the head points).
 """
 from __future__ import annotations
 
@@ -100,12 +101,6 @@ ANKLE_SHARE, CROWN_RADII = 0.045, 1.0
 # the head against the body: at 256 px a 2.34 m adult's head (~10 px) read 3.3 m, while heads of
 # 18 px (the same adult and a 1.2 m child at 384 and 256 px) read as well as larger ones.
 MIN_HEAD_RADIUS_PX = 16.0
-# The head sphere takes its size from FaceMesh's face on the frames where its mesh held its size
-# (head_pose's meta["head_face_health"]); on the rest the Pose head points carry that scale. Where the
-# face held on fewer frames than this, the scale is the typical face-to-head-points one (1.17-1.46x
-# per clip), not a measurement: heights read +9..+31% on the four held-out clips where that happened
-# (walks whose mesh collapsed on every frame, 360 turns with 1-2 held frames), so there is no height.
-MIN_HELD_FACES = 3
 # No body measures more head radii than this: across Anny's whole phenotype range (1,900 bodies,
 # 0.7-2.4 m, the longest-legged and smallest-headed included) stature over the head's bounding
 # sphere stays within 8.3-15.1, and the measured ratio scatters ~3% around the true one. A chain
@@ -223,11 +218,13 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     if size_px < MIN_HEAD_RADIUS_PX:
         return {**none, "why": f"the head is too small in the picture ({size_px:.0f} px radius, "
                                f"needs {MIN_HEAD_RADIUS_PX:.0f}); use a larger or closer shot"}
-    health = motion.meta.get("head_face_health")  # absent on motions made without the head stage's flag
-    held = None if health is None else int(np.sum(np.asarray(health) == "held"))
-    if held is not None and held < MIN_HELD_FACES:
-        return {**none, "why": f"the face mesh held its size on {held} frame(s), needs {MIN_HELD_FACES}: the head "
-                               "sphere's size is a typical face-to-head-points scale, not measured on this clip"}
+    # The head stage sizes the sphere by FaceMesh's face where its mesh held its size beside the head points;
+    # where it held too seldom it puts the head points on the typical face-to-head-points scale (1.17-1.46x per
+    # clip), not a measurement: heights read +9..+31% on the four held-out clips where that happened (walks
+    # whose mesh collapsed on every frame, 360 turns with 1-2 held frames). (No record: not the head stage's.)
+    if motion.meta.get("head_scale", "measured") != "measured":
+        return {**none, "why": "the face mesh held its size on too few frames: the head sphere's size is a typical "
+                               "face-to-head-points scale, not measured on this clip"}
     # One camera fit serves the proportions, the head's frames and the standing torso's: the fit
     # solves each frame on its own (the focal is fixed), so a subset's fit is the same numbers.
     every = np.flatnonzero(whole)

@@ -223,7 +223,8 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     only where shoulders and hips are seen: a portrait's hips are invented); ``face_collapsed`` ``[T]``
     the frames whose face mesh collapsed (:func:`head_depth.collapsed_faces`; none if not given), which
     place the sphere but do not size it. Returns ``{"rotation", "angles", "center_px", "radius_px",
-    "source"}`` with a value on every frame that has a body pose; ``source`` names the
+    "source", "scale"}`` with a value on every frame that has a body pose (``scale``, one for the clip, is
+    :func:`head_size.sphere_track`'s); ``source`` names the
     source with the largest weight per frame ("face", "body", "torso" or "none"), or "held" where a tracked
     person's head had none: its angles are then ``rough_rotation``'s ``[T, 3, 3]`` (head-point fits kept
     despite a large reprojection error; NaN where none) or else interpolated from the frames around.
@@ -319,7 +320,7 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
         angles[have, 0] = np.degrees(np.unwrap(np.radians(angles[have, 0])))
 
     collapsed = np.zeros(n, bool) if face_collapsed is None else np.asarray(face_collapsed, bool)
-    center, radius = sphere_track(face_fit, point_fit, w_face, w_point, body_px, fps, collapsed)
+    center, radius, scale = sphere_track(face_fit, point_fit, w_face, w_point, body_px, fps, collapsed)
     tracked = np.isfinite(body_px[..., :2]).all((1, 2))
     stack = np.stack(weights)
     source = [("face", "body", "torso")[int(np.argmax(stack[:, i]))] if have[i] and stack[:, i].max() > 0 else "none"
@@ -345,4 +346,4 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     keep = have & (tracked | have_f | have_p) & np.isfinite(radius) & np.isfinite(center).all(1)
     rotation[~keep], angles[~keep], center[~keep], radius[~keep] = np.nan, np.nan, np.nan, np.nan
     return {"rotation": rotation, "angles": angles, "center_px": center, "radius_px": radius,
-            "source": [s if k else "none" for s, k in zip(source, keep)]}
+            "source": [s if k else "none" for s, k in zip(source, keep)], "scale": scale}

@@ -203,7 +203,9 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     was a collapsed mesh the head points contradict;
     ``meta["head_face_health"]`` says per frame whether FaceMesh's face ``"held"`` its size, had
     ``"collapsed"`` (:func:`head_depth.collapsed_faces`: it does not size the sphere there) or was
-    ``"none"`` (no face fit); ``meta["head_focal_px"]`` records the focal length used.
+    ``"none"`` (no face fit); ``meta["head_scale"]`` whether the sphere's size was ``"measured"`` on this
+    clip or is the ``"typical"`` face-to-head-point scale (:func:`head_size.sphere_track`; ``"none"`` without
+    any head fit); ``meta["head_focal_px"]`` records the focal length used.
     """
     if not isinstance(motion, Motion):
         raise DreamActorError(f"estimate_head: expected a Motion, got {type(motion).__name__}")
@@ -307,6 +309,7 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     out.meta["head_source"] = sources
     out.meta["head_face_rejected"] = rejected
     out.meta["head_face_health"] = health.tolist()
+    out.meta["head_scale"] = fused["scale"]
     out.meta["head_focal_px"] = f
     return out
 

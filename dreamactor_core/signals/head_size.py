@@ -5,6 +5,9 @@ one sphere: the size is a weighted mean in log scale, held steady with a running
 points put on the face fit's scale (they read heads smaller) and a collapsed face mesh
 (:func:`head_depth.collapsed_faces`) left out of it. Frames without any fit (back views) take the size
 from their neighbours in time and place the centre at the ears, at the nearest fitted frame's offset.
+
+Whether the sphere's size was measured on the clip (the face-to-head-point scale measured where both held) or is
+the typical scale is decided here, once; the head stage records it (``meta["head_scale"]``) and the height reads it.
 """
 from __future__ import annotations
 
@@ -36,10 +39,12 @@ def hold_nearest(values: np.ndarray, have: np.ndarray) -> np.ndarray:
 
 
 def sphere_track(face_fit: dict, point_fit: dict, w_face: np.ndarray, w_point: np.ndarray, body_px: np.ndarray,
-                 fps: float, collapsed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sphere centre ``[T, 2]`` and a steady radius ``[T]`` from the fits (``{"center_px", "radius_px"}``,
-    NaN where a fit failed) and their blend weights (``w_face`` ``[T]``, ``w_point`` ``[T, 3]``), carried
-    through frames without one; ``collapsed`` ``[T]`` the frames whose face does not size it."""
+                 fps: float, collapsed: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """Sphere centre ``[T, 2]``, a steady radius ``[T]`` and where its size comes from, from the fits
+    (``{"center_px", "radius_px"}``, NaN where a fit failed) and their blend weights (``w_face`` ``[T]``,
+    ``w_point`` ``[T, 3]``), carried through frames without one; ``collapsed`` ``[T]`` the frames whose face
+    does not size it. The scale is ``"measured"`` (the face sized the head on this clip), ``"typical"`` (the
+    head points sized it on ``FACE_OVER_POINTS``) or ``"none"`` (no fit on any frame)."""
     n = len(w_face)
     wf = np.where(np.isfinite(face_fit["radius_px"]), w_face, 0.0)
     wp = np.where(np.isfinite(point_fit["radius_px"]), w_point[:, 0], 0.0)
@@ -53,11 +58,20 @@ def sphere_track(face_fit: dict, point_fit: dict, w_face: np.ndarray, w_point: n
     both = (wf > 0) & (wp > 0) & ~collapsed
     if both.sum() >= min(MIN_SCALE_FRAMES, n):
         log_p = log_p + np.median(log_f[both] - log_p[both])
+        scale = "measured"
     elif (collapsed & (wf > 0)).any() or both.any():
         # Too few frames measured the two scales: the typical one, and the head points size every frame
         # (a lone face's size against theirs would make the sphere jump).
         log_p = log_p + np.log(FACE_OVER_POINTS)
         collapsed = np.ones(n, bool)
+        scale = "typical"
+    elif (wp > 0).any():
+        # No frame has both fits: the head points size theirs on the typical scale too (on their own they
+        # read the head ~1/FACE_OVER_POINTS of its size), and a lone face its own.
+        log_p = log_p + np.log(FACE_OVER_POINTS)
+        scale = "typical"
+    else:
+        scale = "measured" if (wf > 0).any() else "none"
     wf_size = np.where(collapsed, 0.0, wf)
     wp_size = np.where(collapsed, np.maximum(wp, wf), wp)
     total = wf + wp
@@ -69,7 +83,7 @@ def sphere_track(face_fit: dict, point_fit: dict, w_face: np.ndarray, w_point: n
     radius = np.full(n, np.nan)
     out_c = np.full((n, 2), np.nan)
     if not have.any():
-        return out_c, radius
+        return out_c, radius, scale
     idx = np.flatnonzero(have)
     size = max(1, int(round(SIZE_WINDOW_S * fps)) | 1)
     steady = median_filter(log_r[idx], size=min(size, len(idx) // 2 * 2 + 1), mode="nearest")
@@ -81,5 +95,5 @@ def sphere_track(face_fit: dict, point_fit: dict, w_face: np.ndarray, w_point: n
     if ok.any():
         offset = hold_nearest(np.where(ok[:, None], offset, 0.0), ok)
     out_c = np.where(have[:, None], centre, ears + offset * radius[:, None])
-    return out_c, radius
+    return out_c, radius, scale
 
