@@ -201,16 +201,9 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     None, "head_ratio": stature / head radius or None, "frames": count, "lengths_m": {group:
     metres} or None, "why": reason when None}``.
     """
-    seen = reliable_landmarks(motion)
-    whole = seen[:, list(WHOLE_BODY)].all(1) & np.isfinite(motion.head_radius_px)
-    whole &= np.isfinite(motion.body_world).all((1, 2))
-    # The head sphere is sized best on a head facing the camera: bowed 40 deg it reads ~0.8 of its
-    # upright size (a bend's ratio, and so its height, came out ~10% high). Clips that never face the
-    # camera use every frame.
-    with np.errstate(invalid="ignore"):
-        turn = np.abs((motion.head_angles[:, :2].astype(np.float64) + 180.0) % 360.0 - 180.0)
-    facing = whole & (turn[:, 0] <= FACING_YAW_DEG) & (turn[:, 1] <= FACING_PITCH_DEG)
-    idx = np.flatnonzero(facing if facing.any() else whole)
+    proportions = proportions or clip_proportions(motion)
+    sized = height_frames(motion, proportions)
+    idx = sized["facing"]
     none = {"height_m": None, "head_ratio": None, "frames": int(len(idx)), "lengths_m": None}
     if len(idx) == 0:
         return {**none, "why": "the whole body (ears to ankles) is never seen with a head sphere"}
@@ -225,10 +218,50 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     if motion.meta.get("head_scale", "measured") != "measured":
         return {**none, "why": "the face mesh held its size on too few frames: the head sphere's size is a typical "
                                "face-to-head-points scale, not measured on this clip"}
+    idx, depth = sized["frames"], sized["depth"]
+    radius = float(np.median(motion.head_radius_px[idx].astype(np.float64) * depth / sized["focal"]))
+    # Bone lengths rather than per-frame extents: bending a knee does not shorten them.
+    bones = proportions["lengths"]
+    chain = sum(bones[k] for k in ("shin", "thigh", "neck")) + _standing_torso(sized["joints"], sized["standing"],
+                                                                                bones["torso"])
+    if not np.isfinite(chain):
+        return {**none, "why": "a leg or the trunk was not measured"}
+    stature = (chain + CROWN_RADII * radius) / (1.0 - ANKLE_SHARE)
+    ratio = stature / radius
+    if ratio > MAX_HEAD_RATIO:
+        return {**none, "why": f"the head sphere is too small for the body ({ratio:.1f} head radii tall, no body "
+                               f"measures over {MAX_HEAD_RATIO:.0f}): the head was not sized on this clip"}
+    height = ADULT_HEIGHT_M * (ratio / ADULT_HEAD_RATIO) ** (1.0 / (1.0 - HEAD_GROWTH))
+    metres = height / stature
+    return {"height_m": round(height, 3), "head_ratio": round(ratio, 3), "frames": int(len(idx)),
+            "lengths_m": {g: (round(v * metres, 4) if np.isfinite(v) else None) for g, v in bones.items()}, "why": None}
+
+
+def height_frames(motion: Motion, proportions: dict) -> dict:
+    """The frames :func:`estimate_height` sizes the head and torso on, and the camera-space body joints.
+
+    ``proportions`` is :func:`clip_proportions`'s result (its camera fit is reused). Returns ``{"whole":
+    frames where the whole body is seen with a head sphere, "facing": those where the head faces the camera
+    (all of them if it never does), "frames": the facing ones where the body stands (all facing ones when
+    under UPRIGHT_MIN_FRAMES), "depth": the trunk's depth on "frames" (world scale), "joints": body joints of
+    the "whole" frames [F, J, 3] (camera space, world scale), "standing": [F] which of them stand, "focal": px}``.
+    """
+    seen = reliable_landmarks(motion)
+    whole = seen[:, list(WHOLE_BODY)].all(1) & np.isfinite(motion.head_radius_px)
+    whole &= np.isfinite(motion.body_world).all((1, 2))
+    # The head sphere is sized best on a head facing the camera: bowed 40 deg it reads ~0.8 of its
+    # upright size (a bend's ratio, and so its height, came out ~10% high). Clips that never face the
+    # camera use every frame.
+    with np.errstate(invalid="ignore"):
+        turn = np.abs((motion.head_angles[:, :2].astype(np.float64) + 180.0) % 360.0 - 180.0)
+    facing = whole & (turn[:, 0] <= FACING_YAW_DEG) & (turn[:, 1] <= FACING_PITCH_DEG)
+    idx = np.flatnonzero(facing if facing.any() else whole)
     # One camera fit serves the proportions, the head's frames and the standing torso's: the fit
     # solves each frame on its own (the focal is fixed), so a subset's fit is the same numbers.
     every = np.flatnonzero(whole)
-    proportions = proportions or clip_proportions(motion)
+    if len(every) == 0:
+        return {"whole": every, "facing": idx, "frames": idx, "depth": np.zeros(0),
+                "joints": np.zeros((0, BODY.num_joints, 3)), "standing": np.zeros(0, bool), "focal": np.nan}
     fitted = np.asarray(proportions["frames"], dtype=np.int64)
     if np.isin(every, fitted).all():  # clip_proportions' fit covers these frames (it fits every valid one)
         pts, focal = proportions["points"][np.searchsorted(fitted, every)], proportions["focal"]
@@ -248,25 +281,13 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     # squat: the fitted pelvis 30% further away at the deepest, the true one 8%) and the head, sized at
     # that depth, grows. The head is sized on standing frames (see _standing) where there are enough.
     standing = _standing(all_joints)
+    frames = idx
     upright = standing[np.searchsorted(every, idx)]
     if upright.sum() >= UPRIGHT_MIN_FRAMES:
-        idx, joints = idx[upright], joints[upright]
+        frames, joints = idx[upright], joints[upright]
     depth = 0.5 * (joints[:, BODY.index("neck"), 2] + joints[:, BODY.index("pelvis"), 2])
-    radius = float(np.median(motion.head_radius_px[idx].astype(np.float64) * depth / focal))
-    # Bone lengths rather than per-frame extents: bending a knee does not shorten them.
-    bones = proportions["lengths"]
-    chain = sum(bones[k] for k in ("shin", "thigh", "neck")) + _standing_torso(all_joints, standing, bones["torso"])
-    if not np.isfinite(chain):
-        return {**none, "why": "a leg or the trunk was not measured"}
-    stature = (chain + CROWN_RADII * radius) / (1.0 - ANKLE_SHARE)
-    ratio = stature / radius
-    if ratio > MAX_HEAD_RATIO:
-        return {**none, "why": f"the head sphere is too small for the body ({ratio:.1f} head radii tall, no body "
-                               f"measures over {MAX_HEAD_RATIO:.0f}): the head was not sized on this clip"}
-    height = ADULT_HEIGHT_M * (ratio / ADULT_HEAD_RATIO) ** (1.0 / (1.0 - HEAD_GROWTH))
-    metres = height / stature
-    return {"height_m": round(height, 3), "head_ratio": round(ratio, 3), "frames": int(len(idx)),
-            "lengths_m": {g: (round(v * metres, 4) if np.isfinite(v) else None) for g, v in bones.items()}, "why": None}
+    return {"whole": every, "facing": idx, "frames": frames, "depth": depth, "joints": all_joints,
+            "standing": standing, "focal": focal}
 
 
 def _standing(j: np.ndarray) -> np.ndarray:
