@@ -24,6 +24,18 @@ neighbours.
 First, frames where MediaPipe read the body from behind for a moment (left and right swapped)
 are mirrored back (:mod:`side_swaps`). Body (pixels, world and camera space) and hands take the fit. The face mesh and the person
 box keep the forward-backward One Euro filter (:mod:`one_euro`) at the same strength.
+
+MediaPipe Pose's own landmark filter still runs first (``extract.POSE_FILTER``). Measured with it
+off and this fit given a window per sample (the widest of 1-5x the radius whose confidence
+interval still meets the narrower ones'), on cached extractions: PCK@0.02 over raw +0.019 on our
+14 clips (with it on: +0.007), +0.023 on 72 held-out clips (+0.010), +0.014 on 8 fresh ones
+(+0.004); jitter 0.38-0.42x raw (0.53-0.56x). But keypoint targets missed: ours 1 (head-turn clip,
+mean px 3.81 for 3.78; with it on 0), held-out 4 (4), fresh 2 (0). Pose's filter holds a still
+joint for ~2 s, so it keeps the first frame's reading (taken in the detector's crop), which here
+lies nearer the truth than the tracked crop's later readings; no centred fit of the unfiltered
+landmarks gets that back (even a clip-long mean of that clip's still ankle: 2.10 px off, raw
+1.76). Nor could we redo Pose's filter from the unfiltered landmarks: it scales each landmark's
+speed by the size of a crop that MediaPipe's solution API does not return.
 """
 from __future__ import annotations
 
