@@ -9,8 +9,8 @@ import pytest
 from dreamactor_core.signals import face_geometry as geo
 from dreamactor_core.signals.head_size import FACE_OVER_POINTS
 from dreamactor_core.signals.head_pose import (
-    angles_from_rotation, camera_matrix, default_focal_px, estimate_head, head_sphere_params, refit_at_depth,
-    rotation_from_angles, steady_depth,
+    MAX_RMS_FRACTION, angles_from_rotation, camera_matrix, default_focal_px, estimate_head, fit_head, fits_well,
+    head_sphere_params, refit_at_depth, rotation_from_angles, steady_depth,
 )
 from dreamactor_core.signals.motion import Motion
 from dreamactor_core.utils import DreamActorError
@@ -62,6 +62,24 @@ def test_exact_projection_recovers_pose_centre_and_gaze(angles):
     assert np.isnan(m.head_angles).all(), "estimate_head must not modify its input"
     sphere = head_sphere_params(out, 0)
     np.testing.assert_allclose(sphere["rotation"], rotation_from_angles(*angles), atol=0.02)
+
+
+def test_fit_head_reports_its_error_and_fits_well_applies_the_limit():
+    k = camera_matrix(512, 512, default_focal_px(512, 512))
+    _, pts = geo.pose_head_model()
+    r, t = rotation_from_angles(30.0, -10.0, 5.0), np.array([20.0, -40.0, 1500.0])
+    img = _project(k, pts @ r.T + t)
+    clean = fit_head(img, pts, k)
+    assert clean[2] < 0.01 and fits_well(clean, k) is not None
+    np.testing.assert_allclose(angles_from_rotation(fits_well(clean, k)[0]), [30.0, -10.0, 5.0], atol=0.1)
+    # Each point moved at random by a third of the head's radius: no rigid head explains that, so the error
+    # is large, and the fit is still returned (the loose fit of a head nothing else reads) but fails the check.
+    radius_px = k[0, 0] * geo.HEAD_RADIUS_MM / t[2]
+    bad = img + np.random.default_rng(0).normal(0.0, radius_px / 3.0, img.shape)
+    loose = fit_head(bad, pts, k)
+    assert loose is not None and loose[2] > MAX_RMS_FRACTION * k[0, 0] * geo.HEAD_RADIUS_MM / loose[1][2]
+    assert fits_well(loose, k) is None
+    assert fits_well(None, k) is None
 
 
 def test_refit_at_the_true_distance_undoes_a_pitch_traded_for_distance():

@@ -106,14 +106,15 @@ def _project(k: np.ndarray, pts_cam: np.ndarray) -> np.ndarray:
     return uvw[..., :2] / uvw[..., 2:3]
 
 
-def fit_head(image_pts: np.ndarray, model_pts: np.ndarray, k: np.ndarray,
-             max_rms_fraction: float = MAX_RMS_FRACTION) -> tuple[np.ndarray, np.ndarray] | None:
-    """Rotation ``[3,3]`` (head -> camera) and head-centre translation ``[3]`` (mm) by solvePnP.
+def fit_head(image_pts: np.ndarray, model_pts: np.ndarray,
+             k: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Rotation ``[3,3]`` (head -> camera), head-centre translation ``[3]`` (mm) and RMS reprojection
+    error (pixels) by solvePnP.
 
     ``image_pts`` ``[N, 2]`` pixels, ``model_pts`` ``[N, 3]`` head-frame mm. Non-finite
-    rows are dropped. Returns None when too few points remain, the fit fails, puts the
-    head behind the camera, or leaves a reprojection error over ``max_rms_fraction`` of the
-    projected head radius.
+    rows are dropped. Returns None when too few points remain, the fit fails or puts the
+    head behind the camera. The caller judges the error (:func:`fits_well`): a fit that fails
+    that check is still worth something where nothing else reads the head.
     """
     ok = np.isfinite(image_pts).all(axis=1)
     if ok.sum() < 5:
@@ -132,10 +133,17 @@ def fit_head(image_pts: np.ndarray, model_pts: np.ndarray, k: np.ndarray,
     if not (np.isfinite(r).all() and np.isfinite(t).all()) or t[2] <= 0:
         return None
     rms = float(np.sqrt(np.mean(np.sum((_project(k, obj @ r.T + t) - img) ** 2, axis=1))))
-    radius_px = k[0, 0] * geo.HEAD_RADIUS_MM / t[2]
-    if rms > max_rms_fraction * radius_px:
+    return r, t, rms
+
+
+def fits_well(fit: tuple[np.ndarray, np.ndarray, float] | None, k: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``fit``'s (rotation, translation) where :func:`fit_head` found one whose reprojection error is
+    at most ``MAX_RMS_FRACTION`` of the projected head radius, else None."""
+    if fit is None:
         return None
-    return r, t
+    r, t, rms = fit
+    radius_px = k[0, 0] * geo.HEAD_RADIUS_MM / t[2]
+    return None if rms > MAX_RMS_FRACTION * radius_px else (r, t)
 
 
 def _gaze_batch(faces: np.ndarray, rots: np.ndarray, trans: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -230,15 +238,14 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     gaze_frames, gaze_fits = [], []
     for i in range(n):
         face = motion.face_px[i]
-        fit = fit_head(face[fidx, :2], fpts, k) if np.isfinite(face[fidx, :2]).all() else None
-        body_fit = fit_head(motion.body_px[i, bidx, :2], bpts, k)
-        if body_fit is None and fit is None:
-            # Only for a head nothing else reads (fuse_head's "held" frames): there a loose fit beats
-            # interpolating past the turn's extreme (10 such frames of two held-out portraits: yaw
-            # error 13.1 -> 8.2 degrees, pitch 5.6 -> 4.3).
-            loose = fit_head(motion.body_px[i, bidx, :2], bpts, k, max_rms_fraction=np.inf)
-            if loose is not None:
-                rough[i] = loose[0]
+        fit = fits_well(fit_head(face[fidx, :2], fpts, k), k) if np.isfinite(face[fidx, :2]).all() else None
+        body_any = fit_head(motion.body_px[i, bidx, :2], bpts, k)
+        body_fit = fits_well(body_any, k)
+        if body_fit is None and fit is None and body_any is not None:
+            # Only for a head nothing else reads (fuse_head's "held" frames): there the head points' fit
+            # that failed only the reprojection check beats interpolating past the turn's extreme (10 such
+            # frames of two held-out portraits: yaw error 13.1 -> 8.2 degrees, pitch 5.6 -> 4.3).
+            rough[i] = body_any[0]
         if (fit is not None and body_fit is not None and _rotation_gap_deg(fit[0], body_fit[0]) > MAX_FACE_BODY_GAP_DEG
                 and abs(angles_from_rotation(body_fit[0])[0]) > PROFILE_YAW_DEG):
             # Near profile FaceMesh still "tracks" but its landmarks collapse into a frontal-looking
