@@ -59,6 +59,31 @@ def line_fixed(canvas: np.ndarray, f0: tuple[int, int], f1: tuple[int, int], col
     cv2.line(canvas, f0, f1, as_color(color), max(1, int(round(width))), cv2.LINE_AA, SHIFT)
 
 
+def line_ints(canvas: np.ndarray, f0: tuple[int, int], f1: tuple[int, int], color: tuple[int, int, int],
+              width: int) -> None:
+    """:func:`line_fixed` with the colour and width already made ints (:func:`color_array`, :func:`width_array`)."""
+    cv2.line(canvas, f0, f1, color, width, cv2.LINE_AA, SHIFT)
+
+
+def fixed_array(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Many points ``[..., 2]`` at once: their fixed-point ints (as :func:`fixed`; 0 where unusable)
+    and whether each is :func:`usable`."""
+    p = np.asarray(points, np.float64)
+    with np.errstate(invalid="ignore"):
+        ok = (np.abs(p) <= _FAR).all(axis=-1)  # False for NaN and infinities too
+    return np.where(ok[..., None], np.rint(np.where(ok[..., None], p, 0.0) * _ONE), 0).astype(np.int64), ok
+
+
+def color_array(colors: np.ndarray) -> np.ndarray:
+    """Float colours ``[..., 3]`` as ints, rounded and clipped as :func:`as_color` does."""
+    return np.clip(np.rint(colors), 0, 255).astype(np.int64)
+
+
+def width_array(widths: np.ndarray) -> np.ndarray:
+    """Float line widths as the ints :func:`line_fixed` draws (at least 1)."""
+    return np.maximum(np.rint(widths), 1).astype(np.int64)
+
+
 def dot(canvas: np.ndarray, p, radius: float, color) -> None:
     """A filled anti-aliased disc of ``radius`` pixels centred on ``p``."""
     if not usable(p):

@@ -13,7 +13,6 @@ same units, so the shading does not depend on which source was used.
 """
 from __future__ import annotations
 
-import math
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
@@ -119,82 +118,113 @@ def default_line_width(motion: Motion, width: int, height: int) -> float:
     return float(np.clip(0.2 * r, 2.0, max(2.0, short / 25)))
 
 
-def _tube(canvas, p0, p1, color, width, shade) -> None:
-    """A bone: a shaded thick line with a lighter core so it reads as a cylinder.
-
-    Callers have checked the points (:func:`draw.usable`); colours are plain floats
-    (a numpy array per bone cost more than the drawing)."""
-    c = [float(v) * shade for v in color]
-    f0, f1 = draw.fixed(p0), draw.fixed(p1)
-    draw.line_fixed(canvas, f0, f1, c, width)
-    if width >= 4:
-        draw.line_fixed(canvas, f0, f1, [0.55 * v + 0.45 * 255.0 for v in c], max(1.0, 0.3 * width))
+def _shade(rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Brightness and width factors for relative depths (negative = nearer than the body)."""
+    return (np.minimum(np.maximum(0.85 - 0.5 * rel, 0.5), 1.0),
+            np.minimum(np.maximum(1.0 - 0.25 * rel, 0.75), 1.25))
 
 
-def _shade(rel: float) -> tuple[float, float]:
-    """Brightness and width factors for a relative depth (negative = nearer than the body)."""
-    rel = float(rel)
-    if not math.isfinite(rel):
-        rel = 0.0
-    return min(max(0.85 - 0.5 * rel, 0.5), 1.0), min(max(1.0 - 0.25 * rel, 0.75), 1.25)
+def _mean_depth(values: list[np.ndarray], present: list[np.ndarray]) -> np.ndarray:
+    """Per frame, the mean of the finite ``values`` where ``present`` (0 where none), added in list order."""
+    total = np.zeros_like(values[0])
+    count = np.zeros_like(values[0])
+    for v, keep in zip(values, present):
+        use = keep & np.isfinite(v)
+        total = total + np.where(use, v, 0.0)
+        count = count + use
+    return np.where(count > 0, total / np.maximum(count, 1.0), 0.0)
 
 
-def _mean_depth(values) -> float:
-    """Mean of the finite values (0 when none), summed in order as numpy does for a few values."""
-    finite = [float(v) for v in values if math.isfinite(v)]
-    return sum(finite) / len(finite) if finite else 0.0
+class _Segments:
+    """Every bone of every frame as arrays ``[T, K]``: whether drawn, depth, fixed-point ends, colours, widths.
 
+    Columns, in the order items are drawn at equal depth: the body's bones, then per hand (left,
+    right) its 20 bones and its 3 coarse bones from the body (a frame has one or the other), then
+    the neck to the head sphere. A frame's Python work is then the depth sort and the OpenCV calls:
+    computing each bone's colours and points in Python held the GIL for most of the render.
+    """
 
-def _frame_items(m: Motion, i: int, pts: np.ndarray, depth: np.ndarray, conf_ok: np.ndarray,
-                 base: float, conf_threshold: float) -> list:
-    """Everything to draw in frame ``i`` as (depth, draw function) pairs."""
-    items = []
-    # Plain lists: indexing them is several times cheaper than numpy scalars, and this
-    # per-bone bookkeeping held the GIL for about half of a frame's render time.
-    p, d, ok = pts[i].tolist(), depth[i].tolist(), conf_ok[i].tolist()
+    def __init__(self, m: Motion, pts: np.ndarray, depth: np.ndarray, conf_ok: np.ndarray, base: float,
+                 conf_threshold: float):
+        t = m.num_frames
+        fx, use = draw.fixed_array(pts)
+        ends0, ends1, shown, rel, colour, factor = [], [], [], [], [], []
 
-    def bone(a, b, color, factor, rel=None):
-        if not (ok[a] and ok[b] and draw.usable(p[a], p[b])):
-            return
-        z = _mean_depth([d[a], d[b]]) if rel is None else rel
-        s, wf = _shade(z)
-        items.append((z, lambda c: _tube(c, p[a], p[b], color, base * factor * wf, s)))
+        def add(f0, f1, keep, z, rgb, width_factor):
+            ends0.append(f0)
+            ends1.append(f1)
+            shown.append(keep)
+            rel.append(z)
+            colour.append(np.broadcast_to(np.asarray(rgb, np.float64), (t, 3)))
+            factor.append(np.full(t, float(width_factor)))
 
-    for a, b, color, factor in BONES:
-        bone(a, b, color, factor)
-    hands_xy = m.hands_px[i, :, :, :2].astype(np.float64)
-    hands_seen = np.isfinite(hands_xy).all(axis=2).sum(axis=1).tolist()
-    hands, hands_conf = hands_xy.tolist(), m.hands_conf[i].tolist()
-    for side, (wrist, tips) in enumerate(COARSE_HAND):
-        hconf = hands_conf[side]
-        hand = hands[side]
-        # Hands sit at their wrist's depth, just in front of the forearm they hang from.
-        z = (d[wrist] if math.isfinite(d[wrist]) else 0.0) - 1e-3
-        s, wf = _shade(z)
-        width = base * HAND_WIDTH * wf
-        color = HAND_COLORS[side]
-        if hands_seen[side] >= 2 and not (math.isfinite(hconf) and hconf < conf_threshold):
+        def body_bone(a, b, rgb, width_factor, z=None):
+            keep = conf_ok[:, a] & conf_ok[:, b] & use[:, a] & use[:, b]
+            if z is None:
+                z = _mean_depth([depth[:, a], depth[:, b]], [keep, keep])
+            add(fx[:, a], fx[:, b], keep, z, rgb, width_factor)
+
+        for a, b, rgb, width_factor in BONES:
+            body_bone(a, b, rgb, width_factor)
+        hands_xy = m.hands_px[..., :2].astype(np.float64)
+        hfx, huse = draw.fixed_array(hands_xy)
+        seen = np.isfinite(hands_xy).all(axis=3).sum(axis=2) >= 2
+        hconf = m.hands_conf.astype(np.float64)
+        detailed = seen & ~(np.isfinite(hconf) & (hconf < conf_threshold))
+        for side, (wrist, tips) in enumerate(COARSE_HAND):
+            # Hands sit at their wrist's depth, just in front of the forearm they hang from.
+            z = np.where(np.isfinite(depth[:, wrist]), depth[:, wrist], 0.0) - 1e-3
             for a, b in HAND_BONES:
-                if draw.usable(hand[a], hand[b]):
-                    items.append((z, lambda c, p0=hand[a], p1=hand[b], w=width, col=color, s=s:
-                                  _tube(c, p0, p1, col, w, s)))
-        else:
+                add(hfx[:, side, a], hfx[:, side, b], detailed[:, side] & huse[:, side, a] & huse[:, side, b],
+                    z, HAND_COLORS[side], HAND_WIDTH)
             for tip in tips:
-                bone(wrist, tip, color, HAND_WIDTH, rel=z)
-    center, radius = m.head_center_px[i], float(m.head_radius_px[i])
-    if draw.usable(center) and np.isfinite(radius) and radius > 0:
-        face = [d[j] for j in (0, 2, 5, 7, 8) if ok[j]]
-        zh = _mean_depth(face) if face else (d[NECK] if math.isfinite(d[NECK]) else 0.0)
-        rot = m.head_rotation[i]
-        if not np.isfinite(rot).all() and np.isfinite(m.head_angles[i]).all():
-            rot = rotation_from_angles(*m.head_angles[i])
-        gaze = m.gaze[i]
-        items.append((zh, lambda c: draw_head_sphere(c, center, radius, rot, gaze)))
+                body_bone(wrist, tip, HAND_COLORS[side], HAND_WIDTH, z=z)
+                shown[-1] = shown[-1] & ~detailed[:, side]
+        # The head sphere, at the mean depth of the face points the body model is sure of.
+        center = m.head_center_px.astype(np.float64)
+        radius = m.head_radius_px.astype(np.float64)
+        cfx, cuse = draw.fixed_array(center)
+        self.sphere = cuse & np.isfinite(radius) & (radius > 0)
+        face = [depth[:, j] for j in (0, 2, 5, 7, 8)]
+        face_ok = [conf_ok[:, j] for j in (0, 2, 5, 7, 8)]
+        neck_z = np.where(np.isfinite(depth[:, NECK]), depth[:, NECK], 0.0)
+        self.sphere_z = np.where(np.any(face_ok, axis=0), _mean_depth(face, face_ok), neck_z)
         # The neck joins the body to the sphere and always goes under it.
-        if ok[NECK] and draw.usable(p[NECK]):
-            s, wf = _shade(zh)
-            items.append((zh + 1e-6, lambda c: _tube(c, p[NECK], center, NECK_COLOR, base * 0.8 * wf, s)))
-    return items
+        add(fx[:, NECK], cfx, self.sphere & conf_ok[:, NECK] & use[:, NECK], self.sphere_z + 1e-6, NECK_COLOR, 0.8)
+
+        self.shown = np.stack(shown, 1)
+        self.depth = np.stack(rel, 1)
+        self.ends0, self.ends1 = np.stack(ends0, 1), np.stack(ends1, 1)
+        s, wf = _shade(self.depth)
+        lit = np.stack(colour, 1) * s[..., None]
+        self.colour = draw.color_array(lit)
+        self.core_colour = draw.color_array(0.55 * lit + 0.45 * 255.0)  # the tube's lighter core
+        width = base * np.stack(factor, 1) * wf
+        self.width = draw.width_array(width)
+        self.core_width = np.where(width >= 4, draw.width_array(np.maximum(1.0, 0.3 * width)), 0)
+
+    def paint(self, canvas: np.ndarray, i: int, sphere) -> None:
+        """Frame ``i``'s bones, far to near; ``sphere(canvas)`` paints the head sphere in its place."""
+        cols = np.flatnonzero(self.shown[i])
+        z = self.depth[i, cols]
+        if self.sphere[i]:
+            cols = np.append(cols, -1)  # the sphere comes last at equal depth, before the neck
+            z = np.append(z, self.sphere_z[i])
+            if self.shown[i, -1]:
+                cols[-2:], z[-2:] = cols[[-1, -2]], z[[-1, -2]]
+        # Far to near; a stable sort keeps the listed order at equal depths.
+        order = cols[np.argsort(-z, kind="stable")].tolist()
+        p0, p1 = self.ends0[i].tolist(), self.ends1[i].tolist()
+        colour, core_colour = self.colour[i].tolist(), self.core_colour[i].tolist()
+        width, core_width = self.width[i].tolist(), self.core_width[i].tolist()
+        for k in order:
+            if k < 0:
+                sphere(canvas)
+                continue
+            a, b = tuple(p0[k]), tuple(p1[k])
+            draw.line_ints(canvas, a, b, tuple(colour[k]), width[k])
+            if core_width[k]:
+                draw.line_ints(canvas, a, b, tuple(core_colour[k]), core_width[k])
 
 
 def render_dreamactor(motion: Motion, width: int, height: int, *, aspect: str = "letterbox",
@@ -217,12 +247,15 @@ def render_dreamactor(motion: Motion, width: int, height: int, *, aspect: str = 
     t = m.num_frames
     out = draw.frame_batch(t, height, width)
 
+    segments = _Segments(m, pts, depth, conf_ok, base, conf_threshold)
+
     def paint_frame(i: int) -> None:
         canvas = draw.blank(out[i])
-        items = _frame_items(m, i, pts, depth, conf_ok, base, conf_threshold)
-        # Far to near; the sort is stable, so equal depths keep the listed order.
-        for _, paint in sorted(items, key=lambda it: -it[0]):
-            paint(canvas)
+        center, radius = m.head_center_px[i], float(m.head_radius_px[i])
+        rot = m.head_rotation[i]
+        if not np.isfinite(rot).all() and np.isfinite(m.head_angles[i]).all():
+            rot = rotation_from_angles(*m.head_angles[i])
+        segments.paint(canvas, i, lambda c: draw_head_sphere(c, center, radius, rot, m.gaze[i]))
 
     # Frames are independent and OpenCV releases the GIL while it draws: two threads
     # keep both cores busy. Progress is reported in frame order.
