@@ -92,7 +92,7 @@ def shares(motion: Motion, gt: dict) -> dict | None:
     # Ours in world units as estimate_height has them; the torso is what the ratio leaves of the chain.
     radius = float(np.median(r_px * depth / focal))
     chain = height["head_ratio"] * (1.0 - bs.ANKLE_SHARE) * radius - bs.CROWN_RADII * radius
-    lengths = prop["lengths"]
+    lengths = prop["measured"]  # the chain's legs are the measured ones, not limb_prior's estimate
     parts = {k: lengths[k] for k in ("shin", "thigh", "neck")}
     parts["torso"] = chain - sum(parts.values())
     # Everything on the picture's scale at the trunk's depth (pixels), ours against the truth.

@@ -1,19 +1,22 @@
 """How close MediaPipe's own landmarks let limb proportions come, per synthetic clip.
 
-    python benchmarks/limb_floor.py [DIR ...] [--clips NAME ...]
+    python benchmarks/limb_floor.py [DIR ...] [--clips NAME ...] [--fit-prior]
 
 DIRs hold clips with ground truth (``NAME.mp4`` + ``NAME.json``: the shared synthetic set, which
 is the default, or a hard-case set). For each clip with limbs it prints the worst limb error
 after one best scale (upper arm, forearm, thigh, shin) three ways:
 
-- ``ours``: ``clip_proportions`` on the default extraction, as the scorecard measures it;
+- ``ours``: ``clip_proportions`` on the default extraction, as the scorecard measures it (the
+  measurement weighed against :mod:`limb_prior`'s body-shape prior), and beside it ``measured``,
+  the measurement alone;
 - ``floor``: MediaPipe's 2D landmarks of the same extraction, each placed at its TRUE depth with
   the true camera, median over the frames where both ends are truly seen. Depth, frame weighting
   and side choice are then perfect; what is left is where MediaPipe puts the joints in the picture;
 - per limb, ours' error.
 
-Last, over all clips with four limbs: how much of the bodies' true deviation from their average
-proportions the measurement follows (slope of measured on true per-limb log deviation, each limb
+``--fit-prior`` refits :mod:`limb_prior`'s numbers on the clips given (its source: the shared and
+hard sets together). Last, over all clips with four limbs: how much of the bodies' true deviation
+from their average proportions the estimate, the measurement and the floor follow (slope of measured on true per-limb log deviation, each limb
 centred on its mean over the clips: 1 follows all of it, 0 none) and the correlation of the two.
 A low slope means the measurement pulls every body towards one average shape.
 
@@ -41,6 +44,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from conftest import find_shared  # noqa: E402
 from dreamactor_core.signals import accuracy as acc  # noqa: E402
+from dreamactor_core.signals import limb_prior  # noqa: E402
 from dreamactor_core.signals.body_size import clip_proportions  # noqa: E402
 from dreamactor_core.signals.camera import back_project  # noqa: E402
 from dreamactor_core.signals.extract import extract_motion  # noqa: E402
@@ -68,20 +72,40 @@ def floor_lengths(body_px: np.ndarray, gt: dict) -> dict[str, float]:
     return out
 
 
-def clip_rows(video: Path) -> dict | None:
-    """Worst-limb figures of one clip, and each limb's measured and true log length."""
+def clip_rows(video: Path) -> dict:
+    """Worst-limb figures of one clip, each limb's measured, estimated and true log length, its seen share."""
     gt = json.loads(video.with_suffix(".json").read_text())
     frames, fps = read_video(video)
     motion = extract_motion(frames, fps)
-    ours = {k: v for k, v in clip_proportions(motion)["lengths"].items() if k in MP_LIMBS and np.isfinite(v)}
-    if len(ours) < 2:
-        return None
+    prop = clip_proportions(motion)
+    limbs = {key: {k: v for k, v in prop[key].items() if k in MP_LIMBS and np.isfinite(v)}
+             for key in ("lengths", "measured")}
     floor = floor_lengths(motion.body_px, gt)
-    worst, errors = acc.proportion_error(ours, gt)
     true = acc.gt_limb_lengths(gt)
-    return {"ours": worst, "floor": acc.proportion_error(floor, gt)[0], "errors": errors,
-            "measured": {k: np.log(v) for k, v in ours.items()}, "pixels": {k: np.log(v) for k, v in floor.items()},
-            "true": {k: np.log(v) for k, v in true.items()}}
+    return {"ours": acc.proportion_error(limbs["lengths"], gt)[0], "errors": acc.proportion_error(limbs["lengths"], gt)[1],
+            "raw": acc.proportion_error(limbs["measured"], gt)[0], "floor": acc.proportion_error(floor, gt)[0],
+            "estimate": {k: np.log(v) for k, v in limbs["lengths"].items()},
+            "measured": {k: np.log(v) for k, v in limbs["measured"].items()},
+            "pixels": {k: np.log(v) for k, v in floor.items()}, "true": {k: np.log(v) for k, v in true.items()},
+            "shown": len(limbs["measured"]) >= 2 and len(acc.limbs_in_sight(gt)) >= 2}
+
+
+def fit_prior(rows: list[dict]) -> None:
+    """Print limb_prior's numbers refitted on these clips beside the module's: the bodies' spread of true
+    shapes (every clip), the mean measured shape and the measurement's rms error (clips with four limbs)."""
+    def shape(r, key):
+        x = np.array([r[key][k] for k in MP_LIMBS])
+        return x - x.mean()
+    cov = np.cov(np.array([shape(r, "true") for r in rows]).T)
+    four = [r for r in rows if r["shown"] and all(k in r["measured"] for k in MP_LIMBS)]
+    meas = np.array([shape(r, "measured") for r in four])
+    err = meas - np.array([shape(r, "true") for r in four])
+    err -= err.mean(0)
+    with np.printoptions(precision=4, suppress=True):
+        print(f"  prior refitted on {len(rows)} bodies ({len(four)} with four limbs measured), then limb_prior's")
+        print(f"    PRIOR_MEAN {meas.mean(0)}  module {limb_prior.PRIOR_MEAN}")
+        print(f"    NOISE_SD   {np.sqrt(np.mean(err ** 2, 0))}  module {limb_prior.NOISE_SD}")
+        print(f"    PRIOR_COV x1e4\n{cov * 1e4}\n    module x1e4\n{limb_prior.PRIOR_COV * 1e4}")
 
 
 def _deviations(full: list[dict], key: str) -> np.ndarray:
@@ -109,6 +133,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="*", type=Path, help="folders of clips with ground truth (default: the shared set)")
     parser.add_argument("--clips", nargs="+", default=None, help="only clips whose names contain one of these")
+    parser.add_argument("--fit-prior", action="store_true", help="refit limb_prior's numbers on these clips (its "
+                        "source: the public and hard sets together)")
     args = parser.parse_args()
     dirs = args.dirs
     if not dirs:
@@ -118,23 +144,29 @@ def main() -> None:
         dirs = [shared / "data" / "synth"]
     print("worst limb after one best scale: ours (default extraction) and the floor (MediaPipe's 2D landmarks "
           "at the true depths)")
-    rows = []
+    rows, every = [], []
     for folder in dirs:
         for video in sorted(folder.glob("*.mp4")):
             if video.with_suffix(".json").exists() and (not args.clips or any(c in video.stem for c in args.clips)):
                 row = clip_rows(video)
-                if row is None:
+                every.append(row)
+                if not row["shown"]:
                     print(f"  {folder.name}/{video.stem}: fewer than two limbs seen", flush=True)
                     continue
                 rows.append(row)
-                print(f"  {folder.name}/{video.stem:24s} ours {row['ours'] * 100:4.1f}%  floor {row['floor'] * 100:4.1f}%  "
-                      + " ".join(f"{k} {v * 100:+5.1f}" for k, v in row["errors"].items()), flush=True)
+                print(f"  {folder.name}/{video.stem:24s} ours {row['ours'] * 100:4.1f}%  measured {row['raw'] * 100:4.1f}%  "
+                      f"floor {row['floor'] * 100:4.1f}%  " + " ".join(f"{k} {v * 100:+5.1f}" for k, v in row["errors"].items()),
+                      flush=True)
     if rows:
-        ours, floor = np.array([r["ours"] for r in rows]), np.array([r["floor"] for r in rows])
-        print(f"  {len(rows)} clips: ours mean {np.mean(ours) * 100:.1f}%, {np.sum(ours > 0.03)} over 3%; "
-              f"floor mean {np.nanmean(floor) * 100:.1f}%, {np.sum(floor > 0.03)} over 3%")
-        print("  true deviation from the average proportions followed by ours:", follow(rows, "measured"))
+        for key in ("ours", "raw", "floor"):
+            x = np.array([r[key] for r in rows])
+            print(f"  {len(rows)} clips, {dict(raw='measured').get(key, key)}: mean {np.nanmean(x) * 100:.1f}%, "
+                  f"{np.sum(x > 0.03)} over 3%")
+        print("  true deviation from the average proportions followed by ours:", follow(rows, "estimate"))
+        print("  ... by the measurement alone:", follow(rows, "measured"))
         print("  ... by MediaPipe's 2D landmarks at the true depths:", follow(rows, "pixels"))
+    if args.fit_prior:
+        fit_prior(every)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ def _gt(synth_dir, clip):
 
 @pytest.mark.parametrize("clip", ["pub01_walk_in_place", "pub05_head_turn_nod"])
 def test_clip_proportions_on_exact_keypoints(synth_dir, clip):
-    """On the true keypoints (an average and a short-limbed body) each limb is its true length
+    """On the true keypoints (an average and a short-limbed body) each limb measures its true length
     (within 2%: the focal length is guessed from the image size, the camera fitted to the keypoints)."""
-    lengths = clip_proportions(gt_motion(synth_dir, clip))["lengths"]
+    lengths = clip_proportions(gt_motion(synth_dir, clip))["measured"]
     want = acc.gt_limb_lengths(_gt(synth_dir, clip))
     for k, v in want.items():
         assert lengths[k] / LANDMARK_BIAS.get(k, 1.0) == pytest.approx(v, rel=0.02), k
@@ -40,7 +40,7 @@ def test_steady_side_outweighs_a_guessed_one(synth_dir):
         arr[:, 16] = arr[:, 14] + k * (arr[:, 16] - arr[:, 14])  # right wrist pulled towards the elbow
     m.body_conf[np.arange(m.num_frames) % 3 != 0, 15] = 0.0  # left wrist seen on every third frame
     want = acc.gt_limb_lengths(_gt(synth_dir, clip))["forearm"]
-    assert clip_proportions(m)["lengths"]["forearm"] == pytest.approx(want, rel=0.02)
+    assert clip_proportions(m)["measured"]["forearm"] == pytest.approx(want, rel=0.02)
 
 
 @pytest.mark.parametrize("wrong", [0.8, 1.2])
@@ -58,7 +58,7 @@ def test_sides_far_apart_give_the_steadier_one_alone(synth_dir, wrong):
         arr[:, 15] = arr[:, 13] + seen * (arr[:, 15] - arr[:, 13])
         arr[:, 16] = arr[:, 14] + guessed * (arr[:, 16] - arr[:, 14])
     want = acc.gt_limb_lengths(_gt(synth_dir, clip))["forearm"]
-    assert clip_proportions(m)["lengths"]["forearm"] == pytest.approx(want, rel=0.015)
+    assert clip_proportions(m)["measured"]["forearm"] == pytest.approx(want, rel=0.015)
 
 
 def test_a_limb_glimpsed_on_few_frames_is_not_measured(synth_dir):

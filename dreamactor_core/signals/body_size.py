@@ -22,7 +22,8 @@ how tall the person is.
   a limb, differently per body (its hip 2-7% of the torso above theirs, a bent elbow nearer the
   shoulder): placed at the true depths they give a worst limb of 0.6-9.1% after one best scale
   on the public and hard sets (``benchmarks/limb_floor.py``). ``LANDMARK_BIAS`` removes the offset they share, not the per-body
-  part, which no weighting of frames or sides can undo.
+  part, which no weighting of frames or sides can undo. So the four limbs' reported proportions are that
+  measurement weighed against a prior on body shape (:mod:`limb_prior`), the raw one kept beside them.
 - :func:`estimate_height` divides the stature chain (shin, thigh and neck as measured by
   :func:`clip_proportions`, the torso on frames where the body stands (trunk in line with the legs,
   a knee straight) since the spine flexes, plus the floor-to-ankle and ears-to-crown parts) by the
@@ -37,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from .camera import back_project, estimate_camera, focal_guess
+from .limb_prior import estimate_limbs
 from .motion import Motion
 from .reliability import reliable_landmarks
 from .skeleton import BODY, body_joints
@@ -137,14 +139,18 @@ def _camera_points(motion: Motion, frames: np.ndarray):
 def clip_proportions(motion: Motion, frames=None) -> dict:
     """Group lengths (world scale) measured over several frames; NaN for groups never seen.
 
-    Returns ``{"lengths": {group: length}, "frames": [F], "samples": {group: count}, "points": camera-space
-    landmarks [F, 33, 3] of those frames, "focal": px}`` (the camera fit, which :func:`estimate_height` reuses).
+    Returns ``{"lengths": {group: length}, "measured": {group: length}, "seen_share": {group: share of the
+    frames}, "frames": [F], "samples": {group: count}, "points": camera-space landmarks [F, 33, 3] of those
+    frames, "focal": px}`` (the camera fit, which :func:`estimate_height` reuses). ``lengths`` is
+    ``measured`` with the four limbs' proportions weighed against a body-shape prior
+    (:func:`limb_prior.estimate_limbs`): the best estimate; ``measured`` is the evidence alone.
     """
     valid = np.isfinite(motion.body_world).all((1, 2)) & np.isfinite(motion.body_px[..., :2]).all((1, 2))
     idx = np.flatnonzero(valid) if frames is None else np.array([f for f in frames if valid[f]], dtype=np.int64)
-    lengths, samples = {}, {}
+    lengths, samples, seen_share = {}, {}, {}
     if len(idx) == 0:
-        return {"lengths": {g: np.nan for g in PAIRS}, "frames": [], "samples": {g: 0 for g in PAIRS}}
+        nan = {g: np.nan for g in PAIRS}
+        return {"lengths": nan, "measured": dict(nan), "seen_share": {}, "frames": [], "samples": {g: 0 for g in PAIRS}}
     pts, cam, seen = _camera_points(motion, idx)
     joints = body_joints(pts)
     jseen = body_joints(seen[..., None].astype(np.float64))[..., 0] > 0.999
@@ -164,8 +170,10 @@ def clip_proportions(motion: Motion, frames=None) -> dict:
             samples[group] += int(ok.sum())
             if ok.sum() >= need:
                 sides.append(_side_length(full[ok], flat[ok] ** FLAT_POWER + 1e-6))
+                seen_share[group] = max(seen_share.get(group, 0.0), ok.sum() / len(idx))
         lengths[group] = _combine_sides(sides) * LANDMARK_BIAS.get(group, 1.0) if sides else np.nan
-    return {"lengths": lengths, "frames": idx.tolist(), "samples": samples, "points": pts, "focal": cam.focal}
+    return {"lengths": {**lengths, **estimate_limbs(lengths, seen_share)}, "measured": lengths,
+            "seen_share": seen_share, "frames": idx.tolist(), "samples": samples, "points": pts, "focal": cam.focal}
 
 
 def _side_length(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
@@ -220,8 +228,9 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
                                "face-to-head-points scale, not measured on this clip"}
     idx, depth = sized["frames"], sized["depth"]
     radius = float(np.median(motion.head_radius_px[idx].astype(np.float64) * depth / sized["focal"]))
-    # Bone lengths rather than per-frame extents: bending a knee does not shorten them.
-    bones = proportions["lengths"]
+    # Bone lengths rather than per-frame extents: bending a knee does not shorten them. As measured, not pulled
+    # towards the average shape (limb_prior): ADULT_HEAD_RATIO was set on measured chains, and with the pulled legs the 2.34 m bend and pub02 read 10.2 and 10.0 % off (9.8, 9.9).
+    bones = proportions["measured"]
     chain = sum(bones[k] for k in ("shin", "thigh", "neck")) + _standing_torso(sized["joints"], sized["standing"],
                                                                                 bones["torso"])
     if not np.isfinite(chain):
@@ -233,8 +242,9 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
                                f"measures over {MAX_HEAD_RATIO:.0f}): the head was not sized on this clip"}
     height = ADULT_HEIGHT_M * (ratio / ADULT_HEAD_RATIO) ** (1.0 / (1.0 - HEAD_GROWTH))
     metres = height / stature
+    lengths_m = {g: (round(v * metres, 4) if np.isfinite(v) else None) for g, v in proportions["lengths"].items()}
     return {"height_m": round(height, 3), "head_ratio": round(ratio, 3), "frames": int(len(idx)),
-            "lengths_m": {g: (round(v * metres, 4) if np.isfinite(v) else None) for g, v in bones.items()}, "why": None}
+            "lengths_m": lengths_m, "why": None}
 
 
 def height_frames(motion: Motion, proportions: dict) -> dict:
@@ -319,5 +329,6 @@ def body_size(motion: Motion) -> dict:
     """What :func:`extract.extract_motion` records in ``meta["body_size"]``: the multi-frame
     proportions (world scale, ``None`` where unseen) and the height estimate."""
     prop = clip_proportions(motion)
-    return {"lengths": {g: (round(float(v), 5) if np.isfinite(v) else None) for g, v in prop["lengths"].items()},
-            **estimate_height(motion, prop)}
+    rounded = {key: {g: (round(float(v), 5) if np.isfinite(v) else None) for g, v in prop[key].items()}
+               for key in ("lengths", "measured")}
+    return {**rounded, **estimate_height(motion, prop)}
