@@ -95,42 +95,57 @@ def solve_translation(uv: np.ndarray, world: np.ndarray, K: np.ndarray, weights=
 
     uv ``[T, N, 2]`` pixels, world ``[T, N, 3]``; NaN points and zero weights are ignored.
     """
-    uv = np.asarray(uv, dtype=np.float64)
-    world = np.asarray(world, dtype=np.float64)
-    w = np.ones(uv.shape[:2]) if weights is None else np.nan_to_num(np.asarray(weights, dtype=np.float64))
-    valid = np.isfinite(uv).all(-1) & np.isfinite(world).all(-1) & (w > 0)
-    w = np.where(valid, w, 0.0)
-    uv = np.where(valid[..., None], uv, 0.0)
-    world = np.where(valid[..., None], world, 0.0)
-    f = K[0, 0]
-    du, dv = uv[..., 0] - K[0, 2], uv[..., 1] - K[1, 2]
-    X, Y, Z = world[..., 0], world[..., 1], world[..., 2]
-    # Per point: f*tx - du*tz = du*Z - f*X  and  f*ty - dv*tz = dv*Z - f*Y  (linear in t).
-    # The 3x3 normal equations are summed in closed form, which is much cheaper than building A.
-    bu, bv = du * Z - f * X, dv * Z - f * Y
-    enough = valid.sum(1) >= 2
-    t = np.full((uv.shape[0], 3), np.nan)
-    ww = w
-    for _ in range(iters):
-        sw = ww.sum(1)
-        swu, swv = (ww * du).sum(1), (ww * dv).sum(1)
-        ata = np.empty((uv.shape[0], 3, 3))
-        ata[:, 0, 0] = ata[:, 1, 1] = f * f * sw
-        ata[:, 0, 1] = ata[:, 1, 0] = 0.0
-        ata[:, 0, 2] = ata[:, 2, 0] = -f * swu
-        ata[:, 1, 2] = ata[:, 2, 1] = -f * swv
-        ata[:, 2, 2] = (ww * (du * du + dv * dv)).sum(1)
-        atb = np.stack([f * (ww * bu).sum(1), f * (ww * bv).sum(1), -(ww * (du * bu + dv * bv)).sum(1)], -1)
+    return _Correspondences(uv, world, weights).solve(K, iters)
+
+
+class _Correspondences:
+    """2D-3D point pairs made ready once for :func:`solve_translation` at many focal lengths (the
+    focal search solves the same points about 25 times; their checks and masks do not depend on K)."""
+
+    def __init__(self, uv: np.ndarray, world: np.ndarray, weights=None):
+        uv = np.asarray(uv, dtype=np.float64)
+        world = np.asarray(world, dtype=np.float64)
+        w = np.ones(uv.shape[:2]) if weights is None else np.nan_to_num(np.asarray(weights, dtype=np.float64))
+        valid = np.isfinite(uv).all(-1) & np.isfinite(world).all(-1) & (w > 0)
+        self.w = np.where(valid, w, 0.0)
+        self.uv = np.where(valid[..., None], uv, 0.0)
+        self.world = np.where(valid[..., None], world, 0.0)
+        self.enough = valid.sum(1) >= 2
+
+    def solve(self, K: np.ndarray, iters: int = 3) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`solve_translation`'s ``(translations, errors)`` for intrinsics ``K``."""
+        uv, world, w, enough = self.uv, self.world, self.w, self.enough
+        f = K[0, 0]
+        du, dv = uv[..., 0] - K[0, 2], uv[..., 1] - K[1, 2]
+        X, Y, Z = world[..., 0], world[..., 1], world[..., 2]
+        # Per point: f*tx - du*tz = du*Z - f*X  and  f*ty - dv*tz = dv*Z - f*Y  (linear in t).
+        # The 3x3 normal equations are summed in closed form, which is much cheaper than building A.
+        bu, bv = du * Z - f * X, dv * Z - f * Y
+        # Products the three passes share (the same values as computing them in each pass).
+        radial, cross = du * du + dv * dv, du * bu + dv * bv
         t = np.full((uv.shape[0], 3), np.nan)
-        t[enough] = np.linalg.solve(ata[enough] + np.eye(3) * 1e-9, atb[enough][..., None])[..., 0]
-        # Reweight by 1/depth^2: the algebraic residual is the pixel residual times depth.
-        depth = np.clip(np.nan_to_num(Z + t[:, 2:3], nan=1.0), 1e-3, None)
-        ww = w / depth ** 2
-    pred = project(world + t[:, None], K)
-    sq = ((pred - uv) ** 2).sum(-1)
-    err = np.sqrt((np.nan_to_num(sq) * w).sum(1) / np.clip(w.sum(1), 1e-12, None))
-    err[~enough] = np.nan
-    return t, err
+        ww = w
+        for _ in range(iters):
+            sw = ww.sum(1)
+            swu, swv = (ww * du).sum(1), (ww * dv).sum(1)
+            ata = np.empty((uv.shape[0], 3, 3))
+            ata[:, 0, 0] = ata[:, 1, 1] = f * f * sw
+            ata[:, 0, 1] = ata[:, 1, 0] = 0.0
+            ata[:, 0, 2] = ata[:, 2, 0] = -f * swu
+            ata[:, 1, 2] = ata[:, 2, 1] = -f * swv
+            ata[:, 2, 2] = (ww * radial).sum(1)
+            atb = np.stack([f * (ww * bu).sum(1), f * (ww * bv).sum(1), -(ww * cross).sum(1)], -1)
+            t = np.full((uv.shape[0], 3), np.nan)
+            t[enough] = np.linalg.solve(ata[enough] + np.eye(3) * 1e-9, atb[enough][..., None])[..., 0]
+            # Reweight by 1/depth^2: the algebraic residual is the pixel residual times depth.
+            depth = Z + t[:, 2:3]
+            depth = np.clip(np.where(np.isnan(depth), 1.0, depth), 1e-3, None)  # +-inf end as nan_to_num's would
+            ww = w / depth ** 2
+        pred = project(world + t[:, None], K)
+        sq = ((pred - uv) ** 2).sum(-1)
+        err = np.sqrt((np.nan_to_num(sq) * w).sum(1) / np.clip(w.sum(1), 1e-12, None))
+        err[~enough] = np.nan
+        return t, err
 
 
 def estimate_camera(uv, world, width: int, height: int, weights=None, focal: float | None = None) -> Camera:
@@ -152,11 +167,11 @@ def estimate_camera(uv, world, width: int, height: int, weights=None, focal: flo
 
     # The focal search looks at up to 48 frames spread over the clip: plenty for one number.
     pick = np.unique(np.linspace(0, uv.shape[0] - 1, min(uv.shape[0], 48)).round().astype(int))
-    w_pick = None if weights is None else np.asarray(weights)[pick]
+    picked = _Correspondences(uv[pick], world[pick], None if weights is None else np.asarray(weights)[pick])
 
     def cost(log_f: float) -> float:
         K = intrinsics(float(np.exp(log_f)), width, height)
-        _, err = solve_translation(uv[pick], world[pick], K, w_pick)
+        _, err = picked.solve(K)
         return float(np.nanmean(err ** 2)) + FOCAL_PRIOR_PX2 * (log_f - np.log(guess)) ** 2
 
     if focal is None:

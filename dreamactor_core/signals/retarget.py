@@ -69,6 +69,25 @@ def _right(name: str) -> str:
     return "right_" + name[5:] if name.startswith("left_") else name
 
 
+def _group_pairs() -> dict[str, list[int]]:
+    """Per group, the columns of :data:`_PAIR_ENDS` (joint index pairs) whose lengths it averages."""
+    pairs: dict[str, list[int]] = {}
+    for group, (a, b) in _SEGMENTS.items():
+        named = [(a, b), (_right(a), _right(b))] if group in _BILATERAL else [(a, b)]
+        if group == "hand":
+            named += [("left_wrist", "left_pinky"), ("right_wrist", "right_pinky")]
+        pairs[group] = []
+        for pa, pb in named:
+            pairs[group].append(len(_PAIR_ENDS))
+            _PAIR_ENDS.append((BODY.index(pa), BODY.index(pb)))
+    return pairs
+
+
+_PAIR_ENDS: list[tuple[int, int]] = []
+_GROUP_PAIRS = _group_pairs()
+_PAIR_A, _PAIR_B = (np.array(ends) for ends in zip(*_PAIR_ENDS))
+
+
 def group_lengths(joints: np.ndarray, conf: np.ndarray | None = None, min_conf: float = 0.0) -> dict[str, np.ndarray]:
     """Group lengths (``[...]`` each) from body joints ``[..., 37, 3]``.
 
@@ -77,21 +96,17 @@ def group_lengths(joints: np.ndarray, conf: np.ndarray | None = None, min_conf: 
     """
     j = np.asarray(joints, dtype=np.float64)
     c = np.ones(j.shape[:-1]) if conf is None else np.nan_to_num(np.asarray(conf, dtype=np.float64))
+    # Every segment's length and weight at once (retargeting measures the clip seven times).
+    lens_all = np.nan_to_num(np.linalg.norm(j[..., _PAIR_A, :] - j[..., _PAIR_B, :], axis=-1))
+    w = np.minimum(c[..., _PAIR_A], c[..., _PAIR_B])
+    ws_all = np.where(w >= min_conf, np.maximum(w, 1e-6), 0.0)
     out = {}
-    for group, (a, b) in _SEGMENTS.items():
-        pairs = [(a, b), (_right(a), _right(b))] if group in _BILATERAL else [(a, b)]
-        if group == "hand":
-            pairs += [("left_wrist", "left_pinky"), ("right_wrist", "right_pinky")]
-        lens, ws = [], []
-        for pa, pb in pairs:
-            ia, ib = BODY.index(pa), BODY.index(pb)
-            lens.append(np.linalg.norm(j[..., ia, :] - j[..., ib, :], axis=-1))
-            w = np.minimum(c[..., ia], c[..., ib])
-            ws.append(np.where(w >= min_conf, np.maximum(w, 1e-6), 0.0))
-        lens, ws = np.stack(lens), np.stack(ws)
+    for group, cols in _GROUP_PAIRS.items():
+        lens = np.stack([lens_all[..., k] for k in cols])
+        ws = np.stack([ws_all[..., k] for k in cols])
         total = ws.sum(0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[group] = np.where(total > 0, (np.nan_to_num(lens) * ws).sum(0) / total, np.nan)
+            out[group] = np.where(total > 0, (lens * ws).sum(0) / total, np.nan)
     return out
 
 
