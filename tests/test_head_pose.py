@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from dreamactor_core.signals import face_geometry as geo
-from dreamactor_core.signals.head_size import FACE_OVER_POINTS
 from dreamactor_core.signals.head_pose import (
     MAX_RMS_FRACTION, angles_from_rotation, camera_matrix, default_focal_px, estimate_head, fit_head, fits_well,
     head_sphere_params, refit_at_depth, rotation_from_angles, steady_depth,
@@ -110,8 +109,10 @@ def test_a_collapsed_face_mesh_is_rejected_not_read_as_a_pitch():
     m = Motion.empty(20, fps=25, width=512, height=512)
     m.face_px[:] = one.face_px[0]
     bidx, bpts = geo.pose_head_model()
-    # MediaPipe's head points read the head smaller than it is, as on real clips (FACE_OVER_POINTS).
-    m.body_px[:, bidx, :2] = _project(k, bpts @ rotation_from_angles(-20.0, -15.0, 0.0).T / FACE_OVER_POINTS + t)
+    # MediaPipe's head points, drawn where it draws them on a head turned that far: fitted on the textbook
+    # points they read the head smaller than it is, by about head_size.FACE_OVER_POINTS as on real clips.
+    drawn = geo.pose_head_turned_model(-20.0)
+    m.body_px[:, bidx, :2] = _project(k, drawn @ rotation_from_angles(-20.0, -15.0, 0.0).T + t)
     idx, _ = geo.face_model()
     blob = m.face_px[8:12, idx, :2]
     m.face_px[8:12, idx, :2] = blob.mean(1, keepdims=True) + (blob - blob.mean(1, keepdims=True)) / 1.5
@@ -119,7 +120,8 @@ def test_a_collapsed_face_mesh_is_rejected_not_read_as_a_pitch():
     assert out.meta["head_face_rejected"] == [8, 9, 10, 11]
     assert [i for i, h in enumerate(out.meta["head_face_health"]) if h != "held"] == [8, 9, 10, 11]
     keep = np.r_[0:8, 12:20]
-    np.testing.assert_allclose(out.head_angles[keep], np.tile((-20.0, -15.0, 0.0), (16, 1)), atol=0.5)
+    # (Beside the dropped frames the head points' pitch, ~3 degrees off on the textbook points, blends in a little.)
+    np.testing.assert_allclose(out.head_angles[keep], np.tile((-20.0, -15.0, 0.0), (16, 1)), atol=1.0)
 
 
 def test_head_model_is_left_right_symmetric():
@@ -180,6 +182,34 @@ def test_body_fallback_when_the_face_is_lost(synth_dir, clip):
     assert mae[0] <= 12.0 and mae[1] <= 14.0
     assert np.nanmean(centre) < 0.35
     assert 0.6 < np.nanmean(radius) < 1.3
+
+
+def test_head_points_read_a_steady_turn_where_mediapipe_draws_them(synth_dir):
+    # pub03 squats with its head turned a steady -25 degrees. On the textbook head points the head-point fit
+    # read it ~5 degrees too far turned (MediaPipe draws the far eye and ear toward the middle of the face);
+    # on the points where MediaPipe draws them on a turned head it reads it within ~1.
+    motion = extract(str(synth_dir), "pub03_squat", STEP).copy()
+    motion.face_px[:] = np.nan
+    out = estimate_head(motion)
+    assert set(out.meta["head_source"]) == {"body"}
+    gt, _, idx = load_clip(str(synth_dir), "pub03_squat", STEP)
+    signed = (out.head_angles[:, 0] - gt_heads(gt, idx)["angles"][:, 0]) * -1.0  # > 0: read too far turned
+    print(f"pub03 head points: yaw read {np.nanmean(signed):+.2f} deg too far turned, "
+          f"MAE {np.nanmean(np.abs(signed)):.2f}")
+    assert abs(np.nanmean(signed)) < 2.5 and np.nanmean(np.abs(signed)) < 3.0
+
+
+def test_turned_head_points_mirror_and_meet_in_the_middle():
+    _, textbook = geo.pose_head_model()
+    left, right = geo.pose_head_turned_model(-40.0), geo.pose_head_turned_model(40.0)
+    idx, _ = geo.pose_head_model()
+    mirror = [list(idx).index(j) for j in (0, 5, 2, 8, 7, 10, 9)]  # each point's left-right partner
+    np.testing.assert_allclose(left[mirror] * [-1.0, 1.0, 1.0], right, atol=1e-9)
+    front = geo.pose_head_turned_model(0.0)
+    np.testing.assert_allclose(front[mirror] * [-1.0, 1.0, 1.0], front, atol=1e-9)
+    # Turned, the far ear is drawn nearer the middle than the near one (as the textbook head has neither).
+    ears = [list(idx).index(7), list(idx).index(8)]
+    assert abs(right[ears[0], 0]) < abs(right[ears[1], 0]) - 15.0 and textbook[ears[0], 0] == -textbook[ears[1], 0]
 
 
 def test_profile_views_use_the_body_fit(synth_dir):

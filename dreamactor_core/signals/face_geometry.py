@@ -73,6 +73,21 @@ _POSE_MM: dict[int, tuple[float, float, float]] = {
     10: (-25.0, 60.0, -68.0),
 }
 
+# Where MediaPipe Pose actually puts those head points on a turned head (rays triangulated as in
+# face_points, on the public and hard-case clips, frames turned 15-90 degrees, on the subject's left
+# side; the right mirrors it): the side turned away is drawn toward the middle of the face, its eye
+# behind the nose bridge and its ear inside the head's outline (38 mm out, not 58 as on the near
+# side). Fitted with the textbook points above, that narrowing reads as extra turn (+3.5 degrees on
+# 10-30 degree turns over the shared, hard-case and held-out clips) and the head ~1.3x far (as
+# head_size.FACE_OVER_POINTS finds on real fits).
+_POSE_NOSE_MM = (0.0, 22.0, -97.1)
+_POSE_TURNED_MM: dict[int, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    2: ((27.7, -5.3, -75.4), (19.3, -6.5, -78.1)),  # eye: (near side, far side)
+    7: ((58.4, 8.7, -27.4), (38.3, 4.0, -31.5)),  # ear
+    9: ((18.5, 53.3, -84.2), (16.3, 52.3, -85.0)),  # mouth corner
+}
+_POSE_MIRROR = {5: 2, 8: 7, 10: 9}  # the subject's right-side points and their left-side partners
+
 
 def _table(table: dict[int, tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray]:
     idx = np.array(sorted(table), dtype=np.int64)
@@ -104,6 +119,34 @@ def pupil_model() -> tuple[np.ndarray, np.ndarray]:
 def pose_head_model() -> tuple[np.ndarray, np.ndarray]:
     """MediaPipe Pose head indices and their 3D positions (mm, head frame) for the fit without a face mesh."""
     return _table(_POSE_MM)
+
+
+def pose_head_turned_model(yaw_deg: float, full_deg: float = 30.0) -> np.ndarray:
+    """``[N, 3]`` positions (mm, head frame) of :func:`pose_head_model`'s points as MediaPipe draws them on a
+    head turned ``yaw_deg`` (> 0 toward the subject's left, which turns their right side to the camera):
+    from the two sides' average when facing the camera to the near/far positions by ``full_deg``."""
+    near, far = _turned_sides()
+    if yaw_deg > 0:  # the subject's right side is the near one
+        near, far = far, near
+    w = min(1.0, abs(float(yaw_deg)) / full_deg)
+    return (1.0 - w) * 0.5 * (near + far) + w * near
+
+
+@functools.lru_cache(maxsize=1)
+def _turned_sides() -> tuple[np.ndarray, np.ndarray]:
+    """``[N, 3]`` twice, in :func:`pose_head_model`'s order: every point where it is drawn with the subject's
+    LEFT side toward the camera, and with their RIGHT side toward it."""
+    idx, _ = pose_head_model()
+    left_near, right_near = np.empty((len(idx), 3)), np.empty((len(idx), 3))
+    for n, j in enumerate(int(i) for i in idx):
+        if j == 0:
+            left_near[n] = right_near[n] = _POSE_NOSE_MM
+            continue
+        near, far = (np.array(p) for p in _POSE_TURNED_MM[_POSE_MIRROR.get(j, j)])
+        flip = np.array([-1.0 if j in _POSE_MIRROR else 1.0, 1.0, 1.0])
+        right = j in _POSE_MIRROR
+        left_near[n], right_near[n] = (far if right else near) * flip, (near if right else far) * flip
+    return left_near, right_near
 
 
 # Eye corner pairs (outer, inner) per iris centre, for gaze.

@@ -215,7 +215,8 @@ def _lead_turn(torso: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
 
 
 def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: np.ndarray, seen: np.ndarray,
-              fps: float, face_collapsed: np.ndarray | None = None, rough_rotation: np.ndarray | None = None) -> dict:
+              fps: float, face_collapsed: np.ndarray | None = None, rough_rotation: np.ndarray | None = None,
+              point_textbook_yaw: np.ndarray | None = None) -> dict:
     """Blend the per-frame fits into one head track.
 
     ``face_fit`` / ``point_fit``: ``{"rotation" [T,3,3], "center_px" [T,2], "radius_px" [T]}``
@@ -228,6 +229,9 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     source with the largest weight per frame ("face", "body", "torso" or "none"), or "held" where a tracked
     person's head had none: its angles are then ``rough_rotation``'s ``[T, 3, 3]`` (head-point fits kept
     despite a large reprojection error; NaN where none) or else interpolated from the frames around.
+    ``point_textbook_yaw`` ``[T]``: the head points' yaw fitted on the textbook points, where ``point_fit``'s
+    is read on the turned ones (:func:`head_pose.estimate_head`); the face's floor in front of profile
+    measures their over-read on it (``point_fit``'s own yaw if not given).
     """
     n = len(body_world)
     ramp = max(1, int(round(FADE_S * fps)))
@@ -301,9 +305,12 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     # spread x1.06-1.13 -> x1.04-1.05 on the hard set and held-out variants; one variant x1.20 either way).
     w_point = w_point * np.stack([1.0 - share * have_t, np.ones(n), np.ones(n)], 1)
     weights = [w_face, w_point[:, 0], w_torso[:, 0]]
-    # A saturated face still says the head is at least that turned, where the head points over-read it.
+    # A saturated face still says the head is at least that turned, where the head points over-read it. Their
+    # over-read is measured on the textbook points' yaw: in front of profile, where it is cancelled, theirs is
+    # still that reading (head_pose.TURNED_POINTS_DEG).
+    textbook_a = point_a if point_textbook_yaw is None else np.c_[point_textbook_yaw, point_a[:, 1:]]
     floor = np.where(~lone & (np.abs(np.nan_to_num(larger_yaw)) < 90.0),
-                     _face_yaw_floor(face_a, point_a) * fade(have_f, ramp), 0.0)
+                     _face_yaw_floor(face_a, textbook_a) * fade(have_f, ramp), 0.0)
     collapsed = np.zeros(n, bool) if face_collapsed is None else np.asarray(face_collapsed, bool)
     # A mesh that collapsed near frontal (its landmarks crowded into the middle of the face, face_collapsed) has
     # lost the cheeks' and eye corners' left-right depth its yaw rests on: it swung 15-35 degrees on a head held

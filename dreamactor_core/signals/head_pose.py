@@ -18,7 +18,8 @@ fit is dropped; ``meta["head_face_health"]`` records the flag per frame.
 
 When the face is lost the same fit runs on the MediaPipe Pose head points (nose, eyes,
 ears, mouth corners in ``Motion.body_px``); such frames are flagged ``"body"`` in
-``motion.meta["head_source"]``. The body fit also vets the face fit: near profile
+``motion.meta["head_source"]``. That fit's yaw is read again on the points where MediaPipe draws
+them on a turned head (:func:`face_geometry.pose_head_turned_model`, up to ``TURNED_POINTS_DEG``). The body fit also vets the face fit: near profile
 FaceMesh keeps returning a face whose landmarks are wrong, and a face fit far from the
 body fit is discarded for it. Gaze (eye yaw/pitch relative to the head) comes from
 the iris centres, only where the face mesh was found.
@@ -49,6 +50,11 @@ MAX_RMS_FRACTION = 0.12
 MAX_FACE_BODY_GAP_DEG = 30.0
 # ... when the body fit says the head is turned at least this far (FaceMesh breaks in profiles).
 PROFILE_YAW_DEG = 50.0
+# The head points' yaw is read again on the points as MediaPipe draws them on a turned head
+# (face_geometry.pose_head_turned_model, measured on 15-90 degree turns) up to the first of these turns and
+# not past the second: beyond ~50 degrees its far side is hidden and guessed, and that model reads no better
+# than the textbook one (over the shared, hard-case and held-out clips, 50-80 degree turns +8.1 -> +8.9).
+TURNED_POINTS_DEG = (45.0, 60.0)
 # Gaze is clamped to what eyes can physically do.
 MAX_GAZE_DEG = 45.0
 
@@ -94,6 +100,11 @@ def _rot_y(a: float) -> np.ndarray:
 def _rot_z(a: float) -> np.ndarray:
     c, s = math.cos(a), math.sin(a)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _yaw_deg(r: np.ndarray) -> float:
+    """The yaw of :func:`angles_from_rotation`, alone."""
+    return math.degrees(math.atan2(-r[0, 2], r[2, 2]))
 
 
 def _rotation_gap_deg(a: np.ndarray, b: np.ndarray) -> float:
@@ -144,6 +155,31 @@ def fits_well(fit: tuple[np.ndarray, np.ndarray, float] | None, k: np.ndarray) -
     r, t, rms = fit
     radius_px = k[0, 0] * geo.HEAD_RADIUS_MM / t[2]
     return None if rms > MAX_RMS_FRACTION * radius_px else (r, t)
+
+
+def _turned_points_yaw(image_pts: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
+                       k: np.ndarray) -> np.ndarray:
+    """``rotation`` (the head-point fit's) with its yaw read again on the points where MediaPipe draws them on a
+    head turned that far (:data:`TURNED_POINTS_DEG`); its pitch and roll are kept. The refit starts from the
+    textbook fit (a few Levenberg-Marquardt steps: the two models differ by a few degrees)."""
+    yaw = _yaw_deg(rotation)
+    share = float(np.clip((TURNED_POINTS_DEG[1] - abs(yaw)) / (TURNED_POINTS_DEG[1] - TURNED_POINTS_DEG[0]), 0.0, 1.0))
+    ok = np.isfinite(image_pts).all(axis=1)
+    if share <= 0 or ok.sum() < 5:
+        return rotation
+    obj = np.ascontiguousarray(geo.pose_head_turned_model(yaw)[ok])
+    # (copies: the refinement writes into its start)
+    rvec, tvec = cv2.Rodrigues(np.asarray(rotation, np.float64))[0], np.array(translation, np.float64).reshape(3, 1)
+    try:
+        rvec, tvec = cv2.solvePnPRefineLM(obj, np.ascontiguousarray(image_pts[ok], np.float64), k, None, rvec, tvec)
+    except cv2.error:
+        return rotation
+    turned = cv2.Rodrigues(rvec)[0]
+    if not np.isfinite(turned).all():
+        return rotation
+    step = (_yaw_deg(turned) - yaw + 180.0) % 360.0 - 180.0
+    # Turned about the camera's vertical axis by the change in yaw: pitch and roll are kept (R = Ry(-yaw) ...).
+    return _rot_y(-math.radians(share * step)) @ rotation
 
 
 def _gaze_batch(faces: np.ndarray, rots: np.ndarray, trans: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -233,6 +269,7 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
 
     tracks = {kind: {"rotation": np.full((n, 3, 3), np.nan), "center_px": np.full((n, 2), np.nan),
                      "radius_px": np.full(n, np.nan)} for kind in ("face", "body")}
+    textbook_yaw = np.full(n, np.nan)
     rough = np.full((n, 3, 3), np.nan)  # head-point rotations kept despite a large reprojection error
     rejected: list[int] = []
     gaze_frames, gaze_fits = [], []
@@ -240,6 +277,10 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
         face = motion.face_px[i]
         fit = fits_well(fit_head(face[fidx, :2], fpts, k), k) if np.isfinite(face[fidx, :2]).all() else None
         body_any = fit_head(motion.body_px[i, bidx, :2], bpts, k)
+        if fits_well(body_any, k) is not None:
+            textbook_yaw[i] = _yaw_deg(body_any[0])
+        if body_any is not None:
+            body_any = (_turned_points_yaw(motion.body_px[i, bidx, :2], *body_any[:2], k), *body_any[1:])
         body_fit = fits_well(body_any, k)
         if body_fit is None and fit is None and body_any is not None:
             # Only for a head nothing else reads (fuse_head's "held" frames): there the head points' fit
@@ -303,7 +344,7 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
             tracks["face"][name][i] = np.nan
     rejected.sort()
     fused = fuse_head(tracks["face"], tracks["body"], motion.body_world, motion.body_px, reliable_landmarks(motion),
-                      motion.fps, face_collapsed=collapsed, rough_rotation=rough)
+                      motion.fps, face_collapsed=collapsed, rough_rotation=rough, point_textbook_yaw=textbook_yaw)
     out.head_rotation[:] = fused["rotation"]
     out.head_angles[:] = fused["angles"]
     out.head_center_px[:] = fused["center_px"]
