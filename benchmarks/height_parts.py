@@ -11,21 +11,22 @@ on the frames :func:`body_size.height_frames` picks (they add up to the error up
 
 - ``law``: the error the head-ratio law makes on the TRUE chain over the true head radius: what is left with
   a perfect measurement;
-- ``sphere``: our sphere's pixel radius against the true one; ``depth``: the true head's depth against the
-  trunk's (the sphere is taken to the trunk's depth, the head's usual lead is in the law's constant);
+- ``sphere``: our sphere's pixel radius against the true one; ``depth``: the head's depth over the trunk's as
+  the height takes it (the trunk's, brought forward by the head's pitch) against the truth's;
 - ``shin``, ``thigh``, ``torso``, ``neck``: our parts against the true ones, both on the picture's scale at the
   trunk's depth (the torso as the height measures it, on standing frames).
 
 Measured on the public and hard sets and ten held-out variant sets (hv1-5, hv7, hvm1-3, hvm6; 48 clips with
 the whole body in sight, 42 with a height): with the true ratio the law leaves 5.1% RMS over the 81 bodies (95%
 within 10%, leave-one-out; a second proportion, legs or hips or shoulders over the torso or the ears' width over
-the head, leaves 4.3-5.0%). Held-out shares, spread (and mean, which the law's constant absorbs): law 4.5 (+5.9),
-sphere 3.7 (+4.1), depth 1.9 (-5.7), shin 2.5, thigh 2.6, torso 1.3 (-2.3), neck 1.0: no single part dominates.
-The measured ratio follows 0.74-0.86 of the bodies' true deviation (MediaPipe reads every body towards its
-average one: tall bodies' legs short, short ones' long), and a steeper law fitted on the public and hard sets
-gains nothing held out (27-28 of 43 within 10% for exponents 2.2-2.6). The hard set's tall bend reads 10-16%
-low on most sets through ``depth`` (-8 to -9 against -4 to -6): its "standing" frames still lean 8-13 degrees
-towards the camera, bringing the head nearer than the trunk, and MediaPipe's depth does not see the lean.
+the head, leaves 4.3-5.0%). Held-out shares, spread (mean): law 4.5 (+2.1), sphere 3.7 (+4.1), depth 2.1 (-1.3),
+shin 2.5, thigh 2.6, torso 1.3 (-2.3), neck 1.0: no single part dominates. Before the head was brought forward
+by its pitch, depth read -5.7 on average with a spread of 1.9 and -8 to -9 on the tall bend, whose standing
+frames lean 8-13 degrees towards the camera (MediaPipe's depth does not see the lean); our pitch is noisy
+enough that the spread stays, but the bend's offset is gone. The measured ratio follows 0.74-0.86 of the bodies'
+true deviation (MediaPipe reads every body towards its average one: tall bodies' legs short, short ones' long);
+a steeper law fitted on the public and hard sets gained nothing held out (27-28 of 43 within 10% for exponents
+2.2-2.6).
 """
 from __future__ import annotations
 
@@ -83,14 +84,14 @@ def shares(motion: Motion, gt: dict) -> dict | None:
     if height["height_m"] is None:
         return None
     sized = bs.height_frames(motion, prop)
-    idx, depth, focal = sized["frames"], sized["depth"], sized["focal"]
+    idx, depth, head_depth, focal = sized["frames"], sized["depth"], sized["head_depth"], sized["focal"]
     fx, true_h, true_r = gt["camera"]["fx"], gt["body"]["height_m_rest"], gt["body"]["head_radius_m"]
     parts_t, depth_t = true_parts(gt, idx)
     r_px_t = np.array([f["head"]["radius_px"] for f in gt["frames"]])[idx]
     head_z = np.array([f["head"]["center_cam"][2] for f in gt["frames"]])[idx]
     r_px = motion.head_radius_px[idx].astype(np.float64)
     # Ours in world units as estimate_height has them; the torso is what the ratio leaves of the chain.
-    radius = float(np.median(r_px * depth / focal))
+    radius = float(np.median(r_px * head_depth / focal))
     chain = height["head_ratio"] * (1.0 - bs.ANKLE_SHARE) * radius - bs.CROWN_RADII * radius
     lengths = prop["measured"]  # the chain's legs are the measured ones, not limb_prior's estimate
     parts = {k: lengths[k] for k in ("shin", "thigh", "neck")}
@@ -102,10 +103,11 @@ def shares(motion: Motion, gt: dict) -> dict | None:
     weight = {k: v / ((1.0 - bs.ANKLE_SHARE) * true_r * ratio_t) for k, v in parts_t.items()}
     sphere = float(np.median(r_px / r_px_t))
     head = GROWTH * sum(weight.values())  # a radius read 1% large takes this % off the height
-    # Our radius at the trunk's depth against the true one there: the sphere's pixels times the true head's
-    # depth over the trunk's (a head nearer than the trunk looks larger).
+    # Our radius at the trunk's depth against the true one there: the sphere's pixels, and the head's depth over
+    # the trunk's as we take it (brought forward by the head's pitch) against the truth's.
+    lead, lead_t = float(np.median(head_depth / depth)), float(np.median(head_z)) / depth_t
     out = {"error": np.log(height["height_m"] / true_h), "law": np.log(law(ratio_t) / true_h),
-           "sphere": -head * np.log(sphere), "depth": head * np.log(float(np.median(head_z)) / depth_t)}
+           "sphere": -head * np.log(sphere), "depth": head * np.log(lead_t / lead)}
     for k in parts:
         out[k] = GROWTH * weight[k] * np.log(parts[k] * scale / (parts_t[k] * scale_t))
     out.update(height=height["height_m"], true=true_h, law_within=abs(law(ratio_t) / true_h - 1) <= 0.10)

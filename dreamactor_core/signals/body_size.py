@@ -93,9 +93,11 @@ HEAD_GROWTH = 0.55
 # (the public synthetic set's five full-body adults: 14.3 when the fitted sphere read ~0.93 of the
 # head's bounding sphere, scaled by the mean ratio's change, 13.42 / 14.36, now that it reads 1.00-1.03;
 # then 13.36 scaled by 12.74 / 13.19 when the sphere moved to the trunk's depth, see estimate_height;
-# then 12.90 scaled by 0.9929, the chain's change on those five when LANDMARK_BIAS's legs were refitted).
+# then 12.90 scaled by 0.9929, the chain's change on those five when LANDMARK_BIAS's legs were refitted;
+# refitted on all ten whole-body clips of the public and hard sets, mean log height error zero, when the head
+# was brought nearer by its pitch: 13.03, where the old sizing would have given 12.87).
 ADULT_HEIGHT_M = 1.75
-ADULT_HEAD_RATIO = 12.81
+ADULT_HEAD_RATIO = 13.03
 # Stature parts the chain leaves out, as shares: floor to ankle joint (of the stature) and
 # ear line to crown (in head radii).
 ANKLE_SHARE, CROWN_RADII = 0.045, 1.0
@@ -226,8 +228,8 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     if motion.meta.get("head_scale", "measured") != "measured":
         return {**none, "why": "the face mesh held its size on too few frames: the head sphere's size is a typical "
                                "face-to-head-points scale, not measured on this clip"}
-    idx, depth = sized["frames"], sized["depth"]
-    radius = float(np.median(motion.head_radius_px[idx].astype(np.float64) * depth / sized["focal"]))
+    idx = sized["frames"]
+    radius = float(np.median(motion.head_radius_px[idx].astype(np.float64) * sized["head_depth"] / sized["focal"]))
     # Bone lengths rather than per-frame extents: bending a knee does not shorten them. As measured, not pulled
     # towards the average shape (limb_prior): ADULT_HEAD_RATIO was set on measured chains, and with the pulled legs the 2.34 m bend and pub02 read 10.2 and 10.0 % off (9.8, 9.9).
     bones = proportions["measured"]
@@ -253,7 +255,8 @@ def height_frames(motion: Motion, proportions: dict) -> dict:
     ``proportions`` is :func:`clip_proportions`'s result (its camera fit is reused). Returns ``{"whole":
     frames where the whole body is seen with a head sphere, "facing": those where the head faces the camera
     (all of them if it never does), "frames": the facing ones where the body stands (all facing ones when
-    under UPRIGHT_MIN_FRAMES), "depth": the trunk's depth on "frames" (world scale), "joints": body joints of
+    under UPRIGHT_MIN_FRAMES), "depth": the trunk's depth on "frames" (world scale), "head_depth": the head's
+    there (the trunk's, brought forward by the head's pitch), "joints": body joints of
     the "whole" frames [F, J, 3] (camera space, world scale), "standing": [F] which of them stand, "focal": px}``.
     """
     seen = reliable_landmarks(motion)
@@ -270,7 +273,7 @@ def height_frames(motion: Motion, proportions: dict) -> dict:
     # solves each frame on its own (the focal is fixed), so a subset's fit is the same numbers.
     every = np.flatnonzero(whole)
     if len(every) == 0:
-        return {"whole": every, "facing": idx, "frames": idx, "depth": np.zeros(0),
+        return {"whole": every, "facing": idx, "frames": idx, "depth": np.zeros(0), "head_depth": np.zeros(0),
                 "joints": np.zeros((0, BODY.num_joints, 3)), "standing": np.zeros(0, bool), "focal": np.nan}
     fitted = np.asarray(proportions["frames"], dtype=np.int64)
     if np.isin(every, fitted).all():  # clip_proportions' fit covers these frames (it fits every valid one)
@@ -285,7 +288,8 @@ def height_frames(motion: Motion, proportions: dict) -> dict:
     # ears' is MediaPipe's least certain guess. On 20 full-body synthetic clips (public, hard and two
     # held-out variants of the hard set) the true head sits 1.2-2.8% of the distance nearer than the
     # shoulders and MediaPipe's ears 1.3-4.0%; the measured ratio's scatter against the truth falls
-    # from 3.2% to 2.5% (largest deviation 9.0 -> 5.5%). The head's usual ~2% lead is in ADULT_HEAD_RATIO.
+    # from 3.2% to 2.5% (largest deviation 9.0 -> 5.5%). The head is then brought forward by its pitch
+    # (below); what is left of its lead is in ADULT_HEAD_RATIO.
     # The trunk's depth is the camera fit's, and the fit holds MediaPipe's world skeleton to the pixels:
     # a folded body's world skeleton does not shrink as its picture does, so the fit pushes it back (a
     # squat: the fitted pelvis 30% further away at the deepest, the true one 8%) and the head, sized at
@@ -295,9 +299,18 @@ def height_frames(motion: Motion, proportions: dict) -> dict:
     upright = standing[np.searchsorted(every, idx)]
     if upright.sum() >= UPRIGHT_MIN_FRAMES:
         frames, joints = idx[upright], joints[upright]
-    depth = 0.5 * (joints[:, BODY.index("neck"), 2] + joints[:, BODY.index("pelvis"), 2])
-    return {"whole": every, "facing": idx, "frames": frames, "depth": depth, "joints": all_joints,
-            "standing": standing, "focal": focal}
+    mid = 0.5 * (joints[:, BODY.index("neck")] + joints[:, BODY.index("pelvis")])
+    # The head sits above the trunk's middle: tipped towards the camera by its pitch (a camera looking down,
+    # a body leaning in) it is nearer than the trunk by that height times the pitch's sine, and reads larger.
+    # The hard set's tall bend still leans 8-13 deg on its standing frames: its head 4.4% nearer than the
+    # trunk against ~2% on the other clips, so its sphere read that much large at the trunk's depth and its
+    # height 10-16% low on most held-out variants. (The true head's depth over the trunk's follows the true
+    # pitch, corr 0.94 over 58 whole-body clips; MediaPipe's own depths do not see the lean.)
+    above = np.linalg.norm(joints[:, BODY.index("head")] - mid, axis=-1)
+    pitch = np.radians(np.nan_to_num(motion.head_angles[frames, 1].astype(np.float64)))
+    return {"whole": every, "facing": idx, "frames": frames, "depth": mid[:, 2],
+            "head_depth": mid[:, 2] + above * np.sin(pitch), "joints": all_joints, "standing": standing,
+            "focal": focal}
 
 
 def _standing(j: np.ndarray) -> np.ndarray:
