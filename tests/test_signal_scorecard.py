@@ -22,7 +22,7 @@ HARD = ["hc01_fast_jacks", "hc02_child_march_wave", "hc03_tall_bend", "hc04_turn
 # (clip, target) -> figure measured when listed; one line each, so parallel fixes merge cleanly.
 # Shrink it; never grow it to make a change pass.
 NOT_MET = {
-    ("pub03_squat", "limbs"): "4.3%",
+    ("pub03_squat", "limbs"): "3.7%",
 }
 
 
