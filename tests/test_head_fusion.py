@@ -356,3 +356,26 @@ def test_a_single_photo_with_a_held_face_is_sized_by_its_face():
     _, radius, scale = sphere_track(no_face, points, np.zeros(1), np.full((1, 3), 0.1), body_px, 25.0,
                                     np.zeros(1, bool))
     assert radius[0] == pytest.approx(40.0 / 1.2 * FACE_OVER_POINTS) and scale == "typical"
+
+
+def test_a_collapsed_face_without_head_points_takes_its_size_from_the_frames_around():
+    """A frame whose face collapsed (it does not size the sphere) and whose head points failed to fit
+    has nothing to size it: it takes the steady size of the frames around, not the head points' missing
+    size (before: their NaN read as 1 px, and a run of such frames outlasting the running median drew a
+    sphere of about 1.3 px)."""
+    from dreamactor_core.signals.head_size import sphere_track
+
+    n = 40
+    face = {"center_px": np.tile([100.0, 80.0], (n, 1)), "radius_px": np.full(n, 40.0)}
+    points = {"center_px": np.tile([101.0, 82.0], (n, 1)), "radius_px": np.full(n, 40.0 / 1.2)}
+    body_px = np.full((n, 33, 3), 50.0)
+    gap = np.zeros(n, bool)
+    gap[15:30] = True  # longer than the 0.6 s running median
+    points["radius_px"][gap] = np.nan
+    face["radius_px"][gap] = 24.0
+    w_point = np.where(gap[:, None], 0.0, 0.1) * np.ones((n, 3))
+    for collapsed in (gap, np.ones(n, bool)):  # the clip's scale measured elsewhere / typical everywhere
+        centre, radius, _ = sphere_track(face, points, np.ones(n), w_point, body_px, 25.0, collapsed)
+        want = 40.0 if not collapsed.all() else 40.0 / 1.2 * FACE_OVER_POINTS
+        np.testing.assert_allclose(radius, want, rtol=1e-6)
+        np.testing.assert_allclose(centre[gap], [[100.0, 80.0]] * int(gap.sum()))

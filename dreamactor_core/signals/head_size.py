@@ -73,9 +73,15 @@ def sphere_track(face_fit: dict, point_fit: dict, w_face: np.ndarray, w_point: n
     else:
         scale = "measured" if (wf > 0).any() else "none"
     wf_size = np.where(collapsed, 0.0, wf)
-    wp_size = np.where(collapsed, np.maximum(wp, wf), wp)
+    # A collapsed face's frame is sized by its head points, at the face's weight; one whose head points
+    # did not fit has nothing to size it and takes the steady size of the frames around (its face still
+    # places it).
+    wp_size = np.where(collapsed, np.where(np.isfinite(point_fit["radius_px"]), np.maximum(wp, wf), 0.0), wp)
+    if not (wf_size + wp_size > 0).any():
+        wf_size = wf  # only collapsed faces and no head points anywhere: their own size is all there is
     total = wf + wp
     have = total > 0
+    sized = wf_size + wp_size > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         log_r = (wf_size * log_f + wp_size * log_p) / (wf_size + wp_size)
         centre = (wf[:, None] * np.nan_to_num(face_fit["center_px"])
@@ -84,7 +90,7 @@ def sphere_track(face_fit: dict, point_fit: dict, w_face: np.ndarray, w_point: n
     out_c = np.full((n, 2), np.nan)
     if not have.any():
         return out_c, radius, scale
-    idx = np.flatnonzero(have)
+    idx = np.flatnonzero(sized)
     size = max(1, int(round(SIZE_WINDOW_S * fps)) | 1)
     steady = median_filter(log_r[idx], size=min(size, len(idx) // 2 * 2 + 1), mode="nearest")
     radius = np.exp(np.interp(np.arange(n), idx, steady))
