@@ -14,11 +14,11 @@ after one best scale (upper arm, forearm, thigh, shin) three ways:
   and side choice are then perfect; what is left is where MediaPipe puts the joints in the picture;
 - per limb, ours' error.
 
-``--fit-prior`` refits :mod:`limb_prior`'s numbers on the clips given (its source: the shared and
-hard sets together). Last, over all clips with four limbs: how much of the bodies' true deviation
-from their average proportions the estimate, the measurement and the floor follow (slope of measured on true per-limb log deviation, each limb
-centred on its mean over the clips: 1 follows all of it, 0 none) and the correlation of the two.
-A low slope means the measurement pulls every body towards one average shape.
+``--fit-prior`` refits :mod:`limb_prior`'s numbers on the clips given (its source: the shared and hard sets
+together). Last, over all clips with four limbs: how much of the bodies' true deviation from their average
+proportions the estimate, the measurement and the floor follow (slope of measured on true per-limb log
+deviation, each limb centred on its mean over the clips: 1 follows all of it, 0 none) and the correlation of the
+two. A low slope means the measurement pulls every body towards one average shape.
 
 Closing that gap does not meet the target. On the public and hard sets and six held-out variant sets
 (54 clips asked for limbs, each estimator with its shared offset refitted on the public and hard sets),

@@ -231,7 +231,8 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     idx = sized["frames"]
     radius = float(np.median(motion.head_radius_px[idx].astype(np.float64) * sized["head_depth"] / sized["focal"]))
     # Bone lengths rather than per-frame extents: bending a knee does not shorten them. As measured, not pulled
-    # towards the average shape (limb_prior): ADULT_HEAD_RATIO was set on measured chains, and with the pulled legs the 2.34 m bend and pub02 read 10.2 and 10.0 % off (9.8, 9.9).
+    # towards the average shape (limb_prior): ADULT_HEAD_RATIO was set on measured chains, and with the pulled
+    # legs the 2.34 m bend and pub02 read 10.2 and 10.0 % off (9.8, 9.9).
     bones = proportions["measured"]
     chain = sum(bones[k] for k in ("shin", "thigh", "neck")) + _standing_torso(sized["joints"], sized["standing"],
                                                                                 bones["torso"])

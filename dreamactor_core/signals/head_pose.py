@@ -16,13 +16,13 @@ the yaw no better: the squat 4.9 -> 5.5 degrees). A collapsed mesh (:func:`head_
 the face reading the head far smaller than the Pose head points) whose refit is far off the head-point
 fit is dropped; ``meta["head_face_health"]`` records the flag per frame.
 
-When the face is lost the same fit runs on the MediaPipe Pose head points (nose, eyes,
-ears, mouth corners in ``Motion.body_px``); such frames are flagged ``"body"`` in
-``motion.meta["head_source"]``. That fit's yaw is read again on the points where MediaPipe draws
-them on a turned head (:func:`face_geometry.pose_head_turned_model`, up to ``TURNED_POINTS_DEG``). The body fit also vets the face fit: near profile
-FaceMesh keeps returning a face whose landmarks are wrong, and a face fit far from the
-body fit is discarded for it. Gaze (eye yaw/pitch relative to the head) comes from
-the iris centres, only where the face mesh was found.
+When the face is lost the same fit runs on the MediaPipe Pose head points (nose, eyes, ears, mouth corners in
+``Motion.body_px``); such frames are flagged ``"body"`` in ``motion.meta["head_source"]``. That fit's yaw is
+read again on the points where MediaPipe draws them on a turned head
+(:func:`face_geometry.pose_head_turned_model`, up to ``TURNED_POINTS_DEG``). The body fit also vets the face
+fit: near profile FaceMesh keeps returning a face whose landmarks are wrong, and a face fit far from the body
+fit is discarded for it. Gaze (eye yaw/pitch relative to the head) comes from the iris centres, only where the
+face mesh was found.
 
 Angles follow the synthetic data's convention, relative to the CAMERA axes:
 ``R = Ry(-yaw) @ Rx(-pitch) @ Rz(roll)``; yaw > 0 turns to the subject's left,
