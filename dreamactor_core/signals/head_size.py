@@ -43,8 +43,9 @@ def sphere_track(face_fit: dict, point_fit: dict, w_face: np.ndarray, w_point: n
     """Sphere centre ``[T, 2]``, a steady radius ``[T]`` and where its size comes from, from the fits
     (``{"center_px", "radius_px"}``, NaN where a fit failed) and their blend weights (``w_face`` ``[T]``,
     ``w_point`` ``[T, 3]``), carried through frames without one; ``collapsed`` ``[T]`` the frames whose face
-    does not size it. The scale is ``"measured"`` (the face sized the head on this clip), ``"typical"`` (the
-    head points sized it on ``FACE_OVER_POINTS``) or ``"none"`` (no fit on any frame)."""
+    does not size it. The scale is ``"measured"`` (the face sized the head on this clip), ``"typical"`` (not measured
+    here: the head points sized it, on ``FACE_OVER_POINTS`` where a face was seen, else on their own reading) or
+    ``"none"`` (no fit on any frame)."""
     n = len(w_face)
     wf = np.where(np.isfinite(face_fit["radius_px"]), w_face, 0.0)
     wp = np.where(np.isfinite(point_fit["radius_px"]), w_point[:, 0], 0.0)
@@ -66,9 +67,10 @@ def sphere_track(face_fit: dict, point_fit: dict, w_face: np.ndarray, w_point: n
         collapsed = np.ones(n, bool)
         scale = "typical"
     elif (wp > 0).any():
-        # No frame has both fits: the head points size theirs on the typical scale too (on their own they
-        # read the head ~1/FACE_OVER_POINTS of its size), and a lone face its own.
-        log_p = log_p + np.log(FACE_OVER_POINTS)
+        # No face on any frame: nothing measures the points' scale, so they keep their own reading (labelled
+        # typical, so no height is built on it). FACE_OVER_POINTS is where MediaPipe Pose draws a head's eyes
+        # and ears; keypoints imported from another detector (POSE_KEYPOINT, never a face) sit on the real
+        # eyes and ears, and rescaling them read an imported head 1.3x too large.
         scale = "typical"
     else:
         scale = "measured" if (wf > 0).any() else "none"
