@@ -69,23 +69,22 @@ def _right(name: str) -> str:
     return "right_" + name[5:] if name.startswith("left_") else name
 
 
-def _group_pairs() -> dict[str, list[int]]:
-    """Per group, the columns of :data:`_PAIR_ENDS` (joint index pairs) whose lengths it averages."""
-    pairs: dict[str, list[int]] = {}
+def _pair_table() -> tuple[dict[str, list[int]], np.ndarray, np.ndarray]:
+    """Every segment :func:`group_lengths` measures, as joint index arrays ``(a, b)``, and per group the
+    positions in them of the segments whose lengths it averages."""
+    groups: dict[str, list[int]] = {}
+    ends: list[tuple[int, int]] = []
     for group, (a, b) in _SEGMENTS.items():
         named = [(a, b), (_right(a), _right(b))] if group in _BILATERAL else [(a, b)]
         if group == "hand":
             named += [("left_wrist", "left_pinky"), ("right_wrist", "right_pinky")]
-        pairs[group] = []
-        for pa, pb in named:
-            pairs[group].append(len(_PAIR_ENDS))
-            _PAIR_ENDS.append((BODY.index(pa), BODY.index(pb)))
-    return pairs
+        groups[group] = list(range(len(ends), len(ends) + len(named)))
+        ends += [(BODY.index(pa), BODY.index(pb)) for pa, pb in named]
+    a_idx, b_idx = (np.array(side) for side in zip(*ends))
+    return groups, a_idx, b_idx
 
 
-_PAIR_ENDS: list[tuple[int, int]] = []
-_GROUP_PAIRS = _group_pairs()
-_PAIR_A, _PAIR_B = (np.array(ends) for ends in zip(*_PAIR_ENDS))
+_GROUP_PAIRS, _PAIR_A, _PAIR_B = _pair_table()
 
 
 def group_lengths(joints: np.ndarray, conf: np.ndarray | None = None, min_conf: float = 0.0) -> dict[str, np.ndarray]:
