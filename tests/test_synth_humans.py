@@ -80,3 +80,29 @@ def test_hard_cases_have_exact_ground_truth(engine, tmp_path):
     assert sil.shape == (2, 96, 96) and sil.any()
     ref = json.loads((tmp_path / "hc08_walk_driver.ref.json").read_text())
     assert ref["framing"] == "portrait" and ref["head"]["radius_px"] > 0.15 * 96
+
+
+def test_rest_segment_lengths_are_the_shared_sets(synth_dir):
+    """Our rest-pose COCO segment lengths reproduce the shared set's own field, local morphs included, and the
+    hard-case writer stores them with the posed range beside them."""
+    from dreamactor_core.training.synth_hardcases import render_case
+    from dreamactor_core.training.synth_humans import COCO_SEGMENTS, Subject, coco_segment_lengths
+
+    engine = SynthHumanEngine(64, 64, local_changes=True)
+    look = {"skin": (0.8, 0.6, 0.5), "hair": (0.2,) * 3, "shirt": (0.2,) * 3, "pants": (0.3,) * 3,
+            "shoes": (0.1,) * 3, "background": ((0.8,) * 3, (0.5,) * 3)}
+    for clip in ("pub03_squat", "pub04_turn_landscape", "pub05_head_turn_nod"):   # 04 and 05 morph the limbs
+        body = json.loads((synth_dir / f"{clip}.json").read_text())["body"]
+        subject = Subject(body["phenotype"], **look, local_changes=body["local_changes"])
+        got = coco_segment_lengths(engine.rest_keypoints(subject), engine.keypoint_names)
+        want = body["coco_segment_lengths_rest_m"]
+        assert set(got) == set(want) == set(COCO_SEGMENTS)
+        assert max(abs(got[k] - want[k]) for k in want) < 2e-5, (clip, got, want)   # the set rounds to 1e-5 m
+    gt = render_case(engine, "hc01_fast_jacks", 6)["gt"]
+    rest, spans = gt["body"]["coco_segment_lengths_rest_m"], gt["body"]["coco_segment_lengths_clip_range_m"]
+    xyz = np.array([f["coco17"]["xyz_cam"] for f in gt["frames"]])
+    posed = coco_segment_lengths(xyz, engine.keypoint_names[:17])
+    for k, (lo, hi) in spans.items():
+        assert abs(posed[k].min() - lo) < 1e-5 and abs(posed[k].max() - hi) < 1e-5, k
+    # Jumping jacks lift the arms: the posed upper arm leaves its rest length (why the rest one is the truth).
+    assert spans["left_upper_arm"][1] - spans["left_upper_arm"][0] > 0.005 and 0.2 < rest["left_upper_arm"] < 0.4

@@ -11,7 +11,9 @@ the layout of the shared synthetic set (``NAME.mp4``, ``NAME.png``, ``NAME.json`
 silhouettes (``NAME.silhouette.npz``, one bit per pixel). The JSON carries ``coco17`` and
 ``mp33`` keypoints (``uv``, ``xyz_cam``, ``vis``; MediaPipe points that COCO does not
 define have ``vis`` 0 and no position), the head (yaw, pitch, roll, sphere centre and
-radius), the person box and the body's height. ``vis`` follows the shared set's flags:
+radius), the person box, the body's height and, as the shared set, its COCO segment lengths at rest
+(``coco_segment_lengths_rest_m``, what limb estimates are scored against) and their range over the clip
+(``coco_segment_lengths_clip_range_m``). ``vis`` follows the shared set's flags:
 2 seen, 1 hidden (by the body or the panel), 0 outside the image. A keypoint is hidden
 when a surface lies in front of it by more than a per-joint tolerance (the joint sits
 inside its limb); the panel always stands between the camera and the body.
@@ -31,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils import CancelFn, ProgressFn, check_cancel, report
-from .synth_humans import Camera, SynthHumanEngine, Subject, _rot
+from .synth_humans import Camera, SynthHumanEngine, Subject, _rot, coco_segment_lengths
 from .synth_variants import variant_case
 
 COCO17 = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -217,7 +219,8 @@ def render_case(engine: SynthHumanEngine, name: str, num_frames: int, variant: i
         "camera": {"K": K.tolist(), "fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2],
                    "R_world_to_cam": R.tolist(), "t_world_to_cam": t.tolist()},
         "body": {"phenotype": subject.phenotype, "local_changes": subject.local_changes,
-                 "height_m_rest": float(rest[:, 2].max() - rest[:, 2].min()), "head_radius_m": heads[0]["radius_m"]},
+                 "height_m_rest": float(rest[:, 2].max() - rest[:, 2].min()), "head_radius_m": heads[0]["radius_m"],
+                 **segment_truth(engine.rest_keypoints(subject), posed["keypoints"], engine.keypoint_names)},
         "appearance": {k: v for k, v in asdict(subject).items() if k not in ("phenotype", "local_changes")},
         "motion": {"kind": spec["motion"][0], **spec["motion"][1]},
         "occluder": None if panel_uv is None else {"kind": "panel", "bbox_xyxy": panel_uv},
@@ -235,6 +238,19 @@ def render_case(engine: SynthHumanEngine, name: str, num_frames: int, variant: i
                                "head": _head_truth(engine, engine.pose(ref_subject, still), rR, rt, rK)[0],
                                "coco17_uv": np.asarray(ref.gt["uv"])[0, :17].tolist()}
     return out
+
+
+def segment_truth(rest_keypoints: np.ndarray, posed_keypoints: np.ndarray, names: list[str]) -> dict:
+    """The shared set's two COCO segment fields: lengths at rest and each one's [min, max] over the clip.
+
+    The rest lengths are what keypoint-based limb estimates are scored against: the COCO points follow the
+    skinned surface, so posed lengths drift with the pose (a shoulder point slides as the arm lifts).
+    """
+    rest = coco_segment_lengths(rest_keypoints, names)
+    posed = coco_segment_lengths(posed_keypoints, names)
+    return {"coco_segment_lengths_rest_m": {k: round(float(v), 5) for k, v in rest.items()},
+            "coco_segment_lengths_clip_range_m": {k: [round(float(v.min()), 5), round(float(v.max()), 5)]
+                                                  for k, v in posed.items()}}
 
 
 def write_hard_cases(out_dir, *, size: int = 384, frames: int = 40, names=None, engine=None, variant: int = 0,

@@ -20,6 +20,16 @@ from .raster import project, rasterize, vertex_normals
 
 MOTIONS = ("wave", "walk", "squat", "head", "turn", "reach")
 FRAMINGS = ("full", "upper", "portrait")
+# The COCO-17 keypoint pairs the shared synthetic set reports as ``coco_segment_lengths_rest_m`` (its names):
+# what a keypoint-based estimate such as MediaPipe's is compared with.
+COCO_SEGMENTS = {
+    "left_upper_arm": ("left_shoulder", "left_elbow"), "right_upper_arm": ("right_shoulder", "right_elbow"),
+    "left_forearm": ("left_elbow", "left_wrist"), "right_forearm": ("right_elbow", "right_wrist"),
+    "left_thigh": ("left_hip", "left_knee"), "right_thigh": ("right_hip", "right_knee"),
+    "left_shin": ("left_knee", "left_ankle"), "right_shin": ("right_knee", "right_ankle"),
+    "shoulder_width": ("left_shoulder", "right_shoulder"), "hip_width": ("left_hip", "right_hip"),
+    "left_torso_side": ("left_shoulder", "left_hip"), "right_torso_side": ("right_shoulder", "right_hip"),
+}
 
 
 @dataclass
@@ -69,6 +79,13 @@ def _rot(axis: str, deg: np.ndarray) -> np.ndarray:
     else:
         m = [[c, -s, z], [s, c, z], [z, z, o]]
     return np.moveaxis(np.array(m), (0, 1), (-2, -1))
+
+
+def coco_segment_lengths(keypoints: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Length (metres) of each :data:`COCO_SEGMENTS` pair in ``keypoints`` ``[..., K, 3]`` named by ``names``."""
+    kp = np.asarray(keypoints, np.float64)
+    return {seg: np.linalg.norm(kp[..., names.index(a), :] - kp[..., names.index(b), :], axis=-1)
+            for seg, (a, b) in COCO_SEGMENTS.items()}
 
 
 class SynthHumanEngine:
@@ -161,6 +178,32 @@ class SynthHumanEngine:
         return {"kind": kind, "num_frames": num_frames, "rotations": rots}
 
     # --- posing and rendering -------------------------------------------
+    def _body_kwargs(self, subject: Subject, num_frames: int) -> dict:
+        """The model's shape arguments for ``subject``, repeated over ``num_frames``."""
+        torch = self._torch
+
+        def rows(values: dict) -> dict:
+            return {k: torch.full((num_frames,), v, dtype=self.model.dtype) for k, v in values.items()}
+
+        local = None
+        if subject.local_changes:
+            if not self.local_changes:
+                raise ValueError("synthetic humans: this subject has local_changes; make the engine with "
+                                 "SynthHumanEngine(..., local_changes=True)")
+            local = rows(subject.local_changes)
+        return {"phenotype_kwargs": rows(subject.phenotype), "local_changes_kwargs": local}
+
+    def rest_keypoints(self, subject: Subject) -> np.ndarray:
+        """COCO keypoints ``[K, 3]`` (metres) of ``subject`` at rest.
+
+        Rest is the model posed with no pose parameters, as the shared set's ``coco_segment_lengths_rest_m``
+        (its six clips' twelve lengths agree to 5e-6 m, their rounding); the unskinned ``rest_vertices`` the
+        model also returns give limbs a few millimetres off that.
+        """
+        with self._torch.no_grad():
+            out = self.model(pose_parameters=None, **self._body_kwargs(subject, 1))
+            return self.keypoints(out)[0].cpu().numpy().astype(np.float64)
+
     def pose(self, subject: Subject, motion: dict) -> dict:
         """Posed vertices [T,V,3], COCO keypoints [T,K,3] and head rotation [T,3,3] in world metres."""
         torch = self._torch
@@ -170,15 +213,8 @@ class SynthHumanEngine:
             m = np.tile(np.eye(4), (T, 1, 1))
             m[:, :3, :3] = rot
             params[bone] = torch.from_numpy(m).to(self.model.dtype)
-        pheno = {k: torch.full((T,), v, dtype=self.model.dtype) for k, v in subject.phenotype.items()}
-        local = None
-        if subject.local_changes:
-            if not self.local_changes:
-                raise ValueError("synthetic humans: this subject has local_changes; make the engine with "
-                                 "SynthHumanEngine(..., local_changes=True)")
-            local = {k: torch.full((T,), v, dtype=self.model.dtype) for k, v in subject.local_changes.items()}
         with torch.no_grad():
-            out = self.model(pose_parameters=params or None, phenotype_kwargs=pheno, local_changes_kwargs=local)
+            out = self.model(pose_parameters=params or None, **self._body_kwargs(subject, T))
             kp = self.keypoints(out)
         verts = out["vertices"].cpu().numpy()
         kps = kp.cpu().numpy()
