@@ -45,3 +45,20 @@ def test_jitter_counts_only_joints_in_sight():
     assert acc.keypoint_scores(shaken, gt)["accel"] == calm
     shaken[:, acc.MP33_TO_COCO17[0]] += rng.normal(0, 50, (t, 2))   # the nose is in sight: it counts
     assert acc.keypoint_scores(shaken, gt)["accel"] > 2 * calm
+
+
+def test_limbs_are_scored_against_the_rest_lengths():
+    """With the clip's rest-pose COCO lengths given (the shared set's ``coco_segment_lengths_rest_m``), they are the
+    truth; the posed points' median stays available, and is the truth where a JSON lacks the field."""
+    rest = {"upper_arm": 0.30, "forearm": 0.25, "thigh": 0.45, "shin": 0.42}
+    posed = {**rest, "upper_arm": 0.33}             # the shoulder point slid as the arm lifted
+    gt = _gt_with_limbs(posed)
+    gt["body"] = {"coco_segment_lengths_rest_m": {f"{side}_{k}": v for k, v in rest.items() for side in ("left", "right")}}
+    gt["body"]["coco_segment_lengths_rest_m"]["left_shin"] = 0.40    # sides differ: their mean is the truth
+    want = {**rest, "shin": 0.41}
+    got = acc.gt_limb_lengths(gt)
+    assert set(got) == set(want) and all(abs(got[k] - want[k]) < 1e-12 for k in want)
+    assert acc.gt_limb_lengths(gt, posed=True) == acc.gt_limb_lengths({"frames": gt["frames"]})
+    assert abs(acc.gt_limb_lengths(gt, posed=True)["upper_arm"] - 0.33) < 1e-12
+    assert acc.proportion_error(want, gt)[0] < 1e-9
+    assert abs(acc.proportion_error(want, gt, posed=True)[0] - 0.03 / 0.63) < 1e-9   # (0.33 - 0.30) / (0.33 + 0.30)

@@ -16,6 +16,8 @@ from test_retarget import gt_motion
 
 def _gt(synth_dir, clip):
     return json.loads((synth_dir / f"{clip}.json").read_text())
+# Tests fed the clip's exact posed keypoints compare with those keypoints' own lengths (posed=True), not the
+# rest-pose lengths the scorer uses: the posed points are what they measure.
 
 
 @pytest.mark.parametrize("clip", ["pub01_walk_in_place", "pub05_head_turn_nod"])
@@ -23,7 +25,7 @@ def test_clip_proportions_on_exact_keypoints(synth_dir, clip):
     """On the true keypoints (an average and a short-limbed body) each limb measures its true length
     (within 2%: the focal length is guessed from the image size, the camera fitted to the keypoints)."""
     lengths = clip_proportions(gt_motion(synth_dir, clip))["measured"]
-    want = acc.gt_limb_lengths(_gt(synth_dir, clip))
+    want = acc.gt_limb_lengths(_gt(synth_dir, clip), posed=True)
     for k, v in want.items():
         assert lengths[k] / LANDMARK_BIAS.get(k, 1.0) == pytest.approx(v, rel=0.02), k
 
@@ -39,7 +41,7 @@ def test_steady_side_outweighs_a_guessed_one(synth_dir):
     for arr in (m.body_world, m.body_px):
         arr[:, 16] = arr[:, 14] + k * (arr[:, 16] - arr[:, 14])  # right wrist pulled towards the elbow
     m.body_conf[np.arange(m.num_frames) % 3 != 0, 15] = 0.0  # left wrist seen on every third frame
-    want = acc.gt_limb_lengths(_gt(synth_dir, clip))["forearm"]
+    want = acc.gt_limb_lengths(_gt(synth_dir, clip), posed=True)["forearm"]
     assert clip_proportions(m)["measured"]["forearm"] == pytest.approx(want, rel=0.02)
 
 
@@ -57,7 +59,7 @@ def test_sides_far_apart_give_the_steadier_one_alone(synth_dir, wrong):
     for arr in (m.body_world, m.body_px):
         arr[:, 15] = arr[:, 13] + seen * (arr[:, 15] - arr[:, 13])
         arr[:, 16] = arr[:, 14] + guessed * (arr[:, 16] - arr[:, 14])
-    want = acc.gt_limb_lengths(_gt(synth_dir, clip))["forearm"]
+    want = acc.gt_limb_lengths(_gt(synth_dir, clip), posed=True)["forearm"]
     assert clip_proportions(m)["measured"]["forearm"] == pytest.approx(want, rel=0.015)
 
 
@@ -198,7 +200,7 @@ def test_limb_floor_benchmark_gives_true_lengths_from_true_pixels(synth_dir):
     gt = _gt(synth_dir, "pub01_walk_in_place")
     px = np.array([[[np.nan, np.nan] if p is None else p for p in f["mp33"]["uv"]] for f in gt["frames"]])
     lengths = floor.floor_lengths(px, gt)
-    want = acc.gt_limb_lengths(gt)
+    want = acc.gt_limb_lengths(gt, posed=True)
     assert set(lengths) == set(want)
     for k, v in want.items():
         assert lengths[k] == pytest.approx(v, rel=0.01), k

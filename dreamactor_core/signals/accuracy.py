@@ -12,6 +12,7 @@ import numpy as np
 
 MP33_TO_COCO17 = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
 # Limbs scored for proportions: COCO-17 index pairs, both sides.
+# Their names, prefixed by left_/right_, are those of the clip JSON's coco_segment_lengths_rest_m.
 LIMBS = {"upper_arm": [(5, 7), (6, 8)], "forearm": [(7, 9), (8, 10)], "thigh": [(11, 13), (12, 14)],
          "shin": [(13, 15), (14, 16)]}
 BACK_VIEW_DEG = 135.0
@@ -61,16 +62,26 @@ def head_scores(motion, gt: dict) -> dict:
             "radius_spread": spread}
 
 
-def gt_limb_lengths(gt: dict) -> dict[str, float]:
-    """Median over frames of each limb's true length (both sides averaged), from COCO-17 xyz."""
+def gt_limb_lengths(gt: dict, posed: bool = False) -> dict[str, float]:
+    """Each limb's true length (both sides averaged).
+
+    The truth is the clip's ``body.coco_segment_lengths_rest_m`` (COCO-17 keypoint distances at rest): the shared
+    set's README names it as what keypoint-based estimates are compared with. Posed COCO points follow the skinned
+    surface and drift with the pose (a shoulder point slides as the arm lifts), so the median over posed frames
+    (``posed=True``, and for a JSON without the field) leans towards what the clip's motion does to the surface.
+    """
+    rest = gt.get("body", {}).get("coco_segment_lengths_rest_m")
+    if rest and not posed:
+        return {k: 0.5 * (rest[f"left_{k}"] + rest[f"right_{k}"]) for k in LIMBS}
     xyz = np.array([f["coco17"]["xyz_cam"] for f in gt["frames"]], np.float64)
     return {k: float(np.median(np.mean([np.linalg.norm(xyz[:, a] - xyz[:, b], axis=-1) for a, b in pairs], 0)))
             for k, pairs in LIMBS.items()}
 
 
-def proportion_error(lengths: dict, gt: dict) -> tuple[float, dict[str, float]]:
-    """Worst relative limb error after the one scale that minimises it, and each limb's error."""
-    want = gt_limb_lengths(gt)
+def proportion_error(lengths: dict, gt: dict, posed: bool = False) -> tuple[float, dict[str, float]]:
+    """Worst relative limb error after the one scale that minimises it, and each limb's error, against
+    :func:`gt_limb_lengths` (the rest lengths, or the posed median with ``posed``)."""
+    want = gt_limb_lengths(gt, posed)
     ratios = {k: lengths[k] / want[k] for k in LIMBS if np.isfinite(lengths.get(k, np.nan))}
     if not ratios:
         return float("nan"), {}
