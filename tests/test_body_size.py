@@ -146,11 +146,12 @@ def test_a_sphere_read_small_gives_no_height_and_says_why(synth_dir):
 
 def test_no_height_where_the_head_sphere_was_not_sized_on_the_clip(synth_dir):
     """Where the head stage sized the sphere on the typical face-to-head-points scale (FaceMesh held the
-    face's size too seldom) the size is not a measurement: no height, and why. Measured, the height is given."""
+    face's size too seldom) the size is not a measurement: no height, and why, before any frame is looked at.
+    Measured, the height is given."""
     m = gt_motion(synth_dir, "pub01_walk_in_place")
     m.meta["head_scale"] = "typical"
     out = estimate_height(m)
-    assert out["height_m"] is None and "not measured on this clip" in out["why"]
+    assert out["height_m"] is None and "not measured on this clip" in out["why"] and out["frames"] == 0
     m.meta["head_scale"] = "measured"
     assert estimate_height(m)["height_m"] is not None
 

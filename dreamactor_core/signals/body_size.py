@@ -208,9 +208,18 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
 
     Needs the head sphere (:func:`head_pose.estimate_head`); ``proportions`` is
     :func:`clip_proportions`'s result when already measured. Returns ``{"height_m": float or
-    None, "head_ratio": stature / head radius or None, "frames": count, "lengths_m": {group:
-    metres} or None, "why": reason when None}``.
+    None, "head_ratio": stature / head radius or None, "frames": count of the frames looked at (0 where the
+    sphere's size was not measured on the clip), "lengths_m": {group: metres} or None, "why": reason when None}``.
     """
+    # The head stage sizes the sphere by FaceMesh's face where its mesh held its size beside the head points;
+    # where it held too seldom it puts the head points on the typical face-to-head-points scale (1.17-1.46x per
+    # clip), not a measurement: heights read +9..+31% on the four held-out clips where that happened (walks
+    # whose mesh collapsed on every frame, 360 turns with 1-2 held frames). Read first: refusing needs none of
+    # the work below.
+    if motion.meta.get("head_scale", "measured") != "measured":
+        return {"height_m": None, "head_ratio": None, "frames": 0, "lengths_m": None,
+                "why": "the face mesh held its size on too few frames: the head sphere's size is a typical "
+                       "face-to-head-points scale, not measured on this clip"}
     proportions = proportions or clip_proportions(motion)
     sized = height_frames(motion, proportions)
     idx = sized["facing"]
@@ -221,13 +230,6 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     if size_px < MIN_HEAD_RADIUS_PX:
         return {**none, "why": f"the head is too small in the picture ({size_px:.0f} px radius, "
                                f"needs {MIN_HEAD_RADIUS_PX:.0f}); use a larger or closer shot"}
-    # The head stage sizes the sphere by FaceMesh's face where its mesh held its size beside the head points;
-    # where it held too seldom it puts the head points on the typical face-to-head-points scale (1.17-1.46x per
-    # clip), not a measurement: heights read +9..+31% on the four held-out clips where that happened (walks
-    # whose mesh collapsed on every frame, 360 turns with 1-2 held frames). (No record: not the head stage's.)
-    if motion.meta.get("head_scale", "measured") != "measured":
-        return {**none, "why": "the face mesh held its size on too few frames: the head sphere's size is a typical "
-                               "face-to-head-points scale, not measured on this clip"}
     idx = sized["frames"]
     radius = float(np.median(motion.head_radius_px[idx].astype(np.float64) * sized["head_depth"] / sized["focal"]))
     # Bone lengths rather than per-frame extents: bending a knee does not shorten them. As measured, not pulled
