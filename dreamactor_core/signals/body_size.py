@@ -213,9 +213,10 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     """
     # The head stage sizes the sphere by FaceMesh's face where its mesh held its size beside the head points;
     # where it held too seldom it puts the head points on the typical face-to-head-points scale (1.17-1.46x per
-    # clip), not a measurement: heights read +9..+31% on the four held-out clips where that happened (walks
-    # whose mesh collapsed on every frame, 360 turns with 1-2 held frames). Read first: refusing needs none of
-    # the work below.
+    # clip), not a measurement: heights would read -7..+24% on the six held-out clips where that happens (walks
+    # whose mesh collapsed on every frame, 360 turns with 1-2 held frames), and the points' own scale depends on
+    # the picture (0.75 of the head on the hard-case renderer, 0.81 on the shared set's). Read first: refusing
+    # needs none of the work below.
     if motion.meta.get("head_scale", "measured") != "measured":
         return {"height_m": None, "head_ratio": None, "frames": 0, "lengths_m": None,
                 "why": "the face mesh held its size on too few frames: the head sphere's size is a typical "
