@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dreamactor_core.signals.head_fusion import (TORSO_LEAD_FRAMES, blend_angles, fade, face_weight, fuse_head,
-                                                torso_rotations)
+from dreamactor_core.signals.head_fusion import (POINT_YAW_CAP_DEG, TORSO_LEAD_FRAMES, blend_angles, fade, face_weight,
+                                                fuse_head, torso_rotations)
 from dreamactor_core.signals.head_depth import COLLAPSED_FACE_RATIO, collapsed_faces
 from dreamactor_core.signals.head_pose import angles_from_rotation, rotation_from_angles
 from dreamactor_core.signals.head_size import FACE_OVER_POINTS
@@ -163,8 +163,8 @@ def test_a_torso_that_jumps_faster_than_a_pirouette_starts_a_new_run():
 
 
 def test_a_head_turning_on_a_still_body_is_not_held_back_by_the_torso():
-    """The face is lost at 50 degrees while the head goes on to 80 and the body stays: the head points carry it."""
-    head = np.linspace(0.0, 80.0, 30)
+    """The face is lost at 50 degrees while the head goes on to 75 and the body stays: the head points carry it."""
+    head = np.linspace(0.0, 75.0, 30)
     world, px = _body(np.zeros(30))
     out = fuse_head(_fit(head, head < 50), _fit(head, np.ones(30, bool)), world, px, np.ones((30, 33), bool), 25.0)
     assert np.abs(out["angles"][-8:, 0] - head[-8:]).max() < 6.0
@@ -183,34 +183,51 @@ def test_a_body_swapped_left_for_right_does_not_turn_the_head():
 
 
 def test_a_face_fit_stuck_near_60_degrees_does_not_hold_the_yaw_back():
-    """FaceMesh's yaw tops out near 60 while the head turns on to 80 (the points follow): the yaw
+    """FaceMesh's yaw tops out near 60 while the head turns on to 75 (the points follow): the yaw
     follows the points there, and the face's pitch still counts."""
-    head = np.linspace(0.0, 80.0, 30)
+    head = np.linspace(0.0, 75.0, 30)
     world, px = _body(np.zeros(30))
     seen = np.ones((30, 33), bool)
     seen[:, 23:25] = False  # a portrait: no torso
     face = _fit(np.minimum(head, 58.0), np.ones(30, bool))
     out = fuse_head(face, _fit(head, np.ones(30, bool)), world, px, seen, 25.0)
-    far = head >= 70
+    far = head >= 68
     assert np.abs(out["angles"][far, 0] - head[far]).max() < 1.0
     assert np.abs(out["angles"][head <= 40, 0] - head[head <= 40]).max() < 1e-6
 
 
 def test_head_points_that_over_read_the_face_leave_the_saturated_face_a_share():
     """Where the face holds (15-45 degrees) the head points read the head 20% more turned than it is; past
-    that FaceMesh tops out at 58 while the head goes on to 80. The face keeps enough of the yaw to take back
-    part of the points' over-read (with points that agree with the face it keeps none: the test above)."""
-    head = np.linspace(0.0, 80.0, 30)
+    that FaceMesh tops out at 50 while the head goes on to 62 (the points to 74). The face keeps enough of the
+    yaw to take back part of the points' over-read (with points that agree with the face it keeps none: the
+    test above)."""
+    head = np.linspace(0.0, 62.0, 30)
     world, px = _body(np.zeros(30))
     seen = np.ones((30, 33), bool)
     seen[:, 23:25] = False  # a portrait: no torso
-    points = np.minimum(1.2 * head, 89.0)
-    face = _fit(np.minimum(head, 58.0), np.ones(30, bool))
+    points = 1.2 * head
+    face = _fit(np.minimum(head, 50.0), np.ones(30, bool))
     out = fuse_head(face, _fit(points, np.ones(30, bool)), world, px, seen, 25.0)
-    far = head >= 70
+    far = head >= 55
     err = out["angles"][far, 0] - head[far]
     assert (np.abs(err) < 0.75 * (points - head)[far]).all()
-    assert (out["angles"][far, 0] > 70.0).all()  # still far past where the face stops
+    assert (out["angles"][far, 0] > 55.0).all()  # still far past where the face stops
+
+
+def test_head_points_past_their_saturation_read_as_the_cap():
+    """A portrait held between 62 and 72 degrees after FaceMesh lost it: MediaPipe's head points no longer
+    follow the turn there and their fit scatters over 78-88. Those readings count as ``POINT_YAW_CAP_DEG``,
+    nearer the head than any of them; readings below it are kept."""
+    head = np.concatenate([np.linspace(0.0, 62.0, 15), 67.0 + 5.0 * np.sin(np.arange(15))])
+    world, px = _body(np.zeros(30))
+    seen = np.ones((30, 33), bool)
+    seen[:, 23:25] = False  # a portrait: no torso
+    points = head.copy()
+    points[15:] = 83.0 + 5.0 * np.cos(np.arange(15))
+    out = fuse_head(_fit(head, head < 50), _fit(points, np.ones(30, bool)), world, px, seen, 25.0)
+    np.testing.assert_allclose(out["angles"][20:, 0], POINT_YAW_CAP_DEG, atol=0.5)
+    assert (np.abs(out["angles"][20:, 0] - head[20:]) < np.abs(points - head)[20:]).all()
+    np.testing.assert_allclose(out["angles"][10:15, 0], head[10:15], atol=0.5)
 
 
 def test_a_tracked_head_that_no_source_reads_is_held_between_its_neighbours():
@@ -306,7 +323,7 @@ def test_the_collapsed_face_flag_reads_each_frame_and_its_neighbours():
 def test_a_held_head_takes_the_loose_head_point_fit_where_there_is_one():
     """At the turn's extreme (the gap's middle) interpolation can only read the head less turned than its
     neighbours; a loose head-point fit, where the strict one failed, reads the extreme itself."""
-    head = np.concatenate([np.linspace(40.0, 80.0, 15), np.linspace(80.0, 40.0, 15)])
+    head = np.concatenate([np.linspace(40.0, 70.0, 15), np.linspace(70.0, 40.0, 15)])
     world, px = _body(np.zeros(30))
     seen = np.ones((30, 33), bool)
     seen[:, 23:25] = False

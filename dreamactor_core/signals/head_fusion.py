@@ -7,7 +7,8 @@ Three per-frame estimates of the head's rotation, each good somewhere:
   yaw tops out near 60 however far the head turns, and beyond it even falls back (a 77
   degree turn read as 48);
 - the **head-point** fit (nose, eyes, ears and mouth of MediaPipe Pose): coarse in pitch but
-  it keeps following the yaw through profiles, where the ears carry it;
+  it keeps following the yaw toward profile, where the ears carry it (past ~60 degrees it barely
+  tells a further turn apart: its readings past ``POINT_YAW_CAP_DEG`` count as that);
 - the **torso** (shoulders and hips of the 3D world pose, its turn checked against the
   shoulders' foreshortening and the feet in the picture by :mod:`torso_turn`): always there while
   a person is tracked, including back views where neither fit holds. It says where the body faces,
@@ -62,6 +63,13 @@ NECK_DEADBAND_DEG = 15.0
 # whole turns of the hard-case set and its variants the torso read 3.3-3.6 degrees behind at 9.2 deg/frame
 # (the unsharpened world pose more); the torso's yaw is moved ahead by this many frames of its own speed.
 TORSO_LEAD_FRAMES = 0.5
+# Past ~60 degrees MediaPipe's head points hardly move as the head turns further: the nose-to-near-ear distance
+# peaks near 50-55 degrees and the far eye, ear and mouth corner are drawn, not seen (on the hard-case portrait
+# and its variants the far-to-near eye and ear gaps follow 55-95 degree turns with a correlation of 0.3-0.4 within
+# a clip). Their fit then reads 60-90 degree turns as 73-79, 6-8 degrees apart, and a reading past this is that
+# scatter, not more turn: in the blend it counts as this, the middle of the span it cannot tell apart. (Up to
+# BEHIND_DEG's end; the readings that judge weights keep their own value.)
+POINT_YAW_CAP_DEG = 75.0
 LONE_FACE_DEG = 45.0  # a face with no head points, this far off the torso's head, is not a face (see fuse_head)
 FADE_S = 0.2  # seconds over which a source's weight ramps in or out
 _SHOULDERS, _HIPS, _FEET = (11, 12), (23, 24), (29, 30, 31, 32)
@@ -154,6 +162,16 @@ def _face_yaw_floor(face_a: np.ndarray, point_a: np.ndarray) -> float:
         return 0.0
     excess = max(0.0, float(np.median(np.abs(p[use]) - np.abs(f[use]))))
     return POINT_WEIGHTS[0] * excess / FACE_DEFICIT_DEG
+
+
+def _cap_point_yaw(point_a: np.ndarray) -> np.ndarray:
+    """``point_a`` ``[T, 3]`` with the yaws between ``POINT_YAW_CAP_DEG`` and ``BEHIND_DEG[1]`` (either side)
+    read as ``POINT_YAW_CAP_DEG``: past it the head points no longer tell a further turn apart."""
+    out = np.array(point_a, np.float64)
+    y = np.nan_to_num(out[:, 0])
+    over = (np.abs(y) > POINT_YAW_CAP_DEG) & (np.abs(y) < BEHIND_DEG[1])
+    out[over, 0] = np.sign(y[over]) * POINT_YAW_CAP_DEG
+    return out
 
 
 def _gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -251,7 +269,8 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     w_face_pitch = fade(have_f, ramp) * face_weight(_larger_reading(face_a, point_a, 1), FACE_PITCH_DEG[1],
                                                     FACE_PITCH_DEG[0])
     w_point = fade(have_p, ramp)[:, None] * np.array(POINT_WEIGHTS)
-    fitted = blend_angles([face_a, point_a], [w_face, w_point])
+    point_blend = _cap_point_yaw(point_a)
+    fitted = blend_angles([face_a, point_blend], [w_face, w_point])
     have_fit = np.isfinite(fitted).all(1)
 
     # The torso (its turn checked against the shoulders in the picture), turned by the head-on-torso
@@ -318,7 +337,7 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     shrunk = collapsed & (np.abs(np.nan_to_num(larger_yaw)) < FACE_FULL_DEG)
     w_face_angles = np.stack([np.where(shrunk, 0.0, np.maximum(w_face_yaw, floor)), np.minimum(w_face, w_face_pitch),
                               w_face], 1)
-    angles = blend_angles([face_a, point_a, torso_a], [w_face_angles, w_point, w_torso])
+    angles = blend_angles([face_a, point_blend, torso_a], [w_face_angles, w_point, w_torso])
     have = np.isfinite(angles).all(1)
     rotation = np.full((n, 3, 3), np.nan)
     if have.any():
@@ -341,7 +360,7 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
         idx, pos = np.flatnonzero(have), np.flatnonzero(held)
         angles[held] = np.stack([np.interp(pos, idx, angles[idx, j]) for j in range(3)], 1)
         if rough_rotation is not None:
-            loose = _angles(np.asarray(rough_rotation)[pos])
+            loose = _cap_point_yaw(_angles(np.asarray(rough_rotation)[pos]))
             fit = np.isfinite(loose).all(1)
             # Yaw on the unwrapped track's turn (the interpolated value's), so +-180 stays continuous.
             loose[:, 0] = angles[pos, 0] + (loose[:, 0] - angles[pos, 0] + 180.0) % 360.0 - 180.0
