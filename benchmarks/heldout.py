@@ -14,6 +14,7 @@ those eight clips, not by the method.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -49,6 +50,13 @@ def main() -> None:
     for variant in args.variants:
         folder = variant_dir(args.out_dir, variant, args.size, args.frames, args.limb_morphs)
         print(f"variant {variant} ({folder}): raw MediaPipe -> ours, as benchmarks/signals.py --accuracy prints")
+        # A folder rendered before the renderer wrote the rest lengths is scored on the posed median
+        # (accuracy.gt_limb_lengths falls back to it): say so, since its limbs column means another truth.
+        posed = [n for n in CASES if "coco_segment_lengths_rest_m" not in
+                 json.loads((folder / f"{n}.json").read_text())["body"]]
+        if posed:
+            print(f"  note: no coco_segment_lengths_rest_m in {', '.join(n[:4] for n in posed)}: their limbs are "
+                  "scored on the posed frames' median; render the folder again for the rest-length truth")
         missed[variant] = {}
         for name in CASES:
             card = score_clip(folder / f"{name}.mp4")
