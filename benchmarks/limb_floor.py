@@ -87,25 +87,34 @@ def clip_rows(video: Path) -> dict:
             "estimate": {k: np.log(v) for k, v in limbs["lengths"].items()},
             "measured": {k: np.log(v) for k, v in limbs["measured"].items()},
             "pixels": {k: np.log(v) for k, v in floor.items()}, "true": {k: np.log(v) for k, v in true.items()},
-            "shown": len(limbs["measured"]) >= 2 and len(acc.limbs_in_sight(gt)) >= 2}
+            "shown": len(limbs["measured"]) >= 2 and len(acc.limbs_in_sight(gt)) >= 2,
+            "log_height": float(np.log(gt["body"]["height_m_rest"]))}
 
 
 def fit_prior(rows: list[dict]) -> None:
-    """Print limb_prior's numbers refitted on these clips beside the module's: the bodies' spread of true
-    shapes (every clip), the mean measured shape and the measurement's rms error (clips with four limbs)."""
+    """Print limb_prior's numbers refitted on these clips beside the module's: the line of the bodies' true
+    shapes against their log stature and the spread around it (every clip), the mean and rms of measured
+    less true shape (clips with four limbs)."""
     def shape(r, key):
         x = np.array([r[key][k] for k in MP_LIMBS])
         return x - x.mean()
-    cov = np.cov(np.array([shape(r, "true") for r in rows]).T)
+    true = np.array([shape(r, "true") for r in rows])
+    h = np.array([r["log_height"] for r in rows]) - np.mean([r["log_height"] for r in rows])
+    slope = h @ (true - true.mean(0)) / (h @ h)
+    resid = true - true.mean(0) - np.outer(h, slope)
     four = [r for r in rows if r["shown"] and all(k in r["measured"] for k in MP_LIMBS)]
-    meas = np.array([shape(r, "measured") for r in four])
-    err = meas - np.array([shape(r, "true") for r in four])
-    err -= err.mean(0)
+    err = np.array([shape(r, "measured") - shape(r, "true") for r in four])
     with np.printoptions(precision=4, suppress=True):
         print(f"  prior refitted on {len(rows)} bodies ({len(four)} with four limbs measured), then limb_prior's")
-        print(f"    PRIOR_MEAN {meas.mean(0)}  module {limb_prior.PRIOR_MEAN}")
-        print(f"    NOISE_SD   {np.sqrt(np.mean(err ** 2, 0))}  module {limb_prior.NOISE_SD}")
-        print(f"    PRIOR_COV x1e4\n{cov * 1e4}\n    module x1e4\n{limb_prior.PRIOR_COV * 1e4}")
+        print(f"    HEIGHT_REF {np.exp(np.mean([r['log_height'] for r in rows])):.3f}  module {limb_prior.HEIGHT_REF}")
+        print(f"    PRIOR_MEAN {true.mean(0)}  module {limb_prior.PRIOR_MEAN}")
+        print(f"    HEIGHT_SLOPE {slope}  module {limb_prior.HEIGHT_SLOPE}")
+        print(f"    MEASURE_OFFSET {err.mean(0)}  module {limb_prior.MEASURE_OFFSET}")
+        print(f"    NOISE_SD   {np.sqrt(np.mean((err - err.mean(0)) ** 2, 0))}  module {limb_prior.NOISE_SD}")
+        print(f"    PRIOR_COV x1e4\n{np.cov(true.T) * 1e4}\n    module x1e4\n{limb_prior.PRIOR_COV * 1e4}")
+        # Two numbers were fitted per limb (the line), so the residuals have n - 2 degrees of freedom.
+        print(f"    PRIOR_COV_GIVEN_HEIGHT x1e4\n{resid.T @ resid / (len(rows) - 2) * 1e4}\n    module x1e4\n"
+              f"{limb_prior.PRIOR_COV_GIVEN_HEIGHT * 1e4}")
 
 
 def _deviations(full: list[dict], key: str) -> np.ndarray:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dreamactor_core.signals.limb_prior import LIMBS, PRIOR_COV, PRIOR_MEAN, estimate_limbs
+from dreamactor_core.signals.limb_prior import (HEIGHT_REF, HEIGHT_SLOPE, LIMBS, MEASURE_OFFSET, PRIOR_COV, PRIOR_MEAN,
+                                                estimate_limbs)
 
 FULL = {k: 1.0 for k in LIMBS}
 
@@ -16,31 +17,35 @@ def _shape(lengths: dict) -> np.ndarray:
 
 
 def _measured(deviation: np.ndarray, size: float = 0.4) -> dict:
-    """Lengths with the prior's mean shape plus ``deviation`` (log), at an arbitrary size."""
-    return {k: float(size * np.exp(m + d)) for k, m, d in zip(LIMBS, PRIOR_MEAN, deviation)}
+    """What MediaPipe reads of a body with the prior's mean shape plus ``deviation`` (log), at an arbitrary
+    size: its landmarks' average offset against the rest keypoints included."""
+    return {k: float(size * np.exp(m + o + d)) for k, m, o, d in zip(LIMBS, PRIOR_MEAN, MEASURE_OFFSET, deviation)}
 
 
-def test_the_average_shape_comes_back_unchanged_at_its_size():
-    """A body of exactly the prior's shape is returned as measured: only proportions are pulled, never the size."""
+def test_the_average_shape_comes_back_at_its_size():
+    """A body measured as MediaPipe reads the average shape comes back as that shape, its size unchanged
+    (the offset is proportions only): only proportions are weighed, never the size."""
     measured = _measured(np.zeros(4), size=0.37)
     out = estimate_limbs(measured, FULL)
-    for k in LIMBS:
-        assert out[k] == pytest.approx(measured[k], rel=1e-4)
+    assert _shape(out) == pytest.approx(PRIOR_MEAN - PRIOR_MEAN.mean(), abs=1e-6)
+    assert np.mean(np.log(list(out.values()))) == pytest.approx(np.mean(np.log(list(measured.values()))), abs=1e-6)
 
 
 def test_a_steadily_seen_unusual_body_keeps_its_shape_a_glimpsed_one_leans_on_the_prior():
     """A body 2 sd from the average shape along the bodies' main direction of variation (upper arm and
-    thigh short, forearm and shin long: 9 % apart). Measured on every frame, the estimate keeps over
-    half of that deviation on every limb; the same numbers from a clip that saw each limb on only 40 %
-    of its frames (guessed joints at the edges) keep under a tenth: they lean on the average shape."""
+    thigh short, shin long: 7.6 % apart). Measured on every frame, the estimate keeps over half of that
+    deviation (its share along the deviation's direction); the same numbers from a clip that saw each limb
+    on only 40 % of its frames (guessed joints at the edges) keep under a tenth: they lean on the average."""
     var, vec = np.linalg.eigh(PRIOR_COV)
     dev = 2.0 * np.sqrt(var[-1]) * vec[:, -1]
     measured = _measured(dev)
     base = PRIOR_MEAN - PRIOR_MEAN.mean()
-    kept = (_shape(estimate_limbs(measured, FULL)) - base) / dev
-    glimpsed = (_shape(estimate_limbs(measured, {k: 0.4 for k in LIMBS})) - base) / dev
-    assert np.all(kept > 0.5) and np.all(kept <= 1.0), kept
-    assert np.all(glimpsed < 0.1) and np.all(glimpsed >= 0.0), glimpsed
+
+    def kept(share):
+        return float(np.dot(_shape(estimate_limbs(measured, share)) - base, dev) / np.dot(dev, dev))
+
+    assert 0.5 < kept(FULL) <= 1.0
+    assert 0.0 <= kept({k: 0.4 for k in LIMBS}) < 0.1
 
 
 def test_a_noisy_limb_is_pulled_more_than_the_others_of_the_same_clip():
@@ -59,3 +64,19 @@ def test_fewer_than_two_limbs_are_returned_as_measured():
     assert estimate_limbs({"upper_arm": 0.3, "forearm": np.nan}, {"upper_arm": 1.0}) == {"upper_arm": 0.3}
     two = estimate_limbs({"upper_arm": 0.3, "forearm": 0.2, "thigh": np.nan}, {"upper_arm": 1.0, "forearm": 1.0})
     assert set(two) == {"upper_arm", "forearm"} and all(np.isfinite(v) for v in two.values())
+
+
+def test_the_prior_shape_follows_the_height():
+    """The same measurement from a 1.2 m child and a 2.3 m adult: each limb's estimated share moves from the
+    no-height estimate the way the bodies' shares change with stature (HEIGHT_SLOPE: a taller body's thighs
+    longer for its forearms), and further for the body further from HEIGHT_REF."""
+    measured = _measured(np.zeros(4))
+    base = _shape(estimate_limbs(measured, FULL))
+    for height in (1.2, 2.3):
+        moved = _shape(estimate_limbs(measured, FULL, height_m=height)) - base
+        want = HEIGHT_SLOPE * np.log(height / HEIGHT_REF)
+        big = np.abs(HEIGHT_SLOPE) > 0.01
+        assert np.all(np.sign(moved[big]) == np.sign(want[big])), (height, moved, want)
+    child = _shape(estimate_limbs(measured, FULL, height_m=1.2)) - base
+    tall = _shape(estimate_limbs(measured, FULL, height_m=1.9)) - base
+    assert np.abs(child).max() > np.abs(tall).max()

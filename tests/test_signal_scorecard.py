@@ -22,10 +22,8 @@ HARD = ["hc01_fast_jacks", "hc02_child_march_wave", "hc03_tall_bend", "hc04_turn
 # (clip, target) -> figure measured when listed; one line each, so parallel fixes merge cleanly.
 # Shrink it; never grow it to make a change pass.
 NOT_MET = {
-    ("pub03_squat", "limbs"): "3.7%",
-    ("pub02_arm_wave", "limbs"): "3.5% (rest-length truth; 2.2% on the posed median)",
-    ("pub04_turn_landscape", "limbs"): "3.2% (rest-length truth; 3.0% on the posed median)",
-    ("hc02_child_march_wave", "limbs"): "3.3% (rest-length truth; 2.8% on the posed median)",
+    ("pub03_squat", "limbs"): "3.5%",
+    ("hc02_child_march_wave", "limbs"): "3.1% (rest-length truth)",
 }
 
 

@@ -23,7 +23,8 @@ how tall the person is.
   shoulder): placed at the true depths they give a worst limb of 0.6-9.1% after one best scale
   on the public and hard sets (``benchmarks/limb_floor.py``). ``LANDMARK_BIAS`` removes the offset they share, not the per-body
   part, which no weighting of frames or sides can undo. So the four limbs' reported proportions are that
-  measurement weighed against a prior on body shape (:mod:`limb_prior`), the raw one kept beside them.
+  measurement weighed against a prior on body shape at the body's height (:mod:`limb_prior`), the raw one kept
+  beside them.
 - :func:`estimate_height` divides the stature chain (shin, thigh and neck as measured by
   :func:`clip_proportions`, the torso on frames where the body stands (trunk in line with the legs,
   a knee straight) since the spine flexes, plus the floor-to-ankle and ears-to-crown parts) by the
@@ -144,8 +145,9 @@ def clip_proportions(motion: Motion, frames=None) -> dict:
     Returns ``{"lengths": {group: length}, "measured": {group: length}, "seen_share": {group: share of the
     frames}, "frames": [F], "samples": {group: count}, "points": camera-space landmarks [F, 33, 3] of those
     frames, "focal": px}`` (the camera fit, which :func:`estimate_height` reuses). ``lengths`` is
-    ``measured`` with the four limbs' proportions weighed against a body-shape prior
-    (:func:`limb_prior.estimate_limbs`): the best estimate; ``measured`` is the evidence alone.
+    ``measured`` with the four limbs' proportions weighed against a body-shape prior at the body's
+    estimated height where the clip gives one (:func:`limb_prior.estimate_limbs`): the best estimate;
+    ``measured`` is the evidence alone.
     """
     valid = np.isfinite(motion.body_world).all((1, 2)) & np.isfinite(motion.body_px[..., :2]).all((1, 2))
     idx = np.flatnonzero(valid) if frames is None else np.array([f for f in frames if valid[f]], dtype=np.int64)
@@ -174,8 +176,13 @@ def clip_proportions(motion: Motion, frames=None) -> dict:
                 sides.append(_side_length(full[ok], flat[ok] ** FLAT_POWER + 1e-6))
                 seen_share[group] = max(seen_share.get(group, 0.0), ok.sum() / len(idx))
         lengths[group] = _combine_sides(sides) * LANDMARK_BIAS.get(group, 1.0) if sides else np.nan
-    return {"lengths": {**lengths, **estimate_limbs(lengths, seen_share)}, "measured": lengths,
-            "seen_share": seen_share, "frames": idx.tolist(), "samples": samples, "points": pts, "focal": cam.focal}
+    out = {"lengths": dict(lengths), "measured": lengths, "seen_share": seen_share, "frames": idx.tolist(),
+           "samples": samples, "points": pts, "focal": cam.focal}
+    # The prior's shape follows the body's stature where the clip gives one (see limb_prior); the height
+    # reads the measured lengths only, so it is the same before and after.
+    height = estimate_height(motion, out)["height_m"]
+    out["lengths"].update(estimate_limbs(lengths, seen_share, height))
+    return out
 
 
 def _side_length(values: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
