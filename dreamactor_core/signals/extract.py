@@ -39,7 +39,8 @@ from .body_size import body_size
 from .face_landmarks import FaceFollower
 from .hand_landmarks import HandTracker
 from .motion import Motion
-from .mp_landmarks import landmark_array
+from . import mp_call
+from .mp_landmarks import landmarks_from_bytes
 from .smoothing import kernel_radius, smooth_motion
 from .tracking import PersonFollower, detect_people, fill_gaps, landmarks_box
 from .video_io import as_rgb_uint8
@@ -66,12 +67,12 @@ class PoseLandmarker:
 
     def process(self, image: np.ndarray) -> dict | None:
         """``{"pose", "vis", "world"}`` of the person in ``image`` (uint8 RGB), or None when nobody is found."""
-        res = self.graph.process(image)
-        if res.pose_landmarks is None:
+        res = mp_call.run(self.graph, image, ("pose_landmarks", "pose_world_landmarks"))
+        if res["pose_landmarks"] is None:
             return None
-        lm = landmark_array(res.pose_landmarks, ("x", "y", "z", "visibility"))
-        world = res.pose_world_landmarks
-        return {"pose": lm[:, :3], "vis": lm[:, 3], "world": None if world is None else landmark_array(world)}
+        lm = landmarks_from_bytes(res["pose_landmarks"], ("x", "y", "z", "visibility"))
+        world = res["pose_world_landmarks"]
+        return {"pose": lm[:, :3], "vis": lm[:, 3], "world": None if world is None else landmarks_from_bytes(world)}
 
     def close(self) -> None:
         self.graph.close()

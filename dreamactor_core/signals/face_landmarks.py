@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from ..utils import DreamActorError
-from .mp_landmarks import landmark_array
+from . import mp_call
+from .mp_landmarks import landmarks_from_bytes
 
 NUM_FACE_LANDMARKS = 478
 
@@ -156,13 +157,13 @@ class FaceTracker:
 
     @staticmethod
     def _run(graph, image: np.ndarray) -> np.ndarray | None:
-        result = graph.process(image)
-        faces = result.multi_face_landmarks
+        faces = mp_call.run(graph, image, ("multi_face_landmarks",))["multi_face_landmarks"]
         if not faces:
             return None
-        if len(faces[0].landmark) != NUM_FACE_LANDMARKS:
+        points = landmarks_from_bytes(faces[0])
+        if len(points) != NUM_FACE_LANDMARKS:
             return None
-        return landmark_array(faces[0]).astype(np.float64)
+        return points.astype(np.float64)
 
     def process(self, frame_rgb: np.ndarray, head_box_xyxy=None) -> tuple[np.ndarray | None, float]:
         """Face landmarks of one RGB uint8 frame ``[H, W, 3]``.

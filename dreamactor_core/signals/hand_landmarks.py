@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from .face_landmarks import crop_square
-from .mp_landmarks import landmark_array
+from . import mp_call
+from .mp_landmarks import landmarks_from_bytes
 
 NUM_HAND_LANDMARKS = 21
 # MediaPipe Pose indices per side (0 = subject's left): wrist, pinky, index, thumb, elbow.
@@ -76,10 +77,10 @@ class HandTracker:
             return None
         cx, cy, size = square
         crop, x0, y0, scale = crop_square(frame, cx, cy, size, self.crop_px, border=cv2.BORDER_CONSTANT)
-        result = self._graph(side).process(crop)
-        if not result.multi_hand_landmarks:
+        hands = mp_call.run(self._graph(side), crop, ("multi_hand_landmarks",))["multi_hand_landmarks"]
+        if not hands:
             return None
-        norm = landmark_array(result.multi_hand_landmarks[0])
+        norm = landmarks_from_bytes(hands[0])
         out = np.empty_like(norm)
         out[:, :2] = norm[:, :2] * (self.crop_px / scale) + (x0, y0)
         out[:, 2] = norm[:, 2] * (self.crop_px / scale)

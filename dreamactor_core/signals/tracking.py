@@ -17,7 +17,8 @@ import numpy as np
 
 from ..utils import DreamActorError
 from .motion import Motion
-from .mp_landmarks import landmark_array
+from . import mp_call
+from .mp_landmarks import landmarks_from_bytes
 from .scene_change import SceneView
 
 MAX_PEOPLE = 4
@@ -65,10 +66,10 @@ def detect_people(frame: np.ndarray, pose_static, max_people: int = MAX_PEOPLE) 
     boxes: list[np.ndarray] = []
     fill = None
     for _ in range(max_people):
-        result = pose_static.process(work)
-        if result.pose_landmarks is None:
+        found = mp_call.run(pose_static, work, ("pose_landmarks",))["pose_landmarks"]
+        if found is None:
             break
-        pts = (landmark_array(result.pose_landmarks, ("x", "y")) * np.array([w, h], np.float64)).astype(np.float32)
+        pts = (landmarks_from_bytes(found, ("x", "y")) * np.array([w, h], np.float64)).astype(np.float32)
         box = landmarks_box(pts, w, h, margin=0.12)
         if box_area(box) < 4.0 or any(_iou(box, b) > 0.5 for b in boxes):
             break  # degenerate or the same person again: stop looking
