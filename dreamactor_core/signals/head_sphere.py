@@ -61,14 +61,21 @@ def head_direction(yaw_deg: float, pitch_deg: float) -> np.ndarray:
 
 def _marking_centres(gaze) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cap centres (head coords), cos of their radii and colours, in painting order."""
-    g = np.nan_to_num(np.asarray(gaze, np.float64), nan=0.0)
-    gy = min(max(GAZE_GAIN * float(g[0]), -GAZE_MAX_DEG), GAZE_MAX_DEG)
-    gp = min(max(GAZE_GAIN * float(g[1]), -GAZE_MAX_DEG), GAZE_MAX_DEG)
-    centres = np.stack([head_direction(EYE_YAW, EYE_PITCH), head_direction(-EYE_YAW, EYE_PITCH),
-                        head_direction(EYE_YAW + gy, EYE_PITCH + gp),
-                        head_direction(-EYE_YAW + gy, EYE_PITCH + gp), head_direction(0.0, NOSE_PITCH)])
-    sizes = np.cos(np.radians([SCLERA_DEG, SCLERA_DEG, PUPIL_DEG, PUPIL_DEG, NOSE_DEG]))
-    return centres, sizes, np.stack([SCLERA, SCLERA, PUPIL, PUPIL, NOSE])
+    gy, gp = (0.0 if math.isnan(v) else min(max(GAZE_GAIN * v, -GAZE_MAX_DEG), GAZE_MAX_DEG)
+              for v in (float(gaze[0]), float(gaze[1])))
+    centres = np.stack([_SCLERA_CENTRES[0], _SCLERA_CENTRES[1], head_direction(EYE_YAW + gy, EYE_PITCH + gp),
+                        head_direction(-EYE_YAW + gy, EYE_PITCH + gp), _SCLERA_CENTRES[2]])
+    return centres, _MARK_SIZES, _MARK_COLOURS
+
+
+# The markings that do not follow the gaze (both scleras, the nose), their sizes and colours: the same
+# every frame, so made once. The label table's rows: none, equator, midline, crown, then the markings.
+_SCLERA_CENTRES = (head_direction(EYE_YAW, EYE_PITCH), head_direction(-EYE_YAW, EYE_PITCH),
+                   head_direction(0.0, NOSE_PITCH))
+_MARK_SIZES = np.cos(np.radians([SCLERA_DEG, SCLERA_DEG, PUPIL_DEG, PUPIL_DEG, NOSE_DEG]))
+_MARK_COLOURS = np.stack([SCLERA, SCLERA, PUPIL, PUPIL, NOSE])
+_LABEL_TABLE = np.concatenate([np.zeros((1, 3)), np.stack([EQUATOR, MIDLINE, CROWN]), _MARK_COLOURS]).astype(np.float32)
+_COS_CROWN = math.cos(math.radians(CROWN_DEG))
 
 
 def sphere_colors(n_head, gaze=(0.0, 0.0), line: float = 0.03) -> np.ndarray:
@@ -104,24 +111,23 @@ def _sphere_planes(planes, gaze, line: float) -> np.ndarray:
     for c in range(3):
         rgb[c] *= gain
         rgb[c] += np.multiply(behind_f, np.float32(0.55 * 0.7 * PLAIN[c]), out=term)
-    # Markings as a label map (0 = none), painted in order so later ones win.
+    # Markings as a label map (0 = none), painted in order so later ones win (np.copyto with a
+    # mask: a boolean-indexed store per marking cost more than the comparisons themselves).
     label = np.zeros(left.shape, np.uint8)
-    label[np.abs(down) < line] = 1
-    label[(np.abs(left) < line) & (down < 0.35)] = 2
-    label[-down > math.cos(math.radians(CROWN_DEG))] = 3
-    centres, sizes, colours = _marking_centres(gaze)
+    np.copyto(label, 1, where=np.abs(down) < line)
+    np.copyto(label, 2, where=(np.abs(left) < line) & (down < 0.35))
+    np.copyto(label, 3, where=-down > _COS_CROWN)
+    centres, sizes, _colours = _marking_centres(gaze)
     dot = np.empty_like(left)
     for k, c in enumerate(centres.astype(np.float32)):
         # left * c0 + down * c1 + back * c2, summed in that order, into reused buffers.
         np.multiply(left, c[0], out=dot)
         dot += np.multiply(down, c[1], out=term)
         dot += np.multiply(back, c[2], out=term)
-        label[dot > sizes[k]] = 4 + k
-    table = np.concatenate([np.zeros((1, 3)), np.stack([EQUATOR, MIDLINE, CROWN]), colours]).astype(np.float32)
+        np.copyto(label, 4 + k, where=dot > sizes[k])
     marked = label > 0
-    marks = label[marked]
     for c in range(3):
-        rgb[c][marked] = table[marks, c]
+        np.copyto(rgb[c], _LABEL_TABLE[label, c], where=marked)
     return rgb
 
 
@@ -191,7 +197,8 @@ def draw_head_sphere(canvas: np.ndarray, center, radius: float, rotation: np.nda
                             interpolation=cv2.INTER_LINEAR)
     # Coverage of each pixel by the disc, exact at full resolution: 1 inside, a one-pixel rim ramp.
     rho = np.sqrt(((xs - np.float32(cx)) ** 2)[None, :] + ((ys - np.float32(cy)) ** 2)[:, None])
-    alpha = np.clip(np.float32(r + 0.5) - rho, 0.0, 1.0)
+    alpha = np.float32(r + 0.5) - rho
+    np.minimum(np.maximum(alpha, np.float32(0.0), out=alpha), np.float32(1.0), out=alpha)
     patch = canvas[y0:y1, x0:x1]
     # OpenCV's per-pixel weighted blend is much faster than the numpy expression here.
     patch[...] = cv2.blendLinear(np.ascontiguousarray(patch), colors, 1.0 - alpha, alpha)
