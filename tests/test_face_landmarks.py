@@ -19,13 +19,25 @@ IRIS_L, IRIS_R, NOSE_TIP = 473, 468, 1
 def test_crop_square_maps_back_to_frame_pixels():
     frame = np.zeros((120, 160, 3), np.uint8)
     frame[37, 101] = 255  # one bright pixel at x=101, y=37
-    for side, out_px in [(40.0, 256), (150.0, 64)]:
+    for side, out_px in [(40.0, 256), (150.0, 64), (90.0, 64)]:
         crop, x0, y0, scale = crop_square(frame, 95.3, 41.7, side, out_px)
         ys, xs = np.nonzero(crop[..., 0])
         weights = crop[ys, xs, 0].astype(float)
         x = np.average(xs, weights=weights) / scale + x0
         y = np.average(ys, weights=weights) / scale + y0
         assert abs(x - 101) < 0.6 and abs(y - 37) < 0.6, (side, x, y)
+
+
+def test_crop_square_shrinking_less_than_twice_is_one_bilinear_warp():
+    import cv2
+
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (120, 160, 3)).astype(np.uint8)
+    for side in (70.0, 100.0, 127.0):  # scale 64 / side in (0.5, 1): no area pre-shrink
+        crop, x0, y0, scale = crop_square(frame, 60.2, 70.9, side, 64)
+        m = np.array([[scale, 0, -scale * x0], [0, scale, -scale * y0]])
+        want = cv2.warpAffine(frame, m, (64, 64), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        assert np.abs(crop.astype(int) - want).max() <= 1  # same warp, up to the matrix's last bits
 
 
 def test_bad_frames_raise_clear_errors():

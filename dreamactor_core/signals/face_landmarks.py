@@ -59,10 +59,10 @@ def crop_square(frame: np.ndarray, cx: float, cy: float, side: float, out_px: in
     # Pixel centres: crop pixel i samples frame coordinate x0 + (i + 0.5) / scale - 0.5.
     off = 0.5 / scale - 0.5
     m = np.array([[scale, 0.0, -scale * (x0 + off)], [0.0, scale, -scale * (y0 + off)]], dtype=np.float64)
-    interp = cv2.INTER_LINEAR if scale >= 1.0 else cv2.INTER_AREA
-    if interp == cv2.INTER_AREA:
-        # warpAffine has no area filter: shrink the frame first, then warp at scale >= ~1.
-        shrink = max(1, int(1.0 / scale))
+    shrink = int(1.0 / scale) if scale < 1.0 else 1
+    if shrink > 1:
+        # warpAffine has no area filter: shrink the frame first, then warp at scale >= ~1. (At a shrink
+        # of 1 that resize was a plain copy of the frame and the matrix stayed as it was: skipped.)
         small = cv2.resize(frame, (max(1, frame.shape[1] // shrink), max(1, frame.shape[0] // shrink)),
                            interpolation=cv2.INTER_AREA)
         fx = small.shape[1] / frame.shape[1]
