@@ -55,7 +55,7 @@ def extract(synth_dir: str, clip: str, step: int, use_body: bool = True) -> Moti
     """
     gt, frames, idx = load_clip(synth_dir, clip, step)
     t, h, w = frames.shape[:3]
-    m = Motion.empty(t, fps=gt["video"]["fps"] / step, width=w, height=h)
+    m = Motion.empty(t, fps=gt["video"]["fps"] / step, width=w, height=h, source="mediapipe")
     body = pose_landmarks(frames)
     m.body_px[:] = body
     m.face_px[:], m.face_conf[:] = track_faces(frames, body if use_body else None)

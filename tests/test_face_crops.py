@@ -49,7 +49,7 @@ def test_astronaut_crop_contains_the_face(synth_dir):
     img = np.asarray(iio.imread(synth_dir / "astronaut.png"))[..., :3]
     with FaceTracker() as tracker:
         lm, _ = tracker.process(img)
-    motion = Motion.empty(1, fps=25, width=img.shape[1], height=img.shape[0])
+    motion = Motion.empty(1, fps=25, width=img.shape[1], height=img.shape[0], source="mediapipe")
     motion.face_px[0] = lm
     motion = estimate_head(motion)
     x0, y0, x1, y1 = face_crop_boxes(motion)[0]

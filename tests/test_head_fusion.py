@@ -13,7 +13,7 @@ from dreamactor_core.signals.head_fusion import (POINT_YAW_CAP_DEG, TORSO_LEAD_F
                                                 fuse_head, torso_rotations)
 from dreamactor_core.signals.head_depth import COLLAPSED_FACE_RATIO, collapsed_faces
 from dreamactor_core.signals.head_pose import angles_from_rotation, rotation_from_angles
-from dreamactor_core.signals.head_size import FACE_OVER_POINTS
+from dreamactor_core.signals.point_sources import MEDIAPIPE, POINT_SOURCES
 from dreamactor_core.signals.torso_turn import facing_flips, sharpen_turn, steady_runs
 
 
@@ -294,7 +294,7 @@ def test_a_face_mesh_that_shrinks_does_not_shrink_the_sphere(shrunk):
     yaws = np.zeros(40)
     world, px = _body(yaws)
     face = _fit(yaws, np.ones(40, bool))
-    points = _fit(yaws, np.ones(40, bool), radius=40.0 / FACE_OVER_POINTS)
+    points = _fit(yaws, np.ones(40, bool), radius=40.0 / MEDIAPIPE.face_over_points)
     face["radius_px"][shrunk] = 24.0
     collapsed = collapsed_faces(face["radius_px"], points["radius_px"], fps=25.0)
     np.testing.assert_array_equal(np.flatnonzero(collapsed), np.arange(40)[shrunk])
@@ -311,10 +311,10 @@ def test_the_collapsed_face_flag_reads_each_frame_and_its_neighbours():
     lone frame that holds its size amid collapsed ones (one frame cannot measure the face's scale); a
     face at its usual scale, or a frame missing either fit, is not."""
     points = np.full(30, 30.0)
-    face = points * FACE_OVER_POINTS
+    face = points * MEDIAPIPE.face_over_points
     face[1] = points[1] * (COLLAPSED_FACE_RATIO - 0.02)  # one collapsed frame
     face[10:25] = points[10:25] * 0.9  # a collapsed run with one frame at the usual size inside
-    face[17] = points[17] * FACE_OVER_POINTS
+    face[17] = points[17] * MEDIAPIPE.face_over_points
     face[27] = np.nan
     points[28] = np.nan
     np.testing.assert_array_equal(np.flatnonzero(collapsed_faces(face, points, fps=25.0)), [1, *range(10, 25)])
@@ -344,7 +344,7 @@ def test_a_face_that_held_on_too_few_frames_does_not_set_the_sphere_scale():
     yaws = np.zeros(40)
     world, px = _body(yaws)
     face = _fit(yaws, np.ones(40, bool))
-    points = _fit(yaws, np.ones(40, bool), radius=40.0 / FACE_OVER_POINTS)
+    points = _fit(yaws, np.ones(40, bool), radius=40.0 / MEDIAPIPE.face_over_points)
     face["radius_px"][0] = 34.0
     face["radius_px"][1:] = 24.0
     collapsed = collapsed_faces(face["radius_px"], points["radius_px"], fps=25.0)
@@ -367,13 +367,15 @@ def test_a_single_photo_with_a_held_face_is_sized_by_its_face():
     assert radius[0] == pytest.approx(40.0) and scale == "measured"
     # The same photo whose mesh collapsed: the head points size it, on the typical scale.
     _, radius, scale = sphere_track(face, points, np.ones(1), np.full((1, 3), 0.1), body_px, 25.0, np.ones(1, bool))
-    assert radius[0] == pytest.approx(40.0 / 1.2 * FACE_OVER_POINTS) and scale == "typical"
-    # No face at all: nothing measures the points' scale, so they keep their own reading (keypoints imported
-    # from another detector sit on the real eyes and ears), and the size is not a measured one.
+    assert radius[0] == pytest.approx(40.0 / 1.2 * MEDIAPIPE.face_over_points) and scale == "typical"
+    # No face at all: nothing measures the points' scale, so their source's typical one sizes them (MediaPipe's
+    # draws the head narrower; keypoints imported from another detector sit on the real eyes and ears), and the
+    # size is not a measured one.
     no_face = {"center_px": np.full((1, 2), np.nan), "radius_px": np.full(1, np.nan)}
-    _, radius, scale = sphere_track(no_face, points, np.zeros(1), np.full((1, 3), 0.1), body_px, 25.0,
-                                    np.zeros(1, bool))
-    assert radius[0] == pytest.approx(40.0 / 1.2) and scale == "typical"
+    for source, want in (("mediapipe", 40.0 / 1.2 * MEDIAPIPE.face_over_points), ("pose_keypoint", 40.0 / 1.2)):
+        _, radius, scale = sphere_track(no_face, points, np.zeros(1), np.full((1, 3), 0.1), body_px, 25.0,
+                                        np.zeros(1, bool), POINT_SOURCES[source])
+        assert radius[0] == pytest.approx(want) and scale == "typical"
 
 
 def test_a_collapsed_face_without_head_points_takes_its_size_from_the_frames_around():
@@ -394,6 +396,6 @@ def test_a_collapsed_face_without_head_points_takes_its_size_from_the_frames_aro
     w_point = np.where(gap[:, None], 0.0, 0.1) * np.ones((n, 3))
     for collapsed in (gap, np.ones(n, bool)):  # the clip's scale measured elsewhere / typical everywhere
         centre, radius, _ = sphere_track(face, points, np.ones(n), w_point, body_px, 25.0, collapsed)
-        want = 40.0 if not collapsed.all() else 40.0 / 1.2 * FACE_OVER_POINTS
+        want = 40.0 if not collapsed.all() else 40.0 / 1.2 * MEDIAPIPE.face_over_points
         np.testing.assert_allclose(radius, want, rtol=1e-6)
         np.testing.assert_allclose(centre[gap], [[100.0, 80.0]] * int(gap.sum()))

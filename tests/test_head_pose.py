@@ -36,7 +36,7 @@ def _synthetic_motion(angles, eye=(0.0, 0.0), centre_mm=(30.0, -20.0, 900.0), w=
     k = camera_matrix(w, h, default_focal_px(w, h))
     r = rotation_from_angles(*angles)
     t = np.asarray(centre_mm, float)
-    m = Motion.empty(1, fps=25, width=w, height=h)
+    m = Motion.empty(1, fps=25, width=w, height=h, source="mediapipe")
     idx, pts = geo.face_model()
     m.face_px[0, idx, :2] = _project(k, pts @ r.T + t)
     corners = {int(i): p for i, p in zip(idx, pts)}
@@ -106,11 +106,11 @@ def test_a_collapsed_face_mesh_is_rejected_not_read_as_a_pitch():
     # 1.5x further away, smaller than the Pose head points read the head (flagged collapsed), and held
     # at the steady distance it reads a pitch tens of degrees off the head points'.
     one, k, t = _synthetic_motion((-20.0, -15.0, 0.0), centre_mm=(60.0, -300.0, 3000.0))
-    m = Motion.empty(20, fps=25, width=512, height=512)
+    m = Motion.empty(20, fps=25, width=512, height=512, source="mediapipe")
     m.face_px[:] = one.face_px[0]
     bidx, bpts = geo.pose_head_model()
     # MediaPipe's head points, drawn where it draws them on a head turned that far: fitted on the textbook
-    # points they read the head smaller than it is, by about head_size.FACE_OVER_POINTS as on real clips.
+    # points they read the head smaller than it is, by about MediaPipe's face_over_points as on real clips.
     drawn = geo.pose_head_turned_model(-20.0)
     m.body_px[:, bidx, :2] = _project(k, drawn @ rotation_from_angles(-20.0, -15.0, 0.0).T + t)
     idx, _ = geo.face_model()
@@ -131,7 +131,7 @@ def test_head_model_is_left_right_symmetric():
 
 
 def test_no_face_no_body_gives_nan_not_crash():
-    out = estimate_head(Motion.empty(3, fps=25, width=64, height=64))
+    out = estimate_head(Motion.empty(3, fps=25, width=64, height=64, source="mediapipe"))
     assert np.isnan(out.head_angles).all() and out.meta["head_source"] == ["none"] * 3
     assert head_sphere_params(out, 1) is None
     with pytest.raises(DreamActorError):

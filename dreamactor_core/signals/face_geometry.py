@@ -79,7 +79,8 @@ _POSE_MM: dict[int, tuple[float, float, float]] = {
 # behind the nose bridge and its ear inside the head's outline (38 mm out, not 58 as on the near
 # side). Fitted with the textbook points above, that narrowing reads as extra turn (+3.5 degrees on
 # 10-30 degree turns over the shared, hard-case and held-out clips) and the head ~1.3x far (as
-# head_size.FACE_OVER_POINTS finds on real fits).
+# the MediaPipe record of point_sources finds on real fits). Another detector's keypoints (OpenPose, DWPose)
+# sit on the real eyes and ears: the record of each source says which model its points follow.
 _POSE_NOSE_MM = (0.0, 22.0, -97.1)
 _POSE_TURNED_MM: dict[int, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     2: ((27.7, -5.3, -75.4), (19.3, -6.5, -78.1)),  # eye: (near side, far side)

@@ -21,7 +21,7 @@ import numpy as np
 DEPTH_WINDOW_S = 2.0
 _ITERATIONS = 30  # Levenberg-Marquardt steps (a start 20 degrees off converges in ~10)
 # The Pose head-point fit reads the head smaller than the face fit: 1.17-1.46x (per-clip median) on the hard-case
-# set and its held-out variants, 1.30 typical (head_size.FACE_OVER_POINTS), and no healthy frame under 1.05. A
+# set and its held-out variants, 1.30 typical (point_sources' MediaPipe record), and no healthy frame under 1.05. A
 # face reading under COLLAPSED_FACE_RATIO of the head points' size has collapsed: FaceMesh's landmarks crowd to
 # 0.5-0.8 of the face, for a few frames (read 0.45-1.04) or for a whole clip (0.78-1.04). Both numbers follow the
 # head-point model's scale: re-measure them if it changes.

@@ -38,6 +38,7 @@ import numpy as np
 
 from .head_pose import angles_from_rotation, rotation_from_angles
 from .head_size import hold_nearest, sphere_track
+from .point_sources import MEDIAPIPE, PointSource
 from .torso_turn import sharpen_turn, steady_runs
 
 FACE_FULL_DEG, FACE_NONE_DEG = 45.0, 75.0  # face weight 1 below, 0 above (yaw, from the head-point fit)
@@ -234,7 +235,7 @@ def _lead_turn(torso: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
 
 def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: np.ndarray, seen: np.ndarray,
               fps: float, face_collapsed: np.ndarray | None = None, rough_rotation: np.ndarray | None = None,
-              point_textbook_yaw: np.ndarray | None = None) -> dict:
+              point_textbook_yaw: np.ndarray | None = None, points: PointSource = MEDIAPIPE) -> dict:
     """Blend the per-frame fits into one head track.
 
     ``face_fit`` / ``point_fit``: ``{"rotation" [T,3,3], "center_px" [T,2], "radius_px" [T]}``
@@ -249,7 +250,8 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     despite a large reprojection error; NaN where none) or else interpolated from the frames around.
     ``point_textbook_yaw`` ``[T]``: the head points' yaw fitted on the textbook points, where ``point_fit``'s
     is read on the turned ones (:func:`head_pose.estimate_head`); the face's floor in front of profile
-    measures their over-read on it (``point_fit``'s own yaw if not given).
+    measures their over-read on it (``point_fit``'s own yaw if not given). ``points``: the record of the keypoint
+    source that drew the head points (:mod:`point_sources`), for the sphere's typical scale.
     """
     n = len(body_world)
     ramp = max(1, int(round(FADE_S * fps)))
@@ -346,7 +348,7 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
         angles[have, 0] = np.degrees(np.unwrap(np.radians(angles[have, 0])))
 
     collapsed = np.zeros(n, bool) if face_collapsed is None else np.asarray(face_collapsed, bool)
-    center, radius, scale = sphere_track(face_fit, point_fit, w_face, w_point, body_px, fps, collapsed)
+    center, radius, scale = sphere_track(face_fit, point_fit, w_face, w_point, body_px, fps, collapsed, points)
     tracked = np.isfinite(body_px[..., :2]).all((1, 2))
     stack = np.stack(weights)
     source = [("face", "body", "torso")[int(np.argmax(stack[:, i]))] if have[i] and stack[:, i].max() > 0 else "none"

@@ -17,8 +17,9 @@ the face reading the head far smaller than the Pose head points) whose refit is 
 fit is dropped; ``meta["head_face_health"]`` records the flag per frame.
 
 When the face is lost the same fit runs on the MediaPipe Pose head points (nose, eyes, ears, mouth corners in
-``Motion.body_px``); such frames are flagged ``"body"`` in ``motion.meta["head_source"]``. That fit's yaw is
-read again on the points where MediaPipe draws them on a turned head
+``Motion.body_px``); such frames are flagged ``"body"`` in ``motion.meta["head_source"]``. Where the motion's
+keypoint source draws them off the textbook head (``meta["source"]``'s record in :mod:`point_sources`: MediaPipe),
+that fit's yaw is read again on the points where it draws them on a turned head
 (:func:`face_geometry.pose_head_turned_model`, up to ``TURNED_POINTS_DEG``). The body fit also vets the face
 fit: near profile FaceMesh keeps returning a face whose landmarks are wrong, and a face fit far from the body
 fit is discarded for it. Gaze (eye yaw/pitch relative to the head) comes from the iris centres, only where the
@@ -31,6 +32,7 @@ pitch > 0 looks up, roll > 0 tilts toward the subject's left shoulder.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -39,6 +41,7 @@ from ..utils import DreamActorError
 from . import face_geometry as geo
 from .head_depth import collapsed_faces, refit_at_depth, refit_at_depth_batch, steady_depth  # noqa: F401 (re-exported)
 from .motion import Motion
+from .point_sources import point_source
 
 # Field of view assumed on the longer image side when no focal length is given.
 DEFAULT_FOV_DEG = 40.0
@@ -160,17 +163,17 @@ def fits_well(fit: tuple[np.ndarray, np.ndarray, float] | None, k: np.ndarray) -
     return None if rms > MAX_RMS_FRACTION * radius_px else (r, t)
 
 
-def _turned_points_yaw(image_pts: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
-                       k: np.ndarray) -> np.ndarray:
-    """``rotation`` (the head-point fit's) with its yaw read again on the points where MediaPipe draws them on a
-    head turned that far (:data:`TURNED_POINTS_DEG`); its pitch and roll are kept. The refit starts from the
-    textbook fit (the two models differ by a few degrees)."""
+def _turned_points_yaw(image_pts: np.ndarray, rotation: np.ndarray, translation: np.ndarray, k: np.ndarray,
+                       turned_model: Callable[[float], np.ndarray]) -> np.ndarray:
+    """``rotation`` (the head-point fit's) with its yaw read again on the points where their source draws them on a
+    head turned that far (``turned_model``, MediaPipe's up to :data:`TURNED_POINTS_DEG`); its pitch and roll are
+    kept. The refit starts from the textbook fit (the two models differ by a few degrees)."""
     yaw = _yaw_deg(rotation)
     share = float(np.clip((TURNED_POINTS_DEG[1] - abs(yaw)) / (TURNED_POINTS_DEG[1] - TURNED_POINTS_DEG[0]), 0.0, 1.0))
     ok = np.isfinite(image_pts).all(axis=1)
     if share <= 0 or ok.sum() < 5:
         return rotation
-    obj = np.ascontiguousarray(geo.pose_head_turned_model(yaw)[ok])
+    obj = np.ascontiguousarray(turned_model(yaw)[ok])
     # (copies: the refinement writes into its start)
     rvec, tvec = cv2.Rodrigues(np.asarray(rotation, np.float64))[0], np.array(translation, np.float64).reshape(3, 1)
     try:
@@ -242,9 +245,10 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     """A new :class:`Motion` with ``head_angles``, ``head_rotation``, ``head_center_px``,
     ``head_radius_px`` and ``gaze`` filled from the face landmarks (body fallback).
 
-    ``focal_px`` overrides the focal-length guess. ``meta["head_source"]`` lists per
-    frame ``"face"``, ``"body"`` (fitted on the Pose head points: less accurate, no gaze),
-    ``"torso"``, ``"held"`` (a tracked person's head no source read: the head points' loose fit
+    ``focal_px`` overrides the focal-length guess. ``motion.meta["source"]`` must name a keypoint source of
+    :mod:`point_sources` (``"mediapipe"`` from extract_motion, ``"pose_keypoint"`` from an import).
+    ``meta["head_source"]`` lists per frame ``"face"``, ``"body"`` (fitted on the Pose head points: less accurate,
+    no gaze), ``"torso"``, ``"held"`` (a tracked person's head no source read: the head points' loose fit
     where they give one, else interpolated from the frames around) or ``"none"``;
     ``meta["head_face_rejected"]`` lists frames whose face fit was discarded because it disagreed
     with the body fit by more than ``MAX_FACE_BODY_GAP_DEG`` (FaceMesh in near-profile views) or
@@ -260,6 +264,8 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     f = float(focal_px) if focal_px is not None else default_focal_px(motion.width, motion.height)
     if not f > 0:
         raise DreamActorError(f"estimate_head: focal_px must be positive, got {focal_px}")
+    # Where the head points sit on the head is the keypoint source's (read once, before any fit).
+    points = point_source(motion.meta, "estimate_head")
     k = camera_matrix(motion.width, motion.height, f)
     out = motion.copy()
     fidx, fpts = geo.face_model()
@@ -283,8 +289,9 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
         body_any = fit_head(motion.body_px[i, bidx, :2], bpts, k)
         if fits_well(body_any, k) is not None:
             textbook_yaw[i] = _yaw_deg(body_any[0])
-        if body_any is not None:
-            body_any = (_turned_points_yaw(motion.body_px[i, bidx, :2], *body_any[:2], k), *body_any[1:])
+        if body_any is not None and points.turned_model is not None:
+            body_any = (_turned_points_yaw(motion.body_px[i, bidx, :2], *body_any[:2], k, points.turned_model),
+                        *body_any[1:])
         body_fit = fits_well(body_any, k)
         if body_fit is None and fit is None and body_any is not None:
             # Only for a head nothing else reads (fuse_head's "held" frames): there the head points' fit
@@ -348,7 +355,8 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
             tracks["face"][name][i] = np.nan
     rejected.sort()
     fused = fuse_head(tracks["face"], tracks["body"], motion.body_world, motion.body_px, reliable_landmarks(motion),
-                      motion.fps, face_collapsed=collapsed, rough_rotation=rough, point_textbook_yaw=textbook_yaw)
+                      motion.fps, face_collapsed=collapsed, rough_rotation=rough, point_textbook_yaw=textbook_yaw,
+                      points=points)
     out.head_rotation[:] = fused["rotation"]
     out.head_angles[:] = fused["angles"]
     out.head_center_px[:] = fused["center_px"]

@@ -2,7 +2,8 @@
 
 :mod:`head_fusion` decides how much each fit counts on each frame; this module turns those weights into
 one sphere: the size is a weighted mean in log scale, held steady with a running median, with the head
-points put on the face fit's scale (they read heads smaller) and a collapsed face mesh
+points put on the face fit's scale (MediaPipe's read heads smaller; where no frame measured by how much, their
+source's typical scale, :mod:`point_sources`) and a collapsed face mesh
 (:func:`head_depth.collapsed_faces`) left out of it. Frames without any fit (back views) take the size
 from their neighbours in time and place the centre at the ears, at the nearest fitted frame's offset.
 
@@ -14,10 +15,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import median_filter
 
+from .point_sources import MEDIAPIPE, PointSource
+
 SIZE_WINDOW_S = 0.6  # running median of the radius (log scale)
-# The head-point fit reads the head smaller than the face fit: 1.17-1.46x (per-clip median) on the hard-case set
-# and its held-out variants, 1.30 typical: the scale a clip whose face never held its size takes.
-FACE_OVER_POINTS = 1.30
 # ...and a clip measures its own on at least this many frames where the face held: one or two frames at the edge
 # of a collapse are partly collapsed themselves (the 360 turns and a child of the held-out variants, 1-2 such
 # frames at 1.11-1.13x, gave spheres of 0.78-0.89 of the head). A shorter clip (a reference photo is one frame)
@@ -39,13 +39,14 @@ def hold_nearest(values: np.ndarray, have: np.ndarray) -> np.ndarray:
 
 
 def sphere_track(face_fit: dict, point_fit: dict, w_face: np.ndarray, w_point: np.ndarray, body_px: np.ndarray,
-                 fps: float, collapsed: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+                 fps: float, collapsed: np.ndarray,
+                 points: PointSource = MEDIAPIPE) -> tuple[np.ndarray, np.ndarray, str]:
     """Sphere centre ``[T, 2]``, a steady radius ``[T]`` and where its size comes from, from the fits
     (``{"center_px", "radius_px"}``, NaN where a fit failed) and their blend weights (``w_face`` ``[T]``,
     ``w_point`` ``[T, 3]``), carried through frames without one; ``collapsed`` ``[T]`` the frames whose face
-    does not size it. The scale is ``"measured"`` (the face sized the head on this clip), ``"typical"`` (not measured
-    here: the head points sized it, on ``FACE_OVER_POINTS`` where a face was seen, else on their own reading) or
-    ``"none"`` (no fit on any frame)."""
+    does not size it; ``points`` the record of the keypoint source that drew the head points. The scale is
+    ``"measured"`` (the face sized the head on this clip), ``"typical"`` (not measured here: the head points sized
+    it, on their source's ``face_over_points``) or ``"none"`` (no fit on any frame)."""
     n = len(w_face)
     wf = np.where(np.isfinite(face_fit["radius_px"]), w_face, 0.0)
     wp = np.where(np.isfinite(point_fit["radius_px"]), w_point[:, 0], 0.0)
@@ -63,14 +64,14 @@ def sphere_track(face_fit: dict, point_fit: dict, w_face: np.ndarray, w_point: n
     elif (collapsed & (wf > 0)).any() or both.any():
         # Too few frames measured the two scales: the typical one, and the head points size every frame
         # (a lone face's size against theirs would make the sphere jump).
-        log_p = log_p + np.log(FACE_OVER_POINTS)
+        log_p = log_p + np.log(points.face_over_points)
         collapsed = np.ones(n, bool)
         scale = "typical"
     elif (wp > 0).any():
-        # No face on any frame: nothing measures the points' scale, so they keep their own reading (labelled
-        # typical, so no height is built on it). FACE_OVER_POINTS is where MediaPipe Pose draws a head's eyes
-        # and ears; keypoints imported from another detector (POSE_KEYPOINT, never a face) sit on the real
-        # eyes and ears, and rescaling them read an imported head 1.3x too large.
+        # No face on any frame: the points' source says how they sit on the head (labelled typical, so no height
+        # is built on it). MediaPipe Pose draws a head's eyes and ears narrower than they are; a POSE_KEYPOINT
+        # import's sit on the real ones (rescaling those read an imported head 1.3x too large).
+        log_p = log_p + np.log(points.face_over_points)
         scale = "typical"
     else:
         scale = "measured" if (wf > 0).any() else "none"
