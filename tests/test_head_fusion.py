@@ -11,7 +11,7 @@ import pytest
 
 from dreamactor_core.signals.head_fusion import (POINT_YAW_CAP_DEG, TORSO_LEAD_FRAMES, blend_angles, fade, face_weight,
                                                 fuse_head, torso_rotations)
-from dreamactor_core.signals.head_depth import COLLAPSED_FACE_RATIO, collapsed_faces
+from dreamactor_core.signals.head_depth import collapsed_faces
 from dreamactor_core.signals.head_pose import angles_from_rotation, rotation_from_angles
 from dreamactor_core.signals.point_sources import MEDIAPIPE, POINT_SOURCES
 from dreamactor_core.signals.torso_turn import facing_flips, sharpen_turn, steady_runs
@@ -307,12 +307,12 @@ def test_a_face_mesh_that_shrinks_does_not_shrink_the_sphere(shrunk):
 
 
 def test_the_collapsed_face_flag_reads_each_frame_and_its_neighbours():
-    """A face under COLLAPSED_FACE_RATIO of the head points' size is flagged on its own frame, and so is a
+    """A face under MediaPipe's collapsed_face_ratio of the head points' size is flagged on its own frame, and so is a
     lone frame that holds its size amid collapsed ones (one frame cannot measure the face's scale); a
     face at its usual scale, or a frame missing either fit, is not."""
     points = np.full(30, 30.0)
     face = points * MEDIAPIPE.face_over_points
-    face[1] = points[1] * (COLLAPSED_FACE_RATIO - 0.02)  # one collapsed frame
+    face[1] = points[1] * (MEDIAPIPE.collapsed_face_ratio - 0.02)  # one collapsed frame
     face[10:25] = points[10:25] * 0.9  # a collapsed run with one frame at the usual size inside
     face[17] = points[17] * MEDIAPIPE.face_over_points
     face[27] = np.nan

@@ -11,17 +11,19 @@ from dreamactor_core.signals.point_sources import POINT_SOURCES, point_source
 from dreamactor_core.utils import DreamActorError
 
 
-def _head_points_only(source: str, frames: int = 12, yaw: float = 10.0) -> tuple[Motion, float]:
-    """A motion whose only landmarks are the textbook head points of a head 1.2 m away (no face on any frame),
-    and that head's true radius in pixels."""
+def _head_points_only(source: str, frames: int = 12, yaw: float = 10.0, face: bool = False) -> tuple[Motion, float]:
+    """A motion whose only landmarks are the textbook head points of a head 1.2 m away (with ``face``, also the
+    face landmarks where the face model has them), and that head's true radius in pixels."""
     w = h = 512
     k = camera_matrix(w, h, default_focal_px(w, h))
     t = np.array([20.0, -30.0, 1200.0])
-    idx, pts = geo.pose_head_model()
-    uvw = (pts @ rotation_from_angles(yaw, -5.0, 0.0).T + t) @ k.T
+    r = rotation_from_angles(yaw, -5.0, 0.0)
     m = Motion.empty(frames, fps=25, width=w, height=h, source=source)
-    m.body_px[:, idx, :2] = uvw[:, :2] / uvw[:, 2:3]
-    m.body_conf[:, idx] = 0.9
+    drawn = [(geo.pose_head_model(), m.body_px)] + ([(geo.face_mesh_model(), m.face_px)] if face else [])
+    for (idx, pts), out in drawn:
+        uvw = (pts @ r.T + t) @ k.T
+        out[:, idx, :2] = uvw[:, :2] / uvw[:, 2:3]
+    m.body_conf[:, geo.pose_head_model()[0]] = 0.9
     return m, k[0, 0] * geo.HEAD_RADIUS_MM / t[2]
 
 
@@ -47,3 +49,13 @@ def test_an_unknown_source_is_refused_before_any_fit(meta, said):
         estimate_head(m)
     assert said in str(err.value) and "mediapipe, pose_keypoint" in str(err.value)
 
+
+def test_an_imported_face_at_the_head_s_size_has_not_collapsed():
+    """An import with a face on every frame, its eyes and ears on the real ones: the face reads the head at the
+    points' size, which for MediaPipe's narrower points would be a collapsed mesh (flagged on every frame, the
+    clip sized on MediaPipe's typical scale: 1.3x too large). On its own source's scale it held."""
+    m, truth = _head_points_only("pose_keypoint", face=True)
+    out = estimate_head(m)
+    assert out.meta["head_face_health"] == ["held"] * m.num_frames and out.meta["head_scale"] == "measured"
+    np.testing.assert_allclose(out.head_radius_px, truth, rtol=0.01)
+    np.testing.assert_allclose(out.head_angles, np.tile((10.0, -5.0, 0.0), (m.num_frames, 1)), atol=0.5)

@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .point_sources import MEDIAPIPE
+
 # Seconds over which the head's distance is taken as steady (a running median of the face fits').
 DEPTH_WINDOW_S = 2.0
 _ITERATIONS = 30  # Levenberg-Marquardt steps (a start 20 degrees off converges in ~10)
-# The Pose head-point fit reads the head smaller than the face fit: 1.17-1.46x (per-clip median) on the hard-case
-# set and its held-out variants, 1.30 typical (point_sources' MediaPipe record), and no healthy frame under 1.05. A
-# face reading under COLLAPSED_FACE_RATIO of the head points' size has collapsed: FaceMesh's landmarks crowd to
-# 0.5-0.8 of the face, for a few frames (read 0.45-1.04) or for a whole clip (0.78-1.04). Both numbers follow the
-# head-point model's scale: re-measure them if it changes.
-COLLAPSED_FACE_RATIO = 1.10
 SIZE_WINDOW_S = 0.6  # ...judged per frame and over this many seconds (a lone frame amid collapsed ones is too)
 
 
@@ -45,10 +41,12 @@ def steady_depth(depths: np.ndarray, fps: float, window_s: float = DEPTH_WINDOW_
     return np.exp(np.interp(np.arange(len(depths)), idx, steady))
 
 
-def collapsed_faces(face_radius_px: np.ndarray, point_radius_px: np.ndarray, fps: float) -> np.ndarray:
-    """``[T]`` True where the face fit reads the head under ``COLLAPSED_FACE_RATIO`` of the head-point fit's
-    size, on the frame itself or as the median over ``SIZE_WINDOW_S`` around it (frames where either fit
-    is missing are never flagged). Both radii are the free fits' (pixels)."""
+def collapsed_faces(face_radius_px: np.ndarray, point_radius_px: np.ndarray, fps: float,
+                    ratio: float = MEDIAPIPE.collapsed_face_ratio) -> np.ndarray:
+    """``[T]`` True where the face fit reads the head under ``ratio`` of the head-point fit's size (the head
+    points' source's ``collapsed_face_ratio``, :mod:`point_sources`), on the frame itself or as the median over
+    ``SIZE_WINDOW_S`` around it (frames where either fit is missing are never flagged). Both radii are the free
+    fits' (pixels)."""
     from scipy.ndimage import median_filter
 
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -58,7 +56,7 @@ def collapsed_faces(face_radius_px: np.ndarray, point_radius_px: np.ndarray, fps
     if both.any():
         size = max(1, int(round(SIZE_WINDOW_S * fps)) | 1)
         windowed = median_filter(log_q[both], size=min(size, both.sum() // 2 * 2 + 1), mode="nearest")
-        out[both] = np.minimum(log_q[both], windowed) < np.log(COLLAPSED_FACE_RATIO)
+        out[both] = np.minimum(log_q[both], windowed) < np.log(ratio)
     return out
 
 

@@ -315,7 +315,8 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
             gaze_fits.append(fit)
     # Read once, from the free fits' sizes: FaceMesh's mesh collapsed where it reads the head far smaller
     # than the Pose head points do.
-    collapsed = collapsed_faces(tracks["face"]["radius_px"], tracks["body"]["radius_px"], motion.fps)
+    collapsed = collapsed_faces(tracks["face"]["radius_px"], tracks["body"]["radius_px"], motion.fps,
+                                points.collapsed_face_ratio)
     health = np.where(collapsed, "collapsed", np.where(np.isfinite(tracks["face"]["radius_px"]), "held", "none"))
     # Second pass: every face fit's pitch and roll again at the clip's steady head distance (see refit_at_depth).
     fitted_depth = np.full(n, np.nan)

@@ -16,7 +16,8 @@ Points still missing (eye and mouth corners, fingers, feet) are estimated from t
 neighbours (:mod:`pose_completion`, flagged in ``meta["estimated_points"]``), since
 retargeting needs all 33. The 70-point face fills the FaceMesh landmarks it names; the
 head sphere is fitted on them, or on the nose, eyes and ears without a face
-(:func:`head_pose.estimate_head`). The source is 2D only: depth is flat (0, NaN where
+(:func:`head_pose.estimate_head`), read as sitting on the real eyes and ears (``meta["source"]``
+``"pose_keypoint"``: its record in :mod:`point_sources`). The source is 2D only: depth is flat (0, NaN where
 the point is missing) and world coordinates are the pixels scaled to metres with a
 typical torso length.
 """
