@@ -251,7 +251,8 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     ``point_textbook_yaw`` ``[T]``: the head points' yaw fitted on the textbook points, where ``point_fit``'s
     is read on the turned ones (:func:`head_pose.estimate_head`); the face's floor in front of profile
     measures their over-read on it (``point_fit``'s own yaw if not given). ``points``: the record of the keypoint
-    source that drew the head points (:mod:`point_sources`), for the sphere's typical scale.
+    source that drew the head points (:mod:`point_sources`), for the sphere's typical scale and whether their yaw
+    saturates.
     """
     n = len(body_world)
     ramp = max(1, int(round(FADE_S * fps)))
@@ -271,7 +272,7 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     w_face_pitch = fade(have_f, ramp) * face_weight(_larger_reading(face_a, point_a, 1), FACE_PITCH_DEG[1],
                                                     FACE_PITCH_DEG[0])
     w_point = fade(have_p, ramp)[:, None] * np.array(POINT_WEIGHTS)
-    point_blend = _cap_point_yaw(point_a)
+    point_blend = _cap_point_yaw(point_a) if points.yaw_saturates else point_a
     fitted = blend_angles([face_a, point_blend], [w_face, w_point])
     have_fit = np.isfinite(fitted).all(1)
 
@@ -362,7 +363,8 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
         idx, pos = np.flatnonzero(have), np.flatnonzero(held)
         angles[held] = np.stack([np.interp(pos, idx, angles[idx, j]) for j in range(3)], 1)
         if rough_rotation is not None:
-            loose = _cap_point_yaw(_angles(np.asarray(rough_rotation)[pos]))
+            loose = _angles(np.asarray(rough_rotation)[pos])
+            loose = _cap_point_yaw(loose) if points.yaw_saturates else loose
             fit = np.isfinite(loose).all(1)
             # Yaw on the unwrapped track's turn (the interpolated value's), so +-180 stays continuous.
             loose[:, 0] = angles[pos, 0] + (loose[:, 0] - angles[pos, 0] + 180.0) % 360.0 - 180.0

@@ -29,6 +29,9 @@ class PointSource:
     # A face fit reading the head under this many times the head-point fit's size has collapsed
     # (head_depth.collapsed_faces): FaceMesh's landmarks crowd toward the middle of the face.
     collapsed_face_ratio: float
+    # Past ~60 degrees of turn the points stop following the head (the far eye and ear are drawn, not seen): the
+    # fusion counts their yaw past head_fusion.POINT_YAW_CAP_DEG as that.
+    yaw_saturates: bool
     # Where the source draws the head points on a head turned ``yaw_deg`` (``[N, 3]`` mm, in
     # :func:`face_geometry.pose_head_model`'s order), to read the head-point fit's yaw on; None where it draws them
     # where the textbook head has them at any turn.
@@ -41,12 +44,14 @@ POINT_SOURCES: dict[str, PointSource] = {
     # to 0.5-0.8 of the face, for a few frames (read 0.45-1.04) or a whole clip (0.78-1.04): under 1.10 it has
     # collapsed. Both numbers follow the head-point model's scale: re-measure them if it changes. Its turned
     # model: face_geometry._POSE_TURNED_MM.
-    "mediapipe": PointSource("mediapipe", face_over_points=1.30, collapsed_face_ratio=1.10,
+    "mediapipe": PointSource("mediapipe", face_over_points=1.30, collapsed_face_ratio=1.10, yaw_saturates=True,
                              turned_model=pose_head_turned_model),
     # Keypoints on the real eyes and ears read the head at its size, turned or not (the textbook points match the
-    # synthetic sets' COCO keypoints). A face is collapsed at the same share of that scale as MediaPipe's (1.10 of
-    # 1.30); under 1.10 a face read at the head's size would be flagged on every frame.
-    "pose_keypoint": PointSource("pose_keypoint", face_over_points=1.0, collapsed_face_ratio=0.85, turned_model=None),
+    # synthetic sets' COCO keypoints), and follow it past 60 degrees (a detector that does not see the far eye or
+    # ear leaves it out). A face is collapsed at the same share of that scale as MediaPipe's (1.10 of 1.30); under
+    # 1.10 a face read at the head's size would be flagged on every frame.
+    "pose_keypoint": PointSource("pose_keypoint", face_over_points=1.0, collapsed_face_ratio=0.85, yaw_saturates=False,
+                                 turned_model=None),
 }
 # The pack's own extraction (extract_motion); the default of the stages that are handed fits, not a motion.
 MEDIAPIPE = POINT_SOURCES["mediapipe"]
