@@ -90,7 +90,9 @@ class Recorder:
         run = mp_call.run
 
         def recording_run(solution, image, streams):
-            rec.calls.append((solution._gid, image, streams))
+            # A copy: the people count blanks a found person in its image in place and looks again,
+            # so a kept reference would replay the later, blanked image for the earlier call.
+            rec.calls.append((solution._gid, image.copy(), streams))
             return run(solution, image, streams)
 
         self._saved.append((mp_call, "run", run))
