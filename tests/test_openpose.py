@@ -244,6 +244,25 @@ def test_imported_eyes_and_ears_follow_a_head_turned_past_60_degrees(synth_dir):
     err = (back.head_angles[:, 0] - yaw) * np.sign(yaw)  # > 0: read as more turned
     assert far.sum() >= 15 and np.abs(err[far]).mean() < 1.5, err[far]
 
+def test_an_exported_motion_keeps_its_keypoint_source():
+    """A detector's keypoints are read as on the real eyes and ears; our own MediaPipe motion exported and read back
+    keeps MediaPipe's head-point model (here: no face, so the head is sized on MediaPipe's typical scale, 1.3x its
+    points' own reading). A source without a record is not written, and a name read back that has none is not used."""
+    from dreamactor_core.signals.point_sources import POINT_SOURCES
+
+    detected = motion_from_pose_keypoint([frame(OP18)] * 3, fps=25)
+    assert detected.meta["source"] == "pose_keypoint"
+    ours = detected.copy()
+    ours.meta["source"] = "mediapipe"
+    back = motion_from_pose_keypoint(motion_to_pose_keypoint(ours), fps=25)
+    assert back.meta["source"] == "mediapipe" and back.meta["head_scale"] == "typical"
+    np.testing.assert_allclose(back.head_radius_px / detected.head_radius_px,
+                               POINT_SOURCES["mediapipe"].face_over_points, rtol=1e-4)
+    ours.meta["source"] = "synth:clip"
+    assert all("dreamactor_keypoint_source" not in f for f in motion_to_pose_keypoint(ours))
+    odd = dict(frame(OP18), dreamactor_keypoint_source="kinect")
+    assert motion_from_pose_keypoint(odd, fps=25).meta["source"] == "pose_keypoint"
+
 def test_head_pose_comes_from_the_face_points(synth_dir):
     """With the 70-point face the round trip fits the head on the face as the extractor does (same
     accuracy against the synthetic portrait's ground truth, gaze kept); without it, on eyes, ears and nose."""

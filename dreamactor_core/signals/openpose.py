@@ -17,7 +17,8 @@ neighbours (:mod:`pose_completion`, flagged in ``meta["estimated_points"]``), si
 retargeting needs all 33. The 70-point face fills the FaceMesh landmarks it names; the
 head sphere is fitted on them, or on the nose, eyes and ears without a face
 (:func:`head_pose.estimate_head`), read as sitting on the real eyes and ears (``meta["source"]``
-``"pose_keypoint"``: its record in :mod:`point_sources`). The source is 2D only: depth is flat (0, NaN where
+``"pose_keypoint"``: its record in :mod:`point_sources`), unless the frames were exported from a motion of
+another known source, which they name (``KEYPOINT_SOURCE_KEY``). The source is 2D only: depth is flat (0, NaN where
 the point is missing) and world coordinates are the pixels scaled to metres with a
 typical torso length.
 """
@@ -31,6 +32,7 @@ import numpy as np
 from ..utils import DreamActorError
 from .head_pose import estimate_head
 from .motion import Motion
+from .point_sources import POINT_SOURCES
 from .pose_completion import complete_body
 from .tracking import landmarks_box
 
@@ -63,6 +65,8 @@ _NOSE_TIP_MESH, _NOSE_TIP_STAND_IN = 1, 4
 # Hand keypoints (same 21-point layout in both) -> MediaPipe pinky / index / thumb points.
 _HAND_TO_MP = {17: (17, 18), 5: (19, 20), 3: (21, 22)}  # hand index -> (left mp, right mp)
 
+# Not OpenPose's: the frame key in which motion_to_pose_keypoint names the motion's keypoint source.
+KEYPOINT_SOURCE_KEY = "dreamactor_keypoint_source"
 TORSO_M = 0.52  # shoulder-centre to hip-centre of an average adult, metres
 SHOULDER_M = 0.38
 NORMALISED_LIMIT = 2.0
@@ -118,7 +122,7 @@ def motion_from_pose_keypoint(pose_keypoint: Any, fps: float, person_index: int 
     if person_index < 0:
         raise DreamActorError(f"person_index: must be >= 0, got {person_index}")
     w, h = _canvas(pose_keypoint[0], 0)
-    motion = Motion.empty(len(pose_keypoint), fps=fps, width=w, height=h, source="pose_keypoint")
+    motion = Motion.empty(len(pose_keypoint), fps=fps, width=w, height=h, source=_keypoint_source(pose_keypoint[0]))
     found = 0
     for t, frame in enumerate(pose_keypoint):
         if not isinstance(frame, dict):
@@ -177,6 +181,14 @@ def motion_from_pose_keypoint(pose_keypoint: Any, fps: float, person_index: int 
     return motion
 
 
+def _keypoint_source(frame: dict) -> str:
+    """The keypoint source of the points: ``"pose_keypoint"`` (a detector's, on the real eyes and ears) unless the
+    frame says it was written by :func:`motion_to_pose_keypoint` from a motion of another known source (our own
+    MediaPipe extraction exported and read back keeps MediaPipe's head-point model)."""
+    name = frame.get(KEYPOINT_SOURCE_KEY)
+    return name if isinstance(name, str) and name in POINT_SOURCES else "pose_keypoint"
+
+
 def _face_to_mesh(motion: Motion, t: int, face: np.ndarray, sx: float, sy: float) -> None:
     """Write the 70-point face (68 without pupils) into the FaceMesh landmarks it was read from."""
     mesh = np.asarray(FACE70_FROM_MESH[:len(face)])
@@ -217,6 +229,7 @@ def motion_to_pose_keypoint(motion: Motion, normalized: bool = False, min_conf: 
 
     Coordinates are pixels of the motion's frame size, or in [0, 1] with
     ``normalized=True``. Missing points are written as ``0, 0, 0`` as OpenPose does.
+    Each frame names the motion's keypoint source in ``KEYPOINT_SOURCE_KEY`` (other readers ignore it).
     The neck is the mid-point of the shoulders. The feet go to ``foot_keypoints_2d``
     (BODY_25's six foot points; the small toes, which MediaPipe lacks, as zeros), which
     :func:`motion_from_pose_keypoint` reads back. The face is read off the FaceMesh
@@ -226,6 +239,9 @@ def motion_to_pose_keypoint(motion: Motion, normalized: bool = False, min_conf: 
     w, h = motion.width, motion.height
     sx, sy = (1.0 / w, 1.0 / h) if normalized else (1.0, 1.0)
     inverse = {dst: src for src, dst in _OP18_TO_MP.items()}
+    # Where its head points sit is the source's (point_sources): said only for a source with a record.
+    source = motion.meta.get("source")
+    known = {KEYPOINT_SOURCE_KEY: source} if isinstance(source, str) and source in POINT_SOURCES else {}
 
     def triples(xy: np.ndarray, conf: np.ndarray) -> list[float]:
         out: list[float] = []
@@ -257,5 +273,5 @@ def motion_to_pose_keypoint(motion: Motion, normalized: bool = False, min_conf: 
             conf = np.full(21, motion.hands_conf[t, side])
             person[key] = triples(hand, conf) if np.isfinite(hand).all() else []
         people = [person] if np.isfinite(body_xy).any() or face_found else []
-        frames.append({"people": people, "canvas_width": w, "canvas_height": h})
+        frames.append({"people": people, "canvas_width": w, "canvas_height": h, **known})
     return frames
