@@ -156,6 +156,22 @@ def test_no_height_where_the_head_sphere_was_not_sized_on_the_clip(synth_dir):
     assert estimate_height(m)["height_m"] is not None
 
 
+def test_the_height_is_worked_out_once_per_clip(synth_dir, monkeypatch):
+    """The limb prior needs the height, and body_size reports it: one stature step serves both (it reads
+    the measured lengths only), and the lengths in metres are the prior's lengths scaled once."""
+    from dreamactor_core.signals import body_size as bs
+
+    m = gt_motion(synth_dir, "pub01_walk_in_place")
+    calls = []
+    real = bs.height_frames
+    monkeypatch.setattr(bs, "height_frames", lambda *a: calls.append(1) or real(*a))
+    size = body_size(m)
+    assert len(calls) == 1 and size["height_m"] is not None
+    prop = clip_proportions(m)
+    assert prop["stature"]["height_m"] == size["height_m"]
+    assert size["lengths_m"]["forearm"] == round(prop["lengths"]["forearm"] * prop["stature"]["metres"], 4)
+
+
 def test_portrait_gives_no_height_and_says_why(synth_dir):
     out = estimate_height(gt_motion(synth_dir, "pub06_portrait_head"))
     assert out["height_m"] is None and "whole body" in out["why"]

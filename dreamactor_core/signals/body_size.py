@@ -25,7 +25,8 @@ how tall the person is.
   part, which no weighting of frames or sides can undo. So the four limbs' reported proportions are that
   measurement weighed against a prior on body shape at the body's height (:mod:`limb_prior`), the raw one kept
   beside them.
-- :func:`estimate_height` divides the stature chain (shin, thigh and neck as measured by
+- :func:`stature` (run once per clip, inside :func:`clip_proportions`, so that the limb prior can follow
+  the height; :func:`estimate_height` reports it) divides the stature chain (shin, thigh and neck as measured by
   :func:`clip_proportions`, the torso on frames where the body stands (trunk in line with the legs,
   a knee straight) since the spine flexes, plus the floor-to-ankle and ears-to-crown parts) by the
   head sphere's radius, taken at the trunk's depth, on frames where the whole body is seen, stands
@@ -144,17 +145,19 @@ def clip_proportions(motion: Motion, frames=None) -> dict:
 
     Returns ``{"lengths": {group: length}, "measured": {group: length}, "seen_share": {group: share of the
     frames}, "frames": [F], "samples": {group: count}, "points": camera-space landmarks [F, 33, 3] of those
-    frames, "focal": px}`` (the camera fit, which :func:`estimate_height` reuses). ``lengths`` is
-    ``measured`` with the four limbs' proportions weighed against a body-shape prior at the body's
-    estimated height where the clip gives one (:func:`limb_prior.estimate_limbs`): the best estimate;
-    ``measured`` is the evidence alone.
+    frames, "focal": px, "stature": :func:`stature`'s result}`` (the camera fit, which the stature step
+    reuses). ``lengths`` is ``measured`` with the four limbs' proportions weighed against a body-shape prior
+    at the body's estimated height where the clip gives one (:func:`limb_prior.estimate_limbs`): the best
+    estimate; ``measured`` is the evidence alone.
     """
     valid = np.isfinite(motion.body_world).all((1, 2)) & np.isfinite(motion.body_px[..., :2]).all((1, 2))
     idx = np.flatnonzero(valid) if frames is None else np.array([f for f in frames if valid[f]], dtype=np.int64)
     lengths, samples, seen_share = {}, {}, {}
     if len(idx) == 0:
         nan = {g: np.nan for g in PAIRS}
-        return {"lengths": nan, "measured": dict(nan), "seen_share": {}, "frames": [], "samples": {g: 0 for g in PAIRS}}
+        out = {"lengths": nan, "measured": dict(nan), "seen_share": {}, "frames": [], "samples": {g: 0 for g in PAIRS}}
+        out["stature"] = stature(motion, out)
+        return out
     pts, cam, seen = _camera_points(motion, idx)
     joints = body_joints(pts)
     jseen = body_joints(seen[..., None].astype(np.float64))[..., 0] > 0.999
@@ -178,10 +181,11 @@ def clip_proportions(motion: Motion, frames=None) -> dict:
         lengths[group] = _combine_sides(sides) * LANDMARK_BIAS.get(group, 1.0) if sides else np.nan
     out = {"lengths": dict(lengths), "measured": lengths, "seen_share": seen_share, "frames": idx.tolist(),
            "samples": samples, "points": pts, "focal": cam.focal}
-    # The prior's shape follows the body's stature where the clip gives one (see limb_prior); the height
-    # reads the measured lengths only, so it is the same before and after.
-    height = estimate_height(motion, out)["height_m"]
-    out["lengths"].update(estimate_limbs(lengths, seen_share, height))
+    # The prior's shape follows the body's stature where the clip gives one (see limb_prior). The stature
+    # reads the measured lengths only, so it is worked out once, here, before the prior, and kept for
+    # estimate_height to scale the final lengths by.
+    out["stature"] = stature(motion, out)
+    out["lengths"].update(estimate_limbs(lengths, seen_share, out["stature"]["height_m"]))
     return out
 
 
@@ -211,12 +215,29 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
 def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     """Height in metres from the head-to-body ratio, on frames where the whole body is seen
     (those where the head faces the camera within ``FACING_YAW_DEG``/``FACING_PITCH_DEG`` when
-    there are any).
+    there are any), and the best lengths in metres.
 
     Needs the head sphere (:func:`head_pose.estimate_head`); ``proportions`` is
-    :func:`clip_proportions`'s result when already measured. Returns ``{"height_m": float or
-    None, "head_ratio": stature / head radius or None, "frames": count of the frames looked at (0 where the
-    sphere's size was not measured on the clip), "lengths_m": {group: metres} or None, "why": reason when None}``.
+    :func:`clip_proportions`'s result when already measured (its stature is reused, not worked out
+    again). Returns ``{"height_m": float or None, "head_ratio": stature / head radius or None, "frames":
+    count of the frames looked at (0 where the sphere's size was not measured on the clip), "lengths_m":
+    {group: metres} or None, "why": reason when None}``.
+    """
+    proportions = proportions or clip_proportions(motion)
+    found = proportions["stature"]
+    metres = found["metres"]
+    lengths_m = None if metres is None else {
+        g: (round(v * metres, 4) if np.isfinite(v) else None) for g, v in proportions["lengths"].items()}
+    return {"height_m": found["height_m"], "head_ratio": found["head_ratio"], "frames": found["frames"],
+            "lengths_m": lengths_m, "why": found["why"]}
+
+
+def stature(motion: Motion, proportions: dict) -> dict:
+    """The stature step: the body's height from :func:`clip_proportions`'s measured lengths and camera fit
+    (``proportions``, the limb prior not yet needed) and the head sphere.
+
+    Returns ``{"height_m": float or None, "head_ratio": float or None, "frames": count, "why": reason when
+    None, "metres": metres per world-scale unit or None}``; :func:`estimate_height` gives its public form.
     """
     # The head stage sizes the sphere by FaceMesh's face where its mesh held its size beside the head points;
     # where it held too seldom it puts the head points on the typical face-to-head-points scale (1.17-1.46x per
@@ -225,13 +246,12 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
     # the picture (0.75 of the head on the hard-case renderer, 0.81 on the shared set's). Read first: refusing
     # needs none of the work below.
     if motion.meta.get("head_scale", "measured") != "measured":
-        return {"height_m": None, "head_ratio": None, "frames": 0, "lengths_m": None,
+        return {"height_m": None, "head_ratio": None, "frames": 0, "metres": None,
                 "why": "the face mesh held its size on too few frames: the head sphere's size is a typical "
                        "face-to-head-points scale, not measured on this clip"}
-    proportions = proportions or clip_proportions(motion)
     sized = height_frames(motion, proportions)
     idx = sized["facing"]
-    none = {"height_m": None, "head_ratio": None, "frames": int(len(idx)), "lengths_m": None}
+    none = {"height_m": None, "head_ratio": None, "frames": int(len(idx)), "metres": None}
     if len(idx) == 0:
         return {**none, "why": "the whole body (ears to ankles) is never seen with a head sphere"}
     size_px = float(np.median(motion.head_radius_px[idx]))
@@ -248,16 +268,14 @@ def estimate_height(motion: Motion, proportions: dict | None = None) -> dict:
                                                                                 bones["torso"])
     if not np.isfinite(chain):
         return {**none, "why": "a leg or the trunk was not measured"}
-    stature = (chain + CROWN_RADII * radius) / (1.0 - ANKLE_SHARE)
-    ratio = stature / radius
+    tall = (chain + CROWN_RADII * radius) / (1.0 - ANKLE_SHARE)  # the stature, world scale
+    ratio = tall / radius
     if ratio > MAX_HEAD_RATIO:
         return {**none, "why": f"the head sphere is too small for the body ({ratio:.1f} head radii tall, no body "
                                f"measures over {MAX_HEAD_RATIO:.0f}): the head was not sized on this clip"}
     height = ADULT_HEIGHT_M * (ratio / ADULT_HEAD_RATIO) ** (1.0 / (1.0 - HEAD_GROWTH))
-    metres = height / stature
-    lengths_m = {g: (round(v * metres, 4) if np.isfinite(v) else None) for g, v in proportions["lengths"].items()}
     return {"height_m": round(height, 3), "head_ratio": round(ratio, 3), "frames": int(len(idx)),
-            "lengths_m": lengths_m, "why": None}
+            "metres": height / tall, "why": None}
 
 
 def height_frames(motion: Motion, proportions: dict) -> dict:
