@@ -64,8 +64,8 @@ PRIOR_COV_GIVEN_HEIGHT = 1e-4 * np.array([[2.719, -0.548, 1.386, -3.557],
                                           [-0.548, 3.044, -1.514, -0.982],
                                           [1.386, -1.514, 1.644, -1.516],
                                           [-3.557, -0.982, -1.516, 6.054]])
-MEASURE_OFFSET = np.array([-0.0142, 0.0085, 0.0015, 0.0042])
-NOISE_SD = np.array([0.0164, 0.0372, 0.0218, 0.0300])
+MEASURE_OFFSET = np.array([-0.0202, 0.0110, 0.0033, 0.0059])
+NOISE_SD = np.array([0.0181, 0.0394, 0.0209, 0.0266])
 # Prior variance of the common log size: large against the shares' (~1e-3), so the measurement alone
 # sets the body's size and only the proportions between limbs are weighed.
 SCALE_VAR = 100.0
