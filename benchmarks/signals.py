@@ -8,9 +8,13 @@ Speed: extract + retarget + render (DreamActor style, 512x512) on two inputs:
 
 "Bare MediaPipe" is exactly the MediaPipe work our extraction does: every graph it
 creates (Pose in video mode, the static Pose that counts people, FaceMesh on head
-crops, Hands on hand crops) is created again and fed the very images ours fed it
-(recorded in a separate run), one call after another in one thread, and closed at the
-end as ours closes them, with nothing else. Bare calls each graph through MediaPipe's own
+crops, MediaPipe's hand landmark model on the square around each hand) is created
+again and fed the very images (and hand squares) ours fed it (recorded in a separate
+run), one call after another in one thread, and closed at the end as ours closes
+them, with nothing else. "Bare, stock Hands" replaces our hand graph by MediaPipe's
+stock Hands solution (a tracking graph per side, palm detection when it has lost the
+hand, on a 224 px crop around each hand, as our extraction ran before): what the same
+job costs with MediaPipe's solutions as shipped. Bare calls each graph through MediaPipe's own
 ``process``, as shipped; ours feeds the graphs the same packets without that wrapper's
 per-call Python (:mod:`mp_call`), so its CPU is also printed against a bare replay made
 through the same lean call ("bare, lean call"). Ours runs the face and hand graphs in worker threads next to Pose, so on two
@@ -34,6 +38,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
@@ -41,7 +46,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 from conftest import find_shared  # noqa: E402
-from dreamactor_core.signals import mp_call  # noqa: E402
+from dreamactor_core.signals import hand_landmarks, hand_region, mp_call  # noqa: E402
+from dreamactor_core.signals.face_landmarks import crop_square  # noqa: E402
 from dreamactor_core.signals.extract import extract_motion  # noqa: E402
 from dreamactor_core.signals.render_dreamactor import render_guidance  # noqa: E402
 from dreamactor_core.signals.retarget import retarget_motion  # noqa: E402
@@ -61,22 +67,28 @@ def load() -> str:
 
 # --- recording what our extraction feeds MediaPipe ------------------------------------
 class Recorder:
-    """Wraps MediaPipe's solution classes and :func:`mp_call.run` so every graph made and every image
-    processed (with the output streams read) is logged."""
+    """Wraps MediaPipe's solution classes, :func:`mp_call.run` and our hand landmark graph so every
+    graph made and every image processed (with the output streams read, or the hand square) is logged.
+
+    ``calls`` holds ``(graph id, image, streams)`` for a solution and ``(graph id, image, square)`` for
+    a :class:`hand_region.HandRegionGraph` (square = ``(cx, cy, side, rotation)``); ``stock_hands``
+    holds, per hand our tracker looked at, ``(index in calls, side, 224 px crop)``: what MediaPipe's
+    stock Hands solution would have been fed instead."""
 
     TARGETS = (("pose", "Pose"), ("face_mesh", "FaceMesh"), ("hands", "Hands"))
 
     def __init__(self):
         self.graphs: list[tuple[type, tuple, dict]] = []
         self.calls: list[tuple[int, np.ndarray, tuple]] = []
+        self.stock_hands: list[tuple[int, int, np.ndarray]] = []
         self._saved: list = []
 
     def __enter__(self):
         import mediapipe as mp
 
         rec = self
-        for module_name, cls_name in self.TARGETS:
-            module = getattr(mp.solutions, module_name)
+        modules = [(getattr(mp.solutions, m), c) for m, c in self.TARGETS] + [(hand_region, "HandRegionGraph")]
+        for module, cls_name in modules:
             cls = getattr(module, cls_name)
 
             class Recording(cls):
@@ -87,6 +99,31 @@ class Recorder:
 
             self._saved.append((module, cls_name, cls))
             setattr(module, cls_name, Recording)
+        landmarks = hand_region.HandRegionGraph.landmarks
+
+        def recording_landmarks(graph, image, cx, cy, side, rotation):
+            rec.calls.append((graph._gid, image.copy(), (cx, cy, side, rotation)))
+            return landmarks(graph, image, cx, cy, side, rotation)
+
+        self._saved.append((hand_region.HandRegionGraph, "landmarks", landmarks))
+        hand_region.HandRegionGraph.landmarks = recording_landmarks
+        process_side = hand_landmarks.HandTracker.process_side
+
+        def recording_process_side(tracker, frame, body_px, body_vis, side):
+            first = len(rec.calls)
+            out = process_side(tracker, frame, body_px, body_vis, side)
+            region = hand_landmarks.hand_region(body_px, side)
+            if len(rec.calls) > first and region is not None:
+                # The stock solution's crop, as our tracker cut it before it had its own graph: a square
+                # 2.4 hand lengths wide around the palm's centre, resampled to 224 px.
+                pts = np.asarray(body_px)[list(hand_landmarks._HAND_POSE_POINTS[side][:3]), :2]
+                cx, cy = 0.5 * (pts[0] + pts[1:3].mean(axis=0))
+                crop = crop_square(frame, cx, cy, 2.4 * region[4], 224, border=cv2.BORDER_CONSTANT)[0]
+                rec.stock_hands.append((first, side, crop))
+            return out
+
+        self._saved.append((hand_landmarks.HandTracker, "process_side", process_side))
+        hand_landmarks.HandTracker.process_side = recording_process_side
         run = mp_call.run
 
         def recording_run(solution, image, streams):
@@ -104,26 +141,44 @@ class Recorder:
             setattr(module, cls_name, cls)
 
 
-def bare(rec: Recorder, frame_graph: int, lean: bool = False) -> tuple[float, float, int, float]:
+def bare(rec: Recorder, frame_graph: int, lean: bool = False, stock: bool = False) -> tuple[float, float, int, float]:
     """Replay the recorded graphs and calls sequentially: (total s, steady s, steady frames, CPU s).
 
     Calls on ``frame_graph`` (the video-mode Pose) mark frames for the steady-state split. ``lean``:
-    through :func:`mp_call.run` reading the streams ours read, else through MediaPipe's ``process``.
+    through :func:`mp_call.run` reading the streams ours read (our hand graph through its own lean
+    call), else through MediaPipe's ``process``. ``stock``: MediaPipe's stock Hands solution (one
+    tracking graph per side, as shipped) on the recorded crops in place of our hand graph's calls.
     """
-    graphs: dict[int, object] = {}
+    import mediapipe as mp
+
+    graphs: dict = {}
+    stock_at: dict[int, list] = {}  # call index -> the stock solution's hands to run before it
+    for first, side, crop in rec.stock_hands if stock else ():
+        stock_at.setdefault(first, []).append((side, crop))
     frames_seen = 0
     t_warm = None
     cpu = time.process_time()
     start = time.perf_counter()
-    for gid, image, streams in rec.calls:
+    for i, (gid, image, streams) in enumerate(rec.calls):
         if gid == frame_graph:
             frames_seen += 1
             if frames_seen == WARMUP + 1:
                 t_warm = time.perf_counter()
+        for side, crop in stock_at.get(i, ()):
+            if ("stock", side) not in graphs:
+                graphs[("stock", side)] = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=1)
+            graphs[("stock", side)].process(crop)
+        cls, args, kwargs = rec.graphs[gid]
+        region = issubclass(cls, hand_region.HandRegionGraph)
+        if stock and region:
+            continue
         if gid not in graphs:
-            cls, args, kwargs = rec.graphs[gid]
             graphs[gid] = cls(*args, **kwargs)
-        if lean:
+        if region and lean:
+            graphs[gid].landmarks(image, *streams)
+        elif region:
+            graphs[gid].process({"image": image, "roi": hand_region.region_rect(image.shape, *streams)})
+        elif lean:
             mp_call.run(graphs[gid], image, streams)
         else:
             graphs[gid].process(image)
@@ -176,11 +231,12 @@ def speed(synth: Path, repeats: int) -> None:
         kinds = ", ".join(sorted({f"{cls.__name__}{'(static)' if k.get('static_image_mode') else ''}"
                                   for cls, _a, k in rec.graphs}))
         print(f"  {label}: {n} frames; bare MediaPipe = {len(rec.graphs)} graphs ({kinds}), {len(rec.calls)} calls")
-        runs, bares, leans = [], [], []
+        runs, bares, leans, stocks = [], [], [], []
         for _ in range(repeats):
             runs.append(ours(frames, fps, reference))
             bares.append(bare(rec, frame_graph))
             leans.append(bare(rec, frame_graph, lean=True))
+            stocks.append(bare(rec, frame_graph, stock=True))
         del rec
         steady_n = n - WARMUP
         cold = [n / (r["extract"] + r["retarget"] + r["render"]) for r in runs]
@@ -205,10 +261,11 @@ def speed(synth: Path, repeats: int) -> None:
         cpu_o = statistics.median(r["cpu"] for r in runs) * 1000 / n
         cpu_b = statistics.median(b[3] for b in bares) * 1000 / n
         cpu_l = statistics.median(b[3] for b in leans) * 1000 / n
+        cpu_s = statistics.median(b[3] for b in stocks) * 1000 / n
         print(f"    CPU time (all threads), median ms/frame: ours {cpu_o:.1f}, bare MediaPipe {cpu_b:.1f} "
               f"(ratio {cpu_o / cpu_b:.2f}); 2 idle cores give at most {2000 / cpu_o:.1f} fps for ours, "
               f"{2000 / cpu_b:.1f} for bare MediaPipe's calls alone; bare, lean call {cpu_l:.1f} "
-              f"(ratio {cpu_o / cpu_l:.2f})")
+              f"(ratio {cpu_o / cpu_l:.2f}); bare with MediaPipe's stock Hands solution {cpu_s:.1f}")
         if repeats > 1:
             # A busy machine only adds CPU time (cache and memory contention), so the least of the
             # repeats is the steadier figure; bare's varied by +-20% between single runs at load 4-7.
