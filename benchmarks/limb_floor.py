@@ -88,7 +88,7 @@ def clip_rows(video: Path) -> dict:
             "measured": {k: np.log(v) for k, v in limbs["measured"].items()},
             "pixels": {k: np.log(v) for k, v in floor.items()}, "true": {k: np.log(v) for k, v in true.items()},
             "shown": len(limbs["measured"]) >= 2 and len(acc.limbs_in_sight(gt)) >= 2,
-            "log_height": float(np.log(gt["body"]["height_m_rest"]))}
+            "log_height": float(np.log(gt["body"]["height_m_rest"])), "height_m": prop["stature"]["height_m"]}
 
 
 def fit_prior(rows: list[dict]) -> None:
@@ -111,6 +111,13 @@ def fit_prior(rows: list[dict]) -> None:
         print(f"    HEIGHT_SLOPE {slope}  module {limb_prior.HEIGHT_SLOPE}")
         print(f"    MEASURE_OFFSET {err.mean(0)}  module {limb_prior.MEASURE_OFFSET}")
         print(f"    NOISE_SD   {np.sqrt(np.mean((err - err.mean(0)) ** 2, 0))}  module {limb_prior.NOISE_SD}")
+        # Against the estimated stature, which is what estimate_limbs is given.
+        sized = [(r, e) for r, e in zip(four, err) if r["height_m"]]
+        if len(sized) >= 3:
+            x = np.log([r["height_m"] / limb_prior.HEIGHT_REF for r, _ in sized])
+            e = np.array([e for _, e in sized])
+            line = np.polyfit(x, e, 1)[0]
+            print(f"    MEASURE_HEIGHT_SLOPE {line}  module {limb_prior.MEASURE_HEIGHT_SLOPE} ({len(sized)} clips)")
         print(f"    PRIOR_COV x1e4\n{np.cov(true.T) * 1e4}\n    module x1e4\n{limb_prior.PRIOR_COV * 1e4}")
         # Two numbers were fitted per limb (the line), so the residuals have n - 2 degrees of freedom.
         print(f"    PRIOR_COV_GIVEN_HEIGHT x1e4\n{resid.T @ resid / (len(rows) - 2) * 1e4}\n    module x1e4\n"

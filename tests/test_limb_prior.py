@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dreamactor_core.signals.limb_prior import (HEIGHT_REF, HEIGHT_SLOPE, LIMBS, MEASURE_OFFSET, PRIOR_COV, PRIOR_MEAN,
-                                                estimate_limbs)
+from dreamactor_core.signals.limb_prior import (HEIGHT_REF, HEIGHT_SLOPE, LIMBS, MEASURE_HEIGHT_SLOPE, MEASURE_OFFSET,
+                                                PRIOR_COV, PRIOR_MEAN, estimate_limbs)
 
 FULL = {k: 1.0 for k in LIMBS}
 
@@ -80,3 +80,17 @@ def test_the_prior_shape_follows_the_height():
     child = _shape(estimate_limbs(measured, FULL, height_m=1.2)) - base
     tall = _shape(estimate_limbs(measured, FULL, height_m=1.9)) - base
     assert np.abs(child).max() > np.abs(tall).max()
+
+
+def test_mediapipes_reading_of_a_child_comes_back_as_a_childs_shape():
+    """A 1.2 m child and a 2.3 m adult with the shapes the prior expects at their heights, each read with
+    MediaPipe's offset at that height (its landmarks lengthen a child's thighs and shorten its forearms against
+    the truth): the estimate gives each its own shape back, not the shape less MediaPipe's height-dependent
+    offset."""
+    for height in (1.2, 2.3):
+        stature = np.log(height / HEIGHT_REF)
+        shape = PRIOR_MEAN + HEIGHT_SLOPE * stature
+        measured = {k: float(0.4 * np.exp(m + o)) for k, m, o in
+                    zip(LIMBS, shape, MEASURE_OFFSET + MEASURE_HEIGHT_SLOPE * stature)}
+        out = estimate_limbs(measured, FULL, height_m=height)
+        assert _shape(out) == pytest.approx(shape - shape.mean(), abs=1e-6)
