@@ -7,23 +7,25 @@ import numpy as np
 import pytest
 
 from dreamactor_core.signals import hand_region
+from dreamactor_core.signals.extract import extract_motion
 from dreamactor_core.signals.hand_landmarks import HandTracker, hand_region as body_hand_region
 from dreamactor_core.signals.video_io import read_video
 
 CLIP = "pub01_walk_in_place"
-EVERY = 6  # 12 of the 72 frames
 
 
 @pytest.fixture(scope="module")
 def clip(synth_dir):
-    frames, _fps = read_video(synth_dir / f"{CLIP}.mp4")
+    frames, fps = read_video(synth_dir / f"{CLIP}.mp4")
     gt = json.load(open(synth_dir / f"{CLIP}.json"))
     names = gt["keypoint_names"]["skeleton"]
-    picked = range(0, len(frames), EVERY)
-    skel = np.array([gt["frames"][t]["skeleton"]["uv"] for t in picked])
+    skel = np.array([f["skeleton"]["uv"] for f in gt["frames"]])
+    # The tracker's input in the extraction: MediaPipe Pose's own points, unsmoothed, frame after frame.
+    body = extract_motion(frames, fps, smoothing=0.0, hands=False, face=False)
     return {
-        "frames": frames[::EVERY],
-        "mp_uv": np.array([gt["frames"][t]["mp33"]["uv"] for t in picked]),
+        "frames": frames,
+        "body": body.body_px,
+        "vis": body.body_conf,
         # per side (0 = subject's left): the wrist joint and the middle finger's knuckle
         "wrist": skel[:, [names.index("left_wrist_joint"), names.index("right_wrist_joint")]],
         "mcp": skel[:, [names.index("left_middle_mcp"), names.index("right_middle_mcp")]],
@@ -31,14 +33,14 @@ def clip(synth_dir):
 
 
 def test_hands_land_on_the_true_wrists_and_knuckles(clip):
-    """Fed the true body points, the tracker finds both hands on most frames, its wrist (point 0) and
-    middle knuckle (point 9) within a third of the palm's length of the truth; MediaPipe's full model
-    through its own tracking graph was 0.16 / 0.18 palm off on this clip, the lite model here 0.15 / 0.17."""
+    """Fed MediaPipe Pose's points, the tracker finds the hands on most frames (the far hand is half hidden
+    behind the body on a quarter of them), its wrist (point 0) and middle knuckle (point 9) within a
+    fifth of the palm's length of the truth (medians; MediaPipe's own tracking graph on our old crops:
+    found 143 of 144, mean 0.16 / 0.18 palm off; this tracker 126, 0.12 / 0.13)."""
     tracker = HandTracker()
     try:
         found, err_wrist, err_mcp = [], [], []
-        vis = np.ones(33)
-        for frame, body, wrist, mcp in zip(clip["frames"], clip["mp_uv"], clip["wrist"], clip["mcp"]):
+        for frame, body, vis, wrist, mcp in zip(clip["frames"], clip["body"], clip["vis"], clip["wrist"], clip["mcp"]):
             for side, hand in enumerate(tracker.process(frame, body, vis)):
                 found.append(hand is not None)
                 if hand is not None:
@@ -47,14 +49,15 @@ def test_hands_land_on_the_true_wrists_and_knuckles(clip):
                     err_mcp.append(np.linalg.norm(hand[9, :2] - mcp[side]) / palm)
     finally:
         tracker.close()
+    print(f"found {np.mean(found):.3f}, median error / palm: wrist {np.median(err_wrist):.3f} knuckle {np.median(err_mcp):.3f}")
     assert np.mean(found) >= 0.8
-    assert np.median(err_wrist) < 0.33 and np.median(err_mcp) < 0.33
+    assert np.median(err_wrist) < 0.2 and np.median(err_mcp) < 0.2
 
 
 def test_window_lean_call_and_process_agree(clip):
     """The tracker's window around the square gives the landmarks the whole frame gives (same pixels reach
     the model), and the lean call gives what MediaPipe's own ``process`` gives."""
-    frame, body = clip["frames"][0], clip["mp_uv"][0]
+    frame, body = clip["frames"][0], clip["body"][0]
     cx, cy, side, rotation, _length = body_hand_region(body, 1)
     graph = hand_region.HandRegionGraph(0)
     try:
