@@ -55,6 +55,10 @@ MAX_IN_FLIGHT = 4  # frames whose face/hand work may be pending: bounds the memo
 # jitter) but not on every clip: a still body's joints, which Pose's filter holds over about 2 s
 # (shared head-turn clip, mean px 3.81 for 3.78), and a hip read swinging with a waving arm.
 POSE_FILTER = {"ours": True, "none": True}
+# Version of what MediaPipe's part of extract_motion (everything before the head and body-size steps,
+# see finish_motion) returns for given frames: saved raw extractions (raw_cache) are keyed by it, with
+# the video's hash and MediaPipe's version. Bump it with any change that moves that output.
+EXTRACTION_VERSION = 1
 
 
 class PoseLandmarker:
@@ -210,9 +214,7 @@ def extract_motion(
         motion = fill_gaps(motion, max_gap)
         motion = smooth_motion(motion, smoothing)
         if head and face:
-            motion = _estimate_head(motion)
-            # Proportions over the clip and the height in metres (from the head-to-body ratio).
-            motion.meta["body_size"] = body_size(motion)
+            motion = finish_motion(motion)
     finally:
         closing.join()
     return motion
@@ -365,6 +367,18 @@ def _assemble(rows: list, fps: float, size: tuple[int, int], name: str) -> Motio
         raise DreamActorError(f"{name}: no person found {where} where a person is visible "
                               "(ideally the whole body, facing the camera)")
     motion.meta["frames_with_person"] = found
+    return motion
+
+
+def finish_motion(motion: Motion) -> Motion:
+    """extract_motion's steps after MediaPipe (``head=True``): the head sphere, then the clip's body size.
+
+    Run by extract_motion itself, and on a saved ``head=False`` extraction (:mod:`raw_cache`) to make
+    the same motion with the head and body-size code in hand.
+    """
+    motion = _estimate_head(motion)
+    # Proportions over the clip and the height in metres (from the head-to-body ratio).
+    motion.meta["body_size"] = body_size(motion)
     return motion
 
 

@@ -30,6 +30,7 @@ from . import accuracy as acc
 from .body_size import clip_proportions, estimate_height
 from .extract import extract_motion
 from .head_pose import estimate_head
+from .motion import Motion
 from .reliability import reliable_landmarks
 from .retarget import retarget_motion
 from .smoothing import smooth_motion
@@ -69,14 +70,18 @@ def misses(card: dict) -> list[str]:
     return [name for name, (_text, ok) in TARGETS.items() if not ok(card)]
 
 
-def score_clip(video: Path, gt: dict | None = None, smoothing: float = DEFAULT_SMOOTHING) -> dict:
-    """The scorecard of ``video`` (with ``NAME.json`` beside it unless ``gt`` is given)."""
+def score_clip(video: Path, gt: dict | None = None, smoothing: float = DEFAULT_SMOOTHING,
+               raw: Motion | None = None) -> dict:
+    """The scorecard of ``video`` (with ``NAME.json`` beside it unless ``gt`` is given).
+
+    ``raw``: the clip's raw extraction, ``extract_motion(frames, fps, smoothing=0.0)``, when already made
+    (a saved one, :mod:`raw_cache`); the video is then not read.
+    """
     from ..sampling.alignment import align_to_reference
 
     video = Path(video)
     gt = gt if gt is not None else json.loads(video.with_suffix(".json").read_text())
-    frames, fps = read_video(video)
-    raw = extract_motion(frames, fps, smoothing=0.0)
+    raw = raw if raw is not None else extract_motion(*read_video(video), smoothing=0.0)
     ours = estimate_head(smooth_motion(raw, smoothing))
     size, raw_size = clip_proportions(ours), clip_proportions(raw)
     worst, limb_errors = acc.proportion_error(size["lengths"], gt)
@@ -85,7 +90,7 @@ def score_clip(video: Path, gt: dict | None = None, smoothing: float = DEFAULT_S
     seen = np.array([f["mp33"]["vis"] for f in gt["frames"]]) == 2
     seen[:, HAND_POINTS] = False
     moves = np.linalg.norm(moved.body_px[..., :2] - ours.body_px[..., :2], axis=-1)[seen]
-    card = {"clip": video.stem, "frames": len(frames),
+    card = {"clip": video.stem, "frames": raw.num_frames,
             "raw": acc.keypoint_scores(raw.body_px, gt), "ours": acc.keypoint_scores(ours.body_px, gt),
             "head": acc.head_scores(ours, gt), "limbs": worst, "limb_errors": limb_errors,
             # Against the posed frames' median instead of the rest lengths: the truth scored before, shown beside.
