@@ -40,6 +40,7 @@ from .head_pose import angles_from_rotation, rotation_from_angles
 from .head_size import hold_nearest, sphere_track
 from .point_sources import MEDIAPIPE, PointSource
 from .torso_turn import sharpen_turn, steady_runs
+from .turn_peak import raise_to_turn
 
 FACE_FULL_DEG, FACE_NONE_DEG = 45.0, 75.0  # face weight 1 below, 0 above (yaw, from the head-point fit)
 FACE_YAW_NONE_DEG = 65.0  # ...in yaw itself gone by this turn, judged by the fit that reads the head more turned
@@ -373,6 +374,12 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
         have = have | held
         for i in pos:
             source[i] = "held"
+    # A quick turn out past what the face reads and back goes at least as far as its speed carries it (turn_peak).
+    raised = raise_to_turn(angles[:, 0], np.where(lone, np.nan, face_a[:, 0]), point_a[:, 0], fps)
+    moved = np.flatnonzero(have & (raised != angles[:, 0]))
+    if len(moved):
+        angles[moved, 0] = raised[moved]
+        rotation[moved] = [rotation_from_angles(*a) for a in angles[moved]]
     keep = have & (tracked | have_f | have_p) & np.isfinite(radius) & np.isfinite(center).all(1)
     rotation[~keep], angles[~keep], center[~keep], radius[~keep] = np.nan, np.nan, np.nan, np.nan
     return {"rotation": rotation, "angles": angles, "center_px": center, "radius_px": radius,
