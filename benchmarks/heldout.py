@@ -2,6 +2,7 @@
 
     python benchmarks/heldout.py OUT_DIR [--variants 1 2 3] [--size 384] [--frames 40] [--no-limb-morphs]
                                  [--cache DIR]
+    python benchmarks/heldout.py --sets DIR [DIR ...] [--cache DIR]
 
 Variant N (other bodies of each case's class and limb lengths, views, motion speeds and
 phases, looks; see ``dreamactor_core.training.synth_variants``) is rendered into
@@ -16,7 +17,8 @@ With ``--cache DIR`` each clip's raw MediaPipe extraction is saved under ``DIR/<
 first time and replayed after (:mod:`dreamactor_core.signals.raw_cache`: keyed by the video's hash,
 MediaPipe's version and the extraction's version, so a stale entry is made again, never read). Every
 step after MediaPipe runs with the code in hand, so a change downstream of MediaPipe re-scores a set in
-seconds. Each variant says how many extractions it reused and made.
+seconds. Each variant says how many extractions it reused and made. ``--sets`` scores folders already
+rendered (the eight cases each, as ``synth_hardcases`` writes them) as they are, named by their folder.
 """
 from __future__ import annotations
 
@@ -45,7 +47,9 @@ def variant_dir(out: Path, variant: int, size: int, frames: int, limb_morphs: bo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("out_dir", type=Path, nargs="?", help="where the variants are rendered (not with --sets)")
+    parser.add_argument("--sets", type=Path, nargs="+", default=None,
+                        help="score these folders of the eight cases as they are, instead of rendering variants")
     parser.add_argument("--variants", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--frames", type=int, default=40)
@@ -56,10 +60,23 @@ def main() -> None:
     args = parser.parse_args()
     if any(v < 0 for v in args.variants):
         sys.exit("--variants: each must be 0 (the hard-case set) or more")
-    missed: dict[int, dict[str, list[str]]] = {}
-    for variant in args.variants:
-        folder = variant_dir(args.out_dir, variant, args.size, args.frames, args.limb_morphs)
-        print(f"variant {variant} ({folder}): raw MediaPipe -> ours, as benchmarks/signals.py --accuracy prints")
+    if (args.out_dir is None) == (args.sets is None):
+        sys.exit("give OUT_DIR (variants rendered there) or --sets DIR ... (folders already rendered), not both")
+    if args.sets is not None:
+        lacking = [f"{folder}: {name}.mp4" for folder in args.sets for name in CASES
+                   if not (folder / f"{name}.mp4").exists()]
+        if lacking:
+            sys.exit(f"--sets: each folder must hold the eight cases; missing {', '.join(lacking[:4])}")
+        if len({folder.name for folder in args.sets}) < len(args.sets):
+            sys.exit("--sets: the folders are named by their last part; give folders whose names differ")
+        sets = {folder.name: (lambda folder=folder: folder) for folder in args.sets}
+    else:  # each variant rendered when its turn comes, so the first ones' cards come early
+        sets = {f"v{v}": (lambda v=v: variant_dir(args.out_dir, v, args.size, args.frames, args.limb_morphs))
+                for v in args.variants}
+    missed: dict[str, dict[str, list[str]]] = {}
+    for variant, make in sets.items():
+        folder = make()
+        print(f"{variant} ({folder}): raw MediaPipe -> ours, as benchmarks/signals.py --accuracy prints")
         # A folder rendered before the renderer wrote the rest lengths is scored on the posed median
         # (accuracy.gt_limb_lengths falls back to it): say so, since its limbs column means another truth.
         posed = [n for n in CASES if "coco_segment_lengths_rest_m" not in
@@ -81,10 +98,10 @@ def main() -> None:
             print(f"  raw extractions in {args.cache / folder.name}: "
                   + "; ".join(f"{how} {len(names)} ({' '.join(names)})" for how, names in done.items()))
     print("targets -> clips missing them, per variant:")
-    print(f"  {'target':12s} " + " ".join(f"{'v' + str(v):28s}" for v in args.variants))
+    print(f"  {'target':12s} " + " ".join(f"{v:28s}" for v in sets))
     for target in TARGETS:
-        print(f"  {target:12s} " + " ".join(f"{' '.join(missed[v].get(target, [])) or '-':28s}" for v in args.variants))
-    total = "  ".join(f"v{v} {sum(len(c) for c in missed[v].values())}" for v in args.variants)
+        print(f"  {target:12s} " + " ".join(f"{' '.join(missed[v].get(target, [])) or '-':28s}" for v in sets))
+    total = "  ".join(f"{v} {sum(len(c) for c in missed[v].values())}" for v in sets)
     print(f"  (clip, target) pairs missed of {len(CASES) * len(TARGETS)}: {total}")
 
 
