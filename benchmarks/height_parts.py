@@ -1,12 +1,13 @@
 """Where a synthetic clip's height error comes from: the head-ratio law, the head sphere, or a part of the chain.
 
-    python benchmarks/height_parts.py [DIR ...] [--raw RAWDIR ...]
+    python benchmarks/height_parts.py [DIR ...] [--raw RAWDIR ... | --cache DIR]
 
 DIRs hold clips with ground truth (``NAME.mp4`` + ``NAME.json``: the shared synthetic set, the default,
 or a hard-case set). Each clip whose whole body is seen (as the scorecard asks for a height) is extracted
 as the scorecard does (raw extraction, the default smoothing, the head); with ``--raw``, one folder per DIR,
 its raw extraction is read from ``RAWDIR/NAME.json`` instead (a saved ``extract_motion(frames, fps,
-smoothing=0.0)``), which skips MediaPipe. Per clip it prints the height's error (log, in %) and its shares,
+smoothing=0.0)``), which skips MediaPipe; with ``--cache``, from saved extractions made once per clip
+(:mod:`dreamactor_core.signals.raw_cache`, ``CACHE/<DIR's name>``). Per clip it prints the height's error (log, in %) and its shares,
 on the frames :func:`body_size.height_frames` picks (they add up to the error up to second order):
 
 - ``law``: the error the head-ratio law makes on the TRUE chain over the true head radius: what is left with
@@ -63,6 +64,7 @@ from dreamactor_core.signals import body_size as bs  # noqa: E402
 from dreamactor_core.signals.extract import extract_motion  # noqa: E402
 from dreamactor_core.signals.head_pose import estimate_head  # noqa: E402
 from dreamactor_core.signals.motion import Motion  # noqa: E402
+from dreamactor_core.signals.raw_cache import raw_extraction  # noqa: E402
 from dreamactor_core.signals.scorecard import DEFAULT_SMOOTHING  # noqa: E402
 from dreamactor_core.signals.smoothing import smooth_motion  # noqa: E402
 from dreamactor_core.signals.video_io import read_video  # noqa: E402
@@ -130,10 +132,13 @@ def shares(motion: Motion, gt: dict) -> dict | None:
     return out
 
 
-def ours(video: Path, raw_dir: Path | None) -> Motion:
-    """The motion the scorecard scores: raw extraction (read from ``raw_dir`` when given), smoothed, head."""
+def ours(video: Path, raw_dir: Path | None, cache: Path | None = None) -> Motion:
+    """The motion the scorecard scores: raw extraction (read from ``raw_dir`` or ``cache`` when given),
+    smoothed, head."""
     if raw_dir is not None:
         raw = Motion.from_json((raw_dir / f"{video.stem}.json").read_text())
+    elif cache is not None:
+        raw, _how = raw_extraction(video, cache / video.parent.name)
     else:
         frames, fps = read_video(video)
         raw = extract_motion(frames, fps, smoothing=0.0)
@@ -144,7 +149,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dirs", nargs="*", type=Path)
     ap.add_argument("--raw", nargs="*", type=Path, default=None, help="saved raw extractions, one folder per DIR")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="folder of saved raw extractions, made once per clip and replayed after")
     args = ap.parse_args()
+    if args.raw and args.cache:
+        sys.exit("--raw and --cache: give one of them")
     dirs = args.dirs or [find_shared() / "data" / "synth"]
     raws = args.raw or [None] * len(dirs)
     if len(raws) != len(dirs):
@@ -157,7 +166,7 @@ def main() -> None:
             gt = json.loads(video.with_suffix(".json").read_text())
             if not acc.whole_body_seen(gt):
                 continue
-            row = shares(ours(video, raw_dir), gt)
+            row = shares(ours(video, raw_dir, args.cache), gt)
             if row is None:
                 print(f"{video.stem:28s} {'-':>5s} /{gt['body']['height_m_rest']:5.2f}  no height")
                 continue
