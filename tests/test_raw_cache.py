@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from dreamactor_core.signals import raw_cache, scorecard
+from dreamactor_core.signals.motion import ARRAY_FIELDS
 from test_retarget import gt_motion
 
 CLIP = "pub01_walk_in_place"
@@ -32,7 +33,15 @@ def test_an_extraction_is_made_once_then_reused(tmp_path, counted):
     assert how == "made" and calls == [{"smoothing": 0.0, "head": False}]
     again, how = raw_cache.raw_extraction(video, cache)
     assert how == "reused" and len(calls) == 1
-    np.testing.assert_array_equal(again.body_px, truth.body_px)
+    # Every array as it was made, dtype included, and the meta: the replayed extraction is the extraction.
+    for name in ARRAY_FIELDS:
+        made = getattr(truth, name)
+        if made is None:
+            assert getattr(again, name) is None, name
+        else:
+            assert getattr(again, name).dtype == made.dtype, name
+            np.testing.assert_array_equal(getattr(again, name), made, err_msg=name)
+    assert (again.fps, again.width, again.height, again.meta) == (truth.fps, truth.width, truth.height, truth.meta)
     assert [p.name for p in cache.iterdir()] == [raw_cache.entry_name(video)]
 
 

@@ -25,9 +25,10 @@ from .video_io import read_video
 
 
 def mediapipe_version() -> str:
+    """The installed MediaPipe's version: part of every entry's key."""
     import mediapipe as mp
 
-    return str(getattr(mp, "__version__", "unknown"))
+    return mp.__version__
 
 
 def entry_name(video: Path, mediapipe: str | None = None) -> str:
