@@ -50,18 +50,30 @@ def main() -> None:
     parser.add_argument("out_dir", type=Path, nargs="?", help="where the variants are rendered (not with --sets)")
     parser.add_argument("--sets", type=Path, nargs="+", default=None,
                         help="score these folders of the eight cases as they are, instead of rendering variants")
-    parser.add_argument("--variants", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--size", type=int, default=384)
-    parser.add_argument("--frames", type=int, default=40)
-    parser.add_argument("--no-limb-morphs", dest="limb_morphs", action="store_false",
+    # Rendering options default to None so that one given with --sets (which renders nothing) is refused.
+    parser.add_argument("--variants", type=int, nargs="+", default=None, help="default: 1 2 3")
+    parser.add_argument("--size", type=int, default=None, help="default: 384")
+    parser.add_argument("--frames", type=int, default=None, help="default: 40")
+    parser.add_argument("--no-limb-morphs", dest="limb_morphs", action="store_false", default=None,
                         help="bodies without arm/leg length morphs (every other draw of the variant kept)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="folder of saved raw MediaPipe extractions: made once per clip, replayed after")
     args = parser.parse_args()
+    if args.out_dir is None and args.sets is None:
+        sys.exit("give OUT_DIR (variants rendered there) or --sets DIR ... (folders already rendered)")
+    if args.out_dir is not None and args.sets is not None:
+        sys.exit(f"give OUT_DIR ({args.out_dir}) or --sets, not both: --sets scores folders already rendered")
+    rendering = {"--variants": args.variants, "--size": args.size, "--frames": args.frames,
+                 "--no-limb-morphs": args.limb_morphs}
+    if args.sets is not None and any(v is not None for v in rendering.values()):
+        given = " ".join(k for k, v in rendering.items() if v is not None)
+        sys.exit(f"{given}: only for variants rendered into OUT_DIR; --sets scores its folders as they are")
+    args.variants = [1, 2, 3] if args.variants is None else args.variants
+    args.size = 384 if args.size is None else args.size
+    args.frames = 40 if args.frames is None else args.frames
+    args.limb_morphs = args.limb_morphs is None
     if any(v < 0 for v in args.variants):
         sys.exit("--variants: each must be 0 (the hard-case set) or more")
-    if (args.out_dir is None) == (args.sets is None):
-        sys.exit("give OUT_DIR (variants rendered there) or --sets DIR ... (folders already rendered), not both")
     if args.sets is not None:
         lacking = [f"{folder}: {name}.mp4" for folder in args.sets for name in CASES
                    if not (folder / f"{name}.mp4").exists()]
