@@ -99,6 +99,19 @@ def test_invented_legs_never_move_the_body(synth_dir):
     np.testing.assert_allclose(out.head_center_px, base.head_center_px, atol=0.5)
 
 
+def test_limb_ends_pinned_at_the_edge_are_not_seen(synth_dir):
+    """The portrait's elbows are below the frame; MediaPipe pins the right one on the bottom edge and rates
+    it visible. No limb end counted as seen has its true position outside the picture."""
+    motion, _ = _clip(str(synth_dir), "pub06_portrait_head", "full")
+    gt = _gt(str(synth_dir / "pub06_portrait_head.json"))
+    ends = [13, 14, 15, 16, 25, 26, 27, 28]  # elbows, wrists, knees, ankles
+    uv = np.array([[f["mp33"]["uv"][j] for j in ends] for f in gt["frames"][:FRAMES]], np.float64)
+    outside = ((uv < 0) | (uv > [motion.width - 1, motion.height - 1])).any(-1)
+    assert outside.any(-1).all()  # the clip does show limbs that leave the frame
+    seen = reliable_landmarks(motion)[:, ends]
+    assert not (seen & outside).any(), np.argwhere(seen & outside)
+
+
 @pytest.mark.parametrize("pin", [False, True])
 def test_full_body_driver_keeps_a_portrait_references_framing(synth_dir, pin):
     """pub01's walk onto the pub06 portrait: the head sphere sits on the portrait's head, at its size."""
