@@ -57,17 +57,15 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-from conftest import find_shared  # noqa: E402
+from clip_sources import add_arguments, folders, raw_motion  # noqa: E402
 from dreamactor_core.signals import accuracy as acc  # noqa: E402
 from dreamactor_core.signals import body_size as bs  # noqa: E402
-from dreamactor_core.signals.extract import extract_motion  # noqa: E402
 from dreamactor_core.signals.head_pose import estimate_head  # noqa: E402
 from dreamactor_core.signals.motion import Motion  # noqa: E402
-from dreamactor_core.signals.raw_cache import raw_extraction  # noqa: E402
 from dreamactor_core.signals.scorecard import DEFAULT_SMOOTHING  # noqa: E402
 from dreamactor_core.signals.smoothing import smooth_motion  # noqa: E402
-from dreamactor_core.signals.video_io import read_video  # noqa: E402
 
 COLUMNS = ("law", "sphere", "depth", "shin", "thigh", "torso", "neck")
 GROWTH = 1.0 / (1.0 - bs.HEAD_GROWTH)  # d log height / d log ratio
@@ -135,32 +133,16 @@ def shares(motion: Motion, gt: dict) -> dict | None:
 def ours(video: Path, raw_dir: Path | None, cache: Path | None = None) -> Motion:
     """The motion the scorecard scores: raw extraction (read from ``raw_dir`` or ``cache`` when given),
     smoothed, head."""
-    if raw_dir is not None:
-        raw = Motion.from_json((raw_dir / f"{video.stem}.json").read_text())
-    elif cache is not None:
-        raw, _how = raw_extraction(video, cache / video.parent.name)
-    else:
-        frames, fps = read_video(video)
-        raw = extract_motion(frames, fps, smoothing=0.0)
-    return estimate_head(smooth_motion(raw, DEFAULT_SMOOTHING))
+    return estimate_head(smooth_motion(raw_motion(video, raw_dir, cache), DEFAULT_SMOOTHING))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("dirs", nargs="*", type=Path)
-    ap.add_argument("--raw", nargs="*", type=Path, default=None, help="saved raw extractions, one folder per DIR")
-    ap.add_argument("--cache", type=Path, default=None,
-                    help="folder of saved raw extractions, made once per clip and replayed after")
+    add_arguments(ap)
     args = ap.parse_args()
-    if args.raw and args.cache:
-        sys.exit("--raw and --cache: give one of them")
-    dirs = args.dirs or [find_shared() / "data" / "synth"]
-    raws = args.raw or [None] * len(dirs)
-    if len(raws) != len(dirs):
-        sys.exit(f"--raw: give one folder per DIR ({len(dirs)}), got {len(raws)}")
     print(f"{'clip':28s} {'height':>12s} {'error':>6s} " + " ".join(f"{c:>6s}" for c in COLUMNS)
           + "   (% of height, log)")
-    for folder, raw_dir in zip(dirs, raws):
+    for folder, raw_dir in folders(args):
         rows = []
         for video in sorted(folder.glob("*.mp4")):
             gt = json.loads(video.with_suffix(".json").read_text())

@@ -19,10 +19,11 @@ EDGE_MARGIN = 0.02  # share of the image size a landmark may sit outside the pic
 # Limb ends (elbows, wrists, hands, knees, ankles, feet): where a limb leaves the picture, MediaPipe pins
 # its end onto the border and rates it visible (0.9-0.98 on a raised wrist), so neither its visibility nor
 # a margin outside tells a pinned end from a seen one. On the public, hard and 15 held-out hard-case sets
-# (134 clips, ground truth projected) a limb joint MediaPipe put 0-3 px inside the border of a 384 px frame
-# had its truth outside on 64% of frames (3-6 px: 51%; 30-50 px: 0.7%), and one it put outside on 98%. So
-# a limb end outside the picture or within EDGE_BAND of the larger side from the border is not seen.
-# The shoulders and hips never came within 25 px of the border there; they and the face keep EDGE_MARGIN.
+# (134 clips, ground truth projected; benchmarks/edge_truth.py) a limb point MediaPipe put within 1% of the
+# picture's larger side inside the border had its truth outside on 63% of frames (1-5%: 42-44%, 5-8%: 20%,
+# 8-13%: 0.6%), and one it put outside on 98%. So a limb end outside the picture or within EDGE_BAND of the border
+# is not seen. Only elbows and wrists came within 5% of the border there, never a shoulder or hip; the trunk and
+# face keep EDGE_MARGIN.
 EDGE_BAND = 0.01
 LIMB_ENDS = (13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 25, 26, 27, 28, 29, 30, 31, 32)
 
