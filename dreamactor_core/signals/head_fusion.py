@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from .head_pose import angles_from_rotation, rotation_from_angles
+from .bowed_points import unbow_point_yaw
 from .head_size import hold_nearest, sphere_track
 from .point_sources import MEDIAPIPE, PointSource
 from .torso_turn import sharpen_turn, steady_runs
@@ -258,6 +259,8 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     n = len(body_world)
     ramp = max(1, int(round(FADE_S * fps)))
     face_a, point_a = _angles(face_fit["rotation"]), _angles(point_fit["rotation"])
+    # On a bowed head the face has lost, the points' yaw less their over-read beside the face (bowed_points).
+    point_a = unbow_point_yaw(point_a, face_a[:, 0])
     have_f, have_p = np.isfinite(face_a).all(1), np.isfinite(point_a).all(1)
     # The face reads a turned head as less turned, the head points as more: judge by both.
     turn = np.where(have_p & have_f, 0.5 * (np.abs(face_a[:, 0]) + np.abs(point_a[:, 0])), face_a[:, 0])
