@@ -59,7 +59,7 @@ POSE_FILTER = {"ours": True, "none": True}
 # Version of what MediaPipe's part of extract_motion (everything before the head and body-size steps,
 # see finish_motion) returns for given frames: saved raw extractions (raw_cache) are keyed by it, with
 # the video's hash and MediaPipe's version. Bump it with any change that moves that output.
-EXTRACTION_VERSION = 1
+EXTRACTION_VERSION = 2  # 2: the hands' second look only for a hand seen on the very last frame
 
 
 class PoseLandmarker:

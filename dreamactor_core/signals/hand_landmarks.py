@@ -41,7 +41,14 @@ def region_rotation(wrist: np.ndarray, knuckles: np.ndarray) -> float:
 # than that: the body's points are coarser than the hand's own, and a wrist near the square's
 # edge is read badly (lite model, same hands: true-wrist error 0.21 palm lengths at 1.25x, 0.17
 # at 1.4x; hands found 1108 and 1101, where MediaPipe's own tracking found 1145, more of them wrong).
+# For the same reason the centre sits a little nearer the wrist (0.95) than measured (0.98): the wrist
+# is the point the square's margin keeps least clear of its edge.
 REGION_SIDE, REGION_ALONG = 1.4, 0.95
+# The landmark model's choices (see :data:`.hand_region.MODEL_COMPLEXITIES`): 0 = lite, 1 = full.
+_COMPLEXITIES = (0, 1)
+# A square can hold both hands (hands together): its hand is this one only when the found wrist lies
+# within this many hand lengths of the body's wrist (the stock tracker's 0.25 of its 2.4-hand crop).
+SAME_WRIST_HANDS = 0.6
 
 
 def hand_region(body_px: np.ndarray, side: int) -> tuple[float, float, float, float, float] | None:
@@ -77,6 +84,12 @@ class HandTracker:
 
     def __init__(self, *, min_visibility: float = 0.5, model_complexity: int = 0,
                  fallback_complexity: int | None = 1):
+        # Checked here, before any frame is read, each naming its argument.
+        if model_complexity not in _COMPLEXITIES:
+            raise ValueError(f"HandTracker model_complexity must be 0 (lite) or 1 (full), got {model_complexity!r}")
+        if fallback_complexity is not None and fallback_complexity not in _COMPLEXITIES:
+            raise ValueError("HandTracker fallback_complexity must be 0 (lite), 1 (full) or None (no second look), "
+                             f"got {fallback_complexity!r}")
         self.min_visibility = float(min_visibility)
         self.complexities = (int(model_complexity),) + (() if fallback_complexity is None else (int(fallback_complexity),))
         self._graphs: dict = {}
@@ -94,10 +107,11 @@ class HandTracker:
         wrist_j = _HAND_POSE_POINTS[side][0]
         h, w = frame.shape[:2]
         wrist = body_px[wrist_j, :2]
-        if not (body_vis[wrist_j] >= self.min_visibility and -0.1 * w < wrist[0] < 1.1 * w and -0.1 * h < wrist[1] < 1.1 * h):
-            return None
-        region = hand_region(body_px, side)
+        region = None
+        if body_vis[wrist_j] >= self.min_visibility and -0.1 * w < wrist[0] < 1.1 * w and -0.1 * h < wrist[1] < 1.1 * h:
+            region = hand_region(body_px, side)
         if region is None:
+            self._seen[side] = False  # the second look is for a hand seen on the very last frame
             return None
         cx, cy, size, rotation, length = region
         # Only the pixels the rotated square can reach go to MediaPipe (it copies the image it is given):
@@ -106,6 +120,7 @@ class HandTracker:
         x0, y0 = max(int(cx - reach), 0), max(int(cy - reach), 0)
         x1, y1 = min(int(cx + reach) + 1, w), min(int(cy + reach) + 1, h)
         if x1 - x0 < 2 or y1 - y0 < 2:
+            self._seen[side] = False
             return None
         window = np.ascontiguousarray(frame[y0:y1, x0:x1])
         # A second look only for a hand just seen (a hand half hidden for a moment) whose knuckles are in
@@ -119,8 +134,7 @@ class HandTracker:
         if out is not None:
             out[:, 0] += x0
             out[:, 1] += y0
-            # The square can hold both hands (hands together): keep it only when its wrist is this wrist.
-            if np.linalg.norm(out[0, :2] - wrist) > 0.6 * length:
+            if np.linalg.norm(out[0, :2] - wrist) > SAME_WRIST_HANDS * length:
                 out = None
         self._seen[side] = out is not None
         return out

@@ -98,4 +98,3 @@ class HandRegionGraph(SolutionBase):
         if packet is None or packet.is_empty():
             return None
         return _packet_getter._get_serialized_proto(packet)
-
