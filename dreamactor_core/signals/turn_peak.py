@@ -22,6 +22,9 @@ OUT_DEG = 50.0  # ...and a fit reading past this (a head held near 35-40, its fa
 MAX_EXCURSION_S = 0.8  # a quick look aside; longer, the head may have held still out there
 PROFILE_DEG = 90.0  # the cubic never reads past profile
 BEHIND_DEG = 110.0  # a track that reads this far is turning round, not looking aside
+# The two anchors on each side lie at most this many frames apart: the speed going out and coming back is
+# read over a short step, not across a gap where the face flickered.
+ANCHOR_STEP = 2
 
 
 def face_anchors(face_yaw: np.ndarray) -> np.ndarray:
@@ -45,7 +48,7 @@ def raise_to_turn(yaw: np.ndarray, face_yaw: np.ndarray, point_yaw: np.ndarray, 
     longest = MAX_EXCURSION_S * fps
     for j in range(1, len(idx) - 2):
         a, b = idx[j], idx[j + 1]
-        if b - a < 2 or b - a > longest or idx[j - 1] < a - 2 or idx[j + 2] > b + 2:
+        if b - a < 2 or b - a > longest or idx[j - 1] < a - ANCHOR_STEP or idx[j + 2] > b + ANCHOR_STEP:
             continue
         gap = np.arange(a + 1, b)
         wrapped = (out[gap] + 180.0) % 360.0 - 180.0
