@@ -201,11 +201,19 @@ def record(frames, fps) -> tuple[Recorder, int]:
 # --- ours ------------------------------------------------------------------------------
 def ours(frames, fps, reference) -> dict[str, float]:
     """Seconds of each stage (extract cold and steady, retarget, render), CPU seconds (all threads) in all
-    and per stage (``cpu_<stage>``)."""
+    and per stage (``cpu_<stage>``); extract is also split at its last frame's progress call into the
+    frames (``frames``: MediaPipe and the workers) and what follows them (``after``: smoothing, head, body size)."""
     stamps: dict[int, float] = {}
+    last_cpu: list[float] = []
+
+    def progress(done: int, total: int) -> None:
+        stamps.setdefault(done, time.perf_counter())
+        if done == len(frames):
+            last_cpu.append(time.process_time())
+
     cpu = [time.process_time()]
     start = time.perf_counter()
-    motion = extract_motion(frames, fps, progress=lambda done, total: stamps.setdefault(done, time.perf_counter()))
+    motion = extract_motion(frames, fps, progress=progress)
     t_extract = time.perf_counter()
     cpu.append(time.process_time())
     moved = retarget_motion(motion, reference)
@@ -214,8 +222,11 @@ def ours(frames, fps, reference) -> dict[str, float]:
     render_guidance(moved, SIZE, SIZE)
     t_render = time.perf_counter()
     cpu.append(time.process_time())
+    last = stamps[len(frames)]
     return {"cpu": cpu[-1] - cpu[0], "extract": t_extract - start, "extract_steady": t_extract - stamps[WARMUP],
             "retarget": t_retarget - t_extract, "render": t_render - t_retarget,
+            "frames": last - start, "after": t_extract - last,
+            "cpu_frames": last_cpu[0] - cpu[0], "cpu_after": cpu[1] - last_cpu[0],
             **{f"cpu_{k}": b - a for k, a, b in zip(("extract", "retarget", "render"), cpu, cpu[1:])}}
 
 
@@ -254,6 +265,13 @@ def speed(synth: Path, repeats: int) -> None:
         print("    per stage, median ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in ms.items()))
         cpu_ms = {k: statistics.median(r[f"cpu_{k}"] for r in runs) * 1000 / n for k in ("extract", "retarget", "render")}
         print("    per stage, median CPU ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu_ms.items()))
+        # Where the cores idle: CPU over wall per part (2 = both cores busy all along); only meaningful idle.
+        parts = ("frames", "after", "retarget", "render")
+        busy = {k: statistics.median(r[f"cpu_{k}"] / r[k] for r in runs) for k in parts}
+        wall = {k: statistics.median(r[k] for r in runs) * 1000 / n for k in ("frames", "after")}
+        print(f"    cores busy (CPU / wall), median: extract's frames {busy['frames']:.2f} ({wall['frames']:.1f} ms/frame), "
+              f"after the frames (smoothing, head, body size) {busy['after']:.2f} ({wall['after']:.1f} ms/frame), "
+              f"retarget {busy['retarget']:.2f}, render {busy['render']:.2f}")
         # One-off cost (graphs made, people counted): cold time minus n frames at the steady rate.
         first_o = statistics.median(r["extract"] - r["extract_steady"] * n / steady_n for r in runs) * 1000
         first_b = statistics.median(b[0] - b[1] * n / b[2] for b in bares) * 1000
