@@ -254,24 +254,30 @@ class _BodyStage:
     def process(self, img: np.ndarray, t: int, pool: ThreadPoolExecutor) -> tuple | None:
         """Body landmarks of the followed person in one frame, in source pixels (None when not found)."""
         h, w = img.shape[:2]
-        res = None
+        res, read = None, False  # read: Pose has had this frame, whole (``res`` may be None: nobody found)
         if not self.follower.started:
             # Count the people in a worker while Pose looks at the whole frame: with one
             # person (the usual case) that result stands and the count cost is hidden.
             started = pool.submit(self.follower.start, img, t)
-            res = self.pose.process(_upscaled(img, self.factor))
+            res, read = self.pose.process(_upscaled(img, self.factor)), True
             if not started.result():
                 return None
             if self.follower.window is not None:
                 # Several people: Pose's tracking state may be on someone else; start afresh on the crop.
                 self.pose.close()
                 self.pose = PoseLandmarker(smooth=self.smooth)
-                res = None
-        elif self.follower.recount(img, t):  # someone came in: follow ours in a crop from now on
-            self.pose.close()
-            self.pose = PoseLandmarker(smooth=self.smooth)
+                res, read = None, False
+        elif self.follower.count_due(t):
+            # The same for a count again: Pose, on the critical path, does not wait for the detector;
+            # nobody new (the usual answer) keeps its result.
+            counting = pool.submit(self.follower.recount, img, t)
+            res, read = self.pose.process(_upscaled(img, self.factor)), True
+            if counting.result():  # someone came in: follow ours in a crop from now on
+                self.pose.close()
+                self.pose = PoseLandmarker(smooth=self.smooth)
+                res, read = None, False
         if self.follower.window is None:
-            if res is None and self.follower.meta.get("first_frame") != t:
+            if not read:
                 res = self.pose.process(_upscaled(img, self.factor))
             x0 = y0 = 0.0
             sw, sh = float(w), float(h)

@@ -330,11 +330,15 @@ class PersonFollower:
         })
         return True
 
+    def count_due(self, t: int) -> bool:
+        """Whether :meth:`recount` would look at frame ``t`` (alone, followed, and half a second on)."""
+        due = (t if self._checked_at is None else self._checked_at) + self.recount_every
+        return self.window is None and self.last_box is not None and not self.lost_frames and t >= due
+
     def recount(self, frame: np.ndarray, t: int) -> bool:
         """Count the people again when it is due; True when someone new came in and the
         followed person now has a crop window (MediaPipe must then start afresh on it)."""
-        due = (t if self._checked_at is None else self._checked_at) + self.recount_every
-        if self.window is not None or self.last_box is None or self.lost_frames or t < due:
+        if not self.count_due(t):
             return False
         self._checked_at = int(t)
         view = SceneView(frame, self.last_box)
