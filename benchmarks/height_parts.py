@@ -29,6 +29,17 @@ true deviation (MediaPipe reads every body towards its average one: tall bodies'
 a steeper law fitted on the public and hard sets gained nothing held out (27-28 of 43 within 10% for exponents
 2.2-2.6; again later on eleven held-out sets: 36 of 46 at 2.22, 33-35 at 2.0-2.6).
 
+The fast jacks read 8-11% tall on most hard-case variants (15 held-out sets, cached extractions; the per-clip
+lines at the end): law +4.6, sphere +3.1, legs +2.8, torso -2.6 on average. Nothing of it is the jacks':
+- the law's share is the bodies' own. The jacks, the 360 turn and the walk all draw adults from one range, and all
+  three read the law +4 on average (+3.8 and +4.1 for the other two). Fitted on the true chains and heights, the
+  law is the one in use: exponent 2.22 and 13.08 radii on the public and hard sets, 2.31 and 13.16 on the
+  held-out ones. What remains is each body's head against the law, 4.4-5.6% RMS, which no measurement shows;
+- the sphere is the hard-case renderer's 0.975 (0.967-1.009 on the jacks). Raised arms do not move it: frames
+  with a wrist above the nose read within 0.5% of the others (hard set and nine variants);
+- a larger ADULT_HEAD_RATIO (13.3) would meet about one more held-out height (first order) but read the shared
+  set 5% short (its renderer is the one that matters) and miss one of ours, so the constant stays.
+
 Checked the same way and left as they are (public, hard and eleven held-out sets):
 - The sphere reads 0.975 of the true head on the hard-case renderer and 1.01 on the shared set's (FaceMesh's face
   against the head, per body; the truth is defined alike: our renderer's head radius and rest height on the six
@@ -142,26 +153,41 @@ def main() -> None:
     args = ap.parse_args()
     print(f"{'clip':28s} {'height':>12s} {'error':>6s} " + " ".join(f"{c:>6s}" for c in COLUMNS)
           + "   (% of height, log)")
+    cases: dict[str, list] = {}  # clip name -> its rows over every folder (a case is one body class and motion)
     for folder, raw_dir in folders(args):
-        rows = []
+        rows, refused = [], 0
         for video in sorted(folder.glob("*.mp4")):
             gt = json.loads(video.with_suffix(".json").read_text())
             if not acc.whole_body_seen(gt):
                 continue
             row = shares(ours(video, raw_dir, args.cache), gt)
             if row is None:
+                refused += 1
                 print(f"{video.stem:28s} {'-':>5s} /{gt['body']['height_m_rest']:5.2f}  no height")
                 continue
             rows.append(row)
+            cases.setdefault(video.stem, []).append(row)
             print(f"{video.stem:28s} {row['height']:5.2f} /{row['true']:5.2f} {100 * row['error']:+6.1f} "
                   + " ".join(f"{100 * row[c]:+6.1f}" for c in COLUMNS), flush=True)
         if rows:
-            table = np.array([[r[c] for c in ("error", *COLUMNS)] for r in rows]) * 100
-            print(f"{folder.name}: {len(rows)} heights; RMS " + " ".join(
-                f"{c} {v:.1f}" for c, v in zip(("error", *COLUMNS), np.sqrt(np.mean(table ** 2, 0)))))
-            print(f"{' ' * len(folder.name)}  mean " + " ".join(
-                f"{c} {v:+.1f}" for c, v in zip(("error", *COLUMNS), table.mean(0)))
-                + f"; the law alone within 10% on {sum(r['law_within'] for r in rows)} of {len(rows)}")
+            _summary(folder.name, rows, refused)
+    if len(cases) and max(len(r) for r in cases.values()) > 1:
+        print("per clip over every folder (mean of each share):")
+        for name, rows in sorted(cases.items()):
+            print(f"{name:28s} {len(rows):2d} clips   " + " ".join(
+                f"{c} {100 * np.mean([r[c] for r in rows]):+.1f}" for c in ("error", *COLUMNS)))
+
+
+def _summary(name: str, rows: list[dict], refused: int) -> None:
+    """One folder's RMS and mean shares, and its misses as the scorecard counts them (a refusal is one)."""
+    table = np.array([[r[c] for c in ("error", *COLUMNS)] for r in rows]) * 100
+    off = np.abs(np.exp(table[:, 0] / 100) - 1)
+    print(f"{name}: {len(rows)} heights; RMS " + " ".join(
+        f"{c} {v:.1f}" for c, v in zip(("error", *COLUMNS), np.sqrt(np.mean(table ** 2, 0)))))
+    print(f"{' ' * len(name)}  mean " + " ".join(f"{c} {v:+.1f}" for c, v in zip(("error", *COLUMNS), table.mean(0)))
+          + f"; the law alone within 10% on {sum(r['law_within'] for r in rows)} of {len(rows)}")
+    print(f"{' ' * len(name)}  missed {int((off > 0.10).sum()) + refused} of {len(rows) + refused} "
+          f"({refused} refused), mean |error| {100 * off.mean():.1f}%")
 
 
 if __name__ == "__main__":
