@@ -29,14 +29,13 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from ..utils import CancelFn, DreamActorError, ProgressFn, check_cancel, report
 from .body_size import body_size
-from .core_gate import CoreGate
 from .face_landmarks import FaceFollower
 from .hand_landmarks import HandTracker
 from .motion import Motion
@@ -157,8 +156,7 @@ def extract_motion(
     import mediapipe as mp
 
     body = _BodyStage(person, recount_every=max(1, int(round(0.5 * fps))), smooth=pose_filter)
-    gate = CoreGate()
-    details = _DetailStage(hands=hands, face=face, gate=gate)
+    details = _DetailStage(hands=hands, face=face)
     rows: list = []
     pending: deque = deque()
     size = None
@@ -167,34 +165,31 @@ def extract_motion(
         # Collect finished frames in order; block on the oldest while too many are pending.
         while pending and (len(pending) > keep or _done(pending[0][1])):
             t, futures = pending.popleft()
-            if not _done(futures):
-                with gate.lend():  # this thread waits: the workers may use its core
-                    wait(futures)
             rows[t] = details.collect(rows[t], futures)
             report(progress, t + 1, total or t + 1)
 
     closing = None
     try:
-        with gate.main():
-            for t, raw in enumerate(source):
-                check_cancel(cancel)
-                img = as_rgb_uint8(raw, name=f"{name}[{t}]")
-                if size is None:
-                    size = img.shape[:2]
-                    if min(size) < MIN_SIDE:
-                        raise DreamActorError(
-                            f"{name}: images of {size[1]}x{size[0]} px are too small to find a person; "
-                            f"use at least {MIN_SIDE} px per side (256 or more works best)"
-                        )
-                    body.factor = _factor_for(min(size))
-                elif img.shape[:2] != size:
-                    raise DreamActorError(f"{name}[{t}]: size {img.shape[1]}x{img.shape[0]} differs from frame 0 "
-                                          f"({size[1]}x{size[0]})")
-                row = body.process(img, t, details.pool("count"))
-                rows.append(row)
-                pending.append((t, details.submit(img, row) if row is not None else ()))
-                drain(MAX_IN_FLIGHT)
-            drain(0)
+        for t, raw in enumerate(source):
+            check_cancel(cancel)
+            img = as_rgb_uint8(raw, name=f"{name}[{t}]")
+            if size is None:
+                size = img.shape[:2]
+                if min(size) < MIN_SIDE:
+                    raise DreamActorError(
+                        f"{name}: images of {size[1]}x{size[0]} px are too small to find a person; "
+                        f"use at least {MIN_SIDE} px per side (256 or more works best)"
+                    )
+                body.factor = _factor_for(min(size))
+            elif img.shape[:2] != size:
+                raise DreamActorError(f"{name}[{t}]: size {img.shape[1]}x{img.shape[0]} differs from frame 0 "
+                                      f"({size[1]}x{size[0]})")
+            # People are counted in a worker of their own, not queued behind a hand or a face.
+            row = body.process(img, t, details.pool("count"))
+            rows.append(row)
+            pending.append((t, details.submit(img, row) if row is not None else ()))
+            drain(MAX_IN_FLIGHT)
+        drain(0)
         # Closing a graph waits for MediaPipe's threads to wind down (20-40 ms for a clip's five
         # graphs): after a clean run that happens beside the post-processing below.
         closer = threading.Thread(target=_close_stages, args=(details, body), name="dreamactor-close")
@@ -312,13 +307,11 @@ class _DetailStage:
 
     One thread per tracker keeps each tracking graph's frames in order; MediaPipe
     releases the GIL while it runs, so the workers overlap with Pose on the next frame.
-    The tasks pass through ``gate`` (:class:`core_gate.CoreGate`), which keeps a core for Pose.
     """
 
-    def __init__(self, hands: bool, face: bool, gate: CoreGate):
+    def __init__(self, hands: bool, face: bool):
         self.face = FaceFollower() if face else None
         self.hands = HandTracker() if hands else None
-        self.gate = gate
         self._pools: dict[str, ThreadPoolExecutor] = {}
 
     def pool(self, kind: str) -> ThreadPoolExecutor:
@@ -330,9 +323,9 @@ class _DetailStage:
         px, vis = row[0], row[1]
         futures = []
         if self.face is not None:
-            futures.append(self.pool("face").submit(self.gate.run, self.face.step, img, px))
+            futures.append(self.pool("face").submit(self.face.step, img, px))
         if self.hands is not None:
-            futures.append(self.pool("hands").submit(self.gate.run, self.hands.process, img, px, vis))
+            futures.append(self.pool("hands").submit(self.hands.process, img, px, vis))
         return tuple(futures)
 
     def collect(self, row: tuple | None, futures: tuple[Future, ...]) -> tuple | None:
