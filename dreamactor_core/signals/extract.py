@@ -1,18 +1,16 @@
 """Driving video -> :class:`Motion` with MediaPipe's bundled models.
 
-Three kinds of MediaPipe graphs in tracking (video) mode, one instance per video:
-- ``Pose`` (model_complexity=1; only complexity 1 is bundled with mediapipe 0.10.21)
-  on the whole frame, or on a crop around the chosen person when there are several;
-- ``FaceMesh`` with iris on a crop around the head (:class:`face_landmarks.FaceFollower`):
-  the head box comes from the body (or last frame's face), so small faces in
-  full-body shots are found;
-- ``Hands`` on a crop around each hand whose wrist the body model sees
-  (:class:`hand_landmarks.HandTracker`).
-The face and hand crops of frame t depend only on frame t's body, so they run in two
-worker threads while the main thread runs Pose on frame t+1: MediaPipe releases the
-GIL inside ``process``, so both CPU cores work. (Holistic does the same three jobs in
-one graph, on one core; this split is about twice as fast on two cores and finds
-hands more often on the synthetic clips.)
+MediaPipe graphs, one set per video:
+- ``Pose`` in video (tracking) mode (model_complexity=1; only complexity 1 is bundled with
+  mediapipe 0.10.21) on the whole frame, or on a crop around the chosen person when there are several;
+  a static ``Pose`` counts the people now and then (:class:`tracking.PersonFollower`);
+- ``FaceMesh`` with iris, tracking, on a crop around the head (:class:`face_landmarks.FaceFollower`):
+  the head box comes from the body (or last frame's face), so small faces in full-body shots are found;
+- the hand landmark model alone on the square around each hand whose wrist the body model sees
+  (:class:`hand_landmarks.HandTracker`; no palm detection, no state between frames).
+The face and hand work of frame t depends only on frame t's body, so it runs in two worker
+threads while the main thread runs Pose on frame t+1: MediaPipe releases the GIL while its
+graphs run, so both CPU cores work.
 
 MediaPipe Pose filters its landmarks itself (``smooth_landmarks``: a One Euro filter whose
 cutoff falls to 0.1 Hz on still points, so it lags). Smoothing 0 is raw MediaPipe, its
@@ -208,7 +206,7 @@ def extract_motion(
         motion.meta["person"] = body.follower.meta
         motion.meta["extractor"] = {
             "engine": "mediapipe-" + "+".join(["pose"] + ["facemesh"] * bool(face) + ["hands"] * bool(hands)),
-            "mediapipe": getattr(mp, "__version__", "?"),
+            "mediapipe": mp.__version__,
             "model_complexity": 1,
             "pose_filter": bool(pose_filter),
             "upscale": body.factor,
@@ -305,8 +303,9 @@ def _to_px(norm: np.ndarray, x0: float, y0: float, sw: float, sh: float) -> np.n
 class _DetailStage:
     """Face and hands of frame t from frame t's body, each in its own worker thread.
 
-    One thread per tracker keeps each tracking graph's frames in order; MediaPipe
-    releases the GIL while it runs, so the workers overlap with Pose on the next frame.
+    One thread per kind keeps the face's tracking graph fed in frame order (the hands' graph
+    holds no state, but shares its two graphs between both hands); MediaPipe releases the GIL
+    while it runs, so the workers overlap with Pose on the next frame.
     """
 
     def __init__(self, hands: bool, face: bool):
