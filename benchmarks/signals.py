@@ -292,11 +292,13 @@ def speed(synth: Path, repeats: int) -> None:
             least_l = min(b[3] for b in leans) * 1000 / n
             print(f"    CPU time, least of {repeats}: ours {least_o:.1f}, bare MediaPipe {least_b:.1f} "
                   f"(ratio {least_o / least_b:.2f}); bare, lean call {least_l:.1f} (ratio {least_o / least_l:.2f})")
-        # The two speed targets, from the figures above: wall fps is only meaningful on an
-        # idle machine, so the CPU bound (both cores busy all the time) is printed beside it.
+        # The two speed targets, judged on what was measured (cold: start-up included); the CPU
+        # bound (both cores busy all the time) is printed beside it, as context for a loaded machine only.
+        fps_cold, fps_steady = max(cold), max(steady)
         idle_fps, ratio = 2000 / cpu_o, cpu_o / cpu_b
-        print(f"    targets: >= {TARGET_FPS} fps at {SIZE}x{SIZE} on 2 idle cores: measured {max(cold):.1f} fps cold here, "
-              f"CPU bound {idle_fps:.0f} fps ({'met' if idle_fps >= TARGET_FPS else 'NOT met'} by CPU); "
+        print(f"    targets: >= {TARGET_FPS} fps at {SIZE}x{SIZE} on 2 idle cores: measured {fps_cold:.1f} fps cold "
+              f"({'met' if fps_cold >= TARGET_FPS else 'NOT met'}), {fps_steady:.1f} steady "
+              f"({'met' if fps_steady >= TARGET_FPS else 'NOT met'}); two fully busy cores would allow {idle_fps:.0f}; "
               f"ours/bare CPU {ratio:.2f} <= {MAX_CPU_RATIO} ({'met' if ratio <= MAX_CPU_RATIO else 'NOT met'}); {load()}")
 
 
