@@ -116,9 +116,9 @@ def portrait_reference(driving, ref_png: Path) -> dict:
     head = json.loads(ref_png.with_suffix("").with_suffix(".ref.json").read_text())["head"]
     out = align_to_reference(retarget_motion(driving, ref, pin_root=True), ref)
     centre = float(np.linalg.norm(out.head_center_px[0] - np.array(head["center_uv"])) / head["radius_px"])
-    # The reference's visible joints: rated visible and inside its picture. reliable_landmarks keeps
-    # points up to its edge margin outside, but a joint outside the photo (an elbow MediaPipe guesses
-    # just past the border) is not one the artist sees, and where it goes is not a framing fault.
+    # The reference's visible joints: rated visible and inside its picture. reliable_landmarks already
+    # drops limb ends at or past the border, but keeps trunk and face points up to its edge margin
+    # outside; a joint outside the photo is not one the artist sees, and where it goes is not a framing fault.
     frame = [ref.width - 1, ref.height - 1]
     ref_px = ref.body_px[0, :, :2]
     seen = reliable_landmarks(ref)[0] & ((ref_px >= 0) & (ref_px <= frame)).all(-1)
