@@ -182,20 +182,29 @@ def test_no_height_where_the_head_sphere_was_not_sized_on_the_clip(synth_dir):
     assert estimate_height(m)["height_m"] is not None
 
 
-def test_the_height_is_worked_out_once_per_clip(synth_dir, monkeypatch):
-    """The limb prior needs the height, and body_size reports it: one stature step serves both (it reads
-    the measured lengths only), and the lengths in metres are the prior's lengths scaled once."""
+def test_the_height_reads_the_measured_limbs_and_the_prior_reads_the_height(synth_dir, monkeypatch):
+    """One stature step serves the limb prior and the report (b0465dc): the height comes from the measured
+    lengths, so a prior that read every limb 30 % longer leaves the height, the head ratio and the metres per
+    unit as they were, and only the four limbs' lengths in metres follow it (the prior's lengths scaled by the
+    stature's factor). What body_size reports is what estimate_height works out on its own."""
     from dreamactor_core.signals import body_size as bs
+    from dreamactor_core.signals.limb_prior import LIMBS
 
     m = gt_motion(synth_dir, "pub01_walk_in_place")
-    calls = []
-    real = bs.height_frames
-    monkeypatch.setattr(bs, "height_frames", lambda *a: calls.append(1) or real(*a))
     size = body_size(m)
-    assert len(calls) == 1 and size["height_m"] is not None
+    assert size["height_m"] is not None
+    assert {k: size[k] for k in ("height_m", "head_ratio", "frames", "lengths_m", "why")} == estimate_height(m)
     prop = clip_proportions(m)
-    assert prop["stature"]["height_m"] == size["height_m"]
     assert size["lengths_m"]["forearm"] == round(prop["lengths"]["forearm"] * prop["stature"]["metres"], 4)
+    heights = []
+    real = bs.estimate_limbs
+    monkeypatch.setattr(bs, "estimate_limbs", lambda lengths, share, height_m: heights.append(height_m) or {
+        k: 1.3 * v for k, v in real(lengths, share, height_m).items()})
+    longer = body_size(m)
+    assert heights == [size["height_m"]]  # the prior is given the clip's height
+    assert (longer["height_m"], longer["head_ratio"]) == (size["height_m"], size["head_ratio"])
+    for g, v in size["lengths_m"].items():
+        assert longer["lengths_m"][g] == pytest.approx(1.3 * v if g in LIMBS else v, abs=1e-4), g
 
 
 def test_portrait_gives_no_height_and_says_why(synth_dir):
