@@ -2,6 +2,8 @@
 the extraction is replaced by the clip's ground-truth keypoints, counted where it runs."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -45,10 +47,11 @@ def test_an_extraction_is_made_once_then_reused(tmp_path, counted):
     assert [p.name for p in cache.iterdir()] == [raw_cache.entry_name(video)]
 
 
-@pytest.mark.parametrize("change", ["video", "mediapipe", "extraction"])
+@pytest.mark.parametrize("change", ["video", "video, same size and time", "mediapipe", "extraction"])
 def test_an_entry_made_another_way_is_made_again_never_read(tmp_path, counted, monkeypatch, change):
-    """Another file under the same name, another MediaPipe or another extraction version: the old entry is
-    not read, it is replaced; another clip's entry (a name that starts alike) is kept."""
+    """Another file under the same name (also one of the same size and modification time: the key is the
+    content), another MediaPipe or another extraction version: the old entry is not read, it is replaced;
+    another clip's entry (a name that starts alike) is kept."""
     _truth, calls = counted
     video, other = tmp_path / "clip.mp4", tmp_path / "clip.v2.mp4"
     video.write_bytes(b"frames")
@@ -59,6 +62,10 @@ def test_an_entry_made_another_way_is_made_again_never_read(tmp_path, counted, m
     old, kept = raw_cache.entry_name(video), raw_cache.entry_name(other)
     if change == "video":
         video.write_bytes(b"frames, rendered again")
+    elif change == "video, same size and time":
+        made = video.stat()
+        video.write_bytes(b"FRAMES")
+        os.utime(video, ns=(made.st_atime_ns, made.st_mtime_ns))
     elif change == "mediapipe":
         monkeypatch.setattr(raw_cache, "mediapipe_version", lambda: "0.10.22")
     else:
