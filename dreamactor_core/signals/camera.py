@@ -32,6 +32,7 @@ from ..utils import DreamActorError
 FOCAL_GUESS = 1.2
 # Pixels^2 of mean squared error that one unit of (log f / f_guess)^2 costs.
 FOCAL_PRIOR_PX2 = 0.5
+_BIGGEST = np.finfo(np.float64).max
 
 
 @dataclass
@@ -108,42 +109,49 @@ class _Correspondences:
         w = np.ones(uv.shape[:2]) if weights is None else np.nan_to_num(np.asarray(weights, dtype=np.float64))
         valid = np.isfinite(uv).all(-1) & np.isfinite(world).all(-1) & (w > 0)
         self.w = np.where(valid, w, 0.0)
-        self.uv = np.where(valid[..., None], uv, 0.0)
-        self.world = np.where(valid[..., None], world, 0.0)
         self.enough = valid.sum(1) >= 2
+        # One contiguous plane per coordinate (0 where a pair is unused) and the weights' row sums.
+        self.u, self.v = (np.where(valid, uv[..., k], 0.0) for k in range(2))
+        self.xyz = tuple(np.where(valid, world[..., k], 0.0) for k in range(3))
+        self.w_rows = np.maximum(self.w.sum(1), 1e-12)
 
     def solve(self, K: np.ndarray, iters: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """:func:`solve_translation`'s ``(translations, errors)`` for intrinsics ``K``."""
-        uv, world, w, enough = self.uv, self.world, self.w, self.enough
+        w, enough = self.w, self.enough
         f = K[0, 0]
-        du, dv = uv[..., 0] - K[0, 2], uv[..., 1] - K[1, 2]
-        X, Y, Z = world[..., 0], world[..., 1], world[..., 2]
+        du, dv = self.u - K[0, 2], self.v - K[1, 2]
+        X, Y, Z = self.xyz
         # Per point: f*tx - du*tz = du*Z - f*X  and  f*ty - dv*tz = dv*Z - f*Y  (linear in t).
         # The 3x3 normal equations are summed in closed form, which is much cheaper than building A.
         bu, bv = du * Z - f * X, dv * Z - f * Y
-        # Products the three passes share (the same values as computing them in each pass).
-        radial, cross = du * du + dv * dv, du * bu + dv * bv
-        t = np.full((uv.shape[0], 3), np.nan)
+        # The per-point terms whose weighted sums the normal equations need, stacked once so each pass
+        # weighs and sums them in one numpy call (the same products and row sums as one call per term):
+        # 1 (the weight itself), du, dv, du^2 + dv^2, bu, bv, du*bu + dv*bv.
+        terms = np.stack([np.ones_like(du), du, dv, du * du + dv * dv, bu, bv, du * bu + dv * bv])
+        t = np.full((len(w), 3), np.nan)
         ww = w
         for _ in range(iters):
-            sw = ww.sum(1)
-            swu, swv = (ww * du).sum(1), (ww * dv).sum(1)
-            ata = np.empty((uv.shape[0], 3, 3))
+            sw, swu, swv, swr, swbu, swbv, swc = (ww * terms).sum(2)
+            ata = np.empty((len(w), 3, 3))
             ata[:, 0, 0] = ata[:, 1, 1] = f * f * sw
             ata[:, 0, 1] = ata[:, 1, 0] = 0.0
             ata[:, 0, 2] = ata[:, 2, 0] = -f * swu
             ata[:, 1, 2] = ata[:, 2, 1] = -f * swv
-            ata[:, 2, 2] = (ww * radial).sum(1)
-            atb = np.stack([f * (ww * bu).sum(1), f * (ww * bv).sum(1), -(ww * cross).sum(1)], -1)
-            t = np.full((uv.shape[0], 3), np.nan)
+            ata[:, 2, 2] = swr
+            atb = np.stack([f * swbu, f * swbv, -swc], -1)
+            t = np.full((len(w), 3), np.nan)
             t[enough] = np.linalg.solve(ata[enough] + np.eye(3) * 1e-9, atb[enough][..., None])[..., 0]
             # Reweight by 1/depth^2: the algebraic residual is the pixel residual times depth.
             depth = Z + t[:, 2:3]
             depth = np.clip(np.where(np.isnan(depth), 1.0, depth), 1e-3, None)  # +-inf end as nan_to_num's would
             ww = w / depth ** 2
-        pred = project(world + t[:, None], K)
-        sq = ((pred - uv) ** 2).sum(-1)
-        err = np.sqrt((np.nan_to_num(sq) * w).sum(1) / np.clip(w.sum(1), 1e-12, None))
+        # The squared pixel error of :func:`project`'s points, plane by plane (the same operations in the
+        # same order); a point behind the camera counts 0, an overflow the largest float (as nan_to_num).
+        z = Z + t[:, 2:3]
+        z = np.where(z > 1e-6, z, np.nan)
+        sq = (K[0, 0] * (X + t[:, :1]) / z + K[0, 2] - self.u) ** 2 + (K[1, 1] * (Y + t[:, 1:2]) / z + K[1, 2] - self.v) ** 2
+        sq = np.where(np.isnan(sq), 0.0, np.minimum(sq, _BIGGEST))
+        err = np.sqrt((sq * w).sum(1) / self.w_rows)
         err[~enough] = np.nan
         return t, err
 
