@@ -155,6 +155,15 @@ class FaceTracker:
             self._graphs[kind] = g
         return g
 
+    def open(self, kind: str = "crop") -> None:
+        """Make the graph for ``kind`` ("crop", "full" or "static") now, before its first image.
+
+        MediaPipe opens a graph's calculators (loads its models) in its own threads as soon as the
+        graph is made, and the first call waits for that (~60 ms of CPU for FaceMesh): made early,
+        the opening runs beside other work instead of holding up the first frame's face.
+        """
+        self._graph(kind)
+
     @staticmethod
     def _run(graph, image: np.ndarray) -> np.ndarray | None:
         faces = mp_call.run(graph, image, ("multi_face_landmarks",))["multi_face_landmarks"]
@@ -233,6 +242,10 @@ class FaceFollower:
     def __init__(self, *, crop_scale: float = 2.2, crop_px: int = 256):
         self.tracker = FaceTracker(crop_scale=crop_scale, crop_px=crop_px)
         self.previous: np.ndarray | None = None
+
+    def open(self) -> None:
+        """Make the graph the first frames need (a crop around the head) now: see :meth:`FaceTracker.open`."""
+        self.tracker.open("crop")
 
     def step(self, frame: np.ndarray, body_px: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
         """``(landmarks [478, 3], confidence)`` of one RGB uint8 frame, ``(None, 0.0)`` if not found."""
