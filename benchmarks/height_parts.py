@@ -75,10 +75,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from clip_sources import add_arguments, folders, raw_motion  # noqa: E402
 from dreamactor_core.signals import accuracy as acc  # noqa: E402
 from dreamactor_core.signals import body_size as bs  # noqa: E402
-from dreamactor_core.signals.head_pose import estimate_head  # noqa: E402
 from dreamactor_core.signals.motion import Motion  # noqa: E402
-from dreamactor_core.signals.scorecard import DEFAULT_SMOOTHING  # noqa: E402
-from dreamactor_core.signals.smoothing import smooth_motion  # noqa: E402
+from dreamactor_core.signals.scorecard import scored_motion  # noqa: E402
 
 COLUMNS = ("law", "sphere", "depth", "shin", "thigh", "torso", "neck")
 GROWTH = 1.0 / (1.0 - bs.HEAD_GROWTH)  # d log height / d log ratio
@@ -144,9 +142,9 @@ def shares(motion: Motion, gt: dict) -> dict | None:
 
 
 def ours(video: Path, raw_dir: Path | None, cache: Path | None = None) -> Motion:
-    """The motion the scorecard scores: raw extraction (read from ``raw_dir`` or ``cache`` when given),
-    smoothed, head."""
-    return estimate_head(smooth_motion(raw_motion(video, raw_dir, cache), DEFAULT_SMOOTHING))
+    """The motion the scorecard scores (:func:`scorecard.scored_motion`) of the raw extraction, read from
+    ``raw_dir`` or ``cache`` when given."""
+    return scored_motion(raw_motion(video, raw_dir, cache))
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """Shared pytest fixtures: where ../shared lives, and the ComfyUI stand-in on sys.path."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -19,6 +20,14 @@ def find_shared() -> Path | None:
         if (c / "conformance").is_dir() or (c / "data").is_dir():
             return c
     return None
+
+
+def benchmark(name: str):
+    """The script ``benchmarks/NAME.py`` loaded as a module (benchmarks/ is no package), for testing its parts."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

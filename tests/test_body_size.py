@@ -242,13 +242,9 @@ def test_node_summary_reports_the_height():
 def test_limb_floor_benchmark_gives_true_lengths_from_true_pixels(synth_dir):
     """benchmarks/limb_floor.py places MediaPipe's pixels at the true depths; fed the true pixels it
     must give each limb its true length (within 1%: the median over frames of both sides)."""
-    import importlib.util
-    from pathlib import Path
+    from conftest import benchmark
 
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "limb_floor.py"
-    spec = importlib.util.spec_from_file_location("limb_floor", path)
-    floor = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(floor)
+    floor = benchmark("limb_floor")
     gt = _gt(synth_dir, "pub01_walk_in_place")
     px = np.array([[[np.nan, np.nan] if p is None else p for p in f["mp33"]["uv"]] for f in gt["frames"]])
     lengths = floor.floor_lengths(px, gt)
