@@ -5,7 +5,7 @@ import pytest
 
 from dreamactor_core.signals.framing import ASPECT_MODES, transform_motion
 from dreamactor_core.signals.head_sphere import (
-    NOSE, NOSE_PITCH, SCLERA, draw_head_sphere, head_direction, rotation_from_angles,
+    NOSE, NOSE_PITCH, SCLERA, draw_head_sphere, head_direction, paste_patch, rotation_from_angles, sphere_patches,
 )
 from dreamactor_core.signals.motion import Motion
 from dreamactor_core.signals.render_dreamactor import BONES, HAND_COLORS, render_guidance
@@ -128,6 +128,22 @@ def test_head_sphere_is_centred_with_the_given_radius():
     ring = np.stack([cx + (r - 1.5) * np.cos(ang), cy + (r - 1.5) * np.sin(ang)], 1)
     assert all(mask[int(round(y)), int(round(x))] for x, y in ring)
 
+
+
+def test_head_spheres_coloured_in_one_batch_match_each_drawn_alone():
+    # Different sizes and gazes share one grid; a plain, a big (coarse grid) and an off-canvas one go apart.
+    rng = np.random.default_rng(3)
+    centers = [(60.2, 50.7), (140.9, 61.3), (100.0, 150.5), (30.5, 170.2), (120.4, 120.8), (-90.0, 40.0)]
+    radii = [12.3, 37.9, 24.6, 30.1, 95.0, 20.0]
+    rots = [rotation_from_angles(*rng.uniform(-170, 170, 3)) for _ in centers]
+    rots[3] = np.full((3, 3), np.nan)
+    gazes = [tuple(rng.uniform(-40, 40, 2)) for _ in centers]
+    background = rng.integers(0, 256, (200, 220, 3), dtype=np.uint8)
+    patches = sphere_patches(background.shape, centers, radii, rots, gazes)
+    assert patches[-1] is None
+    for c, r, rot, g, patch in zip(centers, radii, rots, gazes, patches):
+        alone = draw_head_sphere(background.copy(), c, r, rot, g)
+        np.testing.assert_array_equal(paste_patch(background.copy(), patch), alone)
 
 def _marker_centroid(img, color):
     close = np.abs(img.astype(float) / np.maximum(img.max(-1, keepdims=True), 1) * 255 - color).max(-1) < 40

@@ -21,7 +21,7 @@ import numpy as np
 from ..utils import CancelFn, DreamActorError, ProgressFn, check_cancel, report
 from . import draw
 from .framing import transform_motion
-from .head_sphere import draw_head_sphere, rotation_from_angles
+from .head_sphere import paste_patch, rotation_from_angles, sphere_patches
 from .motion import Motion
 from .render_openpose import HAND_BONES, render_openpose
 
@@ -58,6 +58,7 @@ COARSE_HAND = ((15, (17, 19, 21)), (16, (18, 20, 22)))
 NECK_COLOR = (190, 190, 190)
 HAND_WIDTH = 0.45
 RENDER_THREADS = 2
+RENDER_BATCH = 8  # frames a render thread paints per task (their head spheres are coloured together)
 
 
 def _depth_source(motion: Motion) -> np.ndarray:
@@ -249,26 +250,35 @@ def render_dreamactor(motion: Motion, width: int, height: int, *, aspect: str = 
 
     segments = _Segments(m, pts, depth, conf_ok, base, conf_threshold)
 
-    def paint_frame(i: int) -> None:
-        canvas = draw.blank(out[i])
-        center, radius = m.head_center_px[i], float(m.head_radius_px[i])
-        rot = m.head_rotation[i]
-        if not np.isfinite(rot).all() and np.isfinite(m.head_angles[i]).all():
-            rot = rotation_from_angles(*m.head_angles[i])
-        segments.paint(canvas, i, lambda c: draw_head_sphere(c, center, radius, rot, m.gaze[i]))
+    def paint_frames(lo: int, hi: int) -> None:
+        rots = []
+        for i in range(lo, hi):
+            rot = m.head_rotation[i]
+            if not np.isfinite(rot).all() and np.isfinite(m.head_angles[i]).all():
+                rot = rotation_from_angles(*m.head_angles[i])
+            rots.append(rot)
+        # The batch's head spheres are coloured together (numpy calls shared by the batch).
+        spheres = sphere_patches((height, width), m.head_center_px[lo:hi], m.head_radius_px[lo:hi], rots,
+                                 m.gaze[lo:hi])
+        for i, patch in zip(range(lo, hi), spheres):
+            segments.paint(draw.blank(out[i]), i, lambda c, p=patch: paste_patch(c, p))
 
-    # Frames are independent and OpenCV releases the GIL while it draws: two threads
-    # keep both cores busy. Progress is reported in frame order.
+    # Batches of frames are independent and OpenCV (and numpy on the batches' big arrays)
+    # releases the GIL while it works: two threads keep both cores busy. Progress is
+    # reported in frame order.
     with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:
         pending: deque = deque()
         done = 0
-        for i in range(t):
+        for lo in range(0, t, RENDER_BATCH):
             check_cancel(cancel)
-            pending.append(pool.submit(paint_frame, i))
-            while pending and (len(pending) > 2 * RENDER_THREADS or i == t - 1):
-                pending.popleft().result()
-                done += 1
-                report(progress, done, t)
+            hi = min(lo + RENDER_BATCH, t)
+            pending.append((hi, pool.submit(paint_frames, lo, hi)))
+            while pending and (len(pending) > 2 * RENDER_THREADS or hi == t):
+                end, job = pending.popleft()
+                job.result()
+                while done < end:
+                    done += 1
+                    report(progress, done, t)
     return out
 
 
@@ -283,7 +293,7 @@ def render_guidance(motion: Motion, width: int, height: int, *, style: str = "dr
     stretch; the same placement as :func:`.framing.resize_frames`).
     ``line_width``: bone thickness in pixels (default scales with the person).
     Missing joints are skipped. ``progress(done, total)`` is called per frame
-    and ``cancel()`` checked before each.
+    and ``cancel()`` checked before each batch of frames.
     """
     if not isinstance(motion, Motion):
         raise DreamActorError(f"motion: expected a DreamActor motion, got {type(motion).__name__}")
