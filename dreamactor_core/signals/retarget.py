@@ -285,6 +285,8 @@ def _driving_lengths(driving: Motion, valid: np.ndarray, cam: Camera) -> dict[st
     """The driving's group lengths where it meets the reference: its first body frame, measured
     exactly as a reference is; groups not seen there take the median over the clip."""
     at_first = measure_proportions(driving, int(np.flatnonzero(valid)[0]))["lengths"]
+    if all(np.isfinite(v) for v in at_first.values()):
+        return at_first  # the clip-wide measurement below would not be used
     conf = np.nan_to_num(driving.body_conf[valid].astype(np.float64), nan=0.0)
     clip = _measure(driving.body_px[valid].astype(np.float64), driving.body_world[valid].astype(np.float64),
                     conf, cam, MIN_REFERENCE_CONF)["blend"]
