@@ -28,7 +28,8 @@ flattens a deep bow as it does a far turn; the torso only fills in), and every w
 out over ``FADE_S`` seconds where its source appears or disappears, so the blend never jumps. Each
 angle is averaged on the circle with its own weights (the head points count in yaw, hardly in
 pitch). Yaw is then unwrapped in time, so a whole turn reads
-0 -> 180 -> 360 instead of jumping from +180 to -180.
+0 -> 180 -> 360 instead of jumping from +180 to -180, and made one track in time by :mod:`yaw_track`: anchored where
+the face reads steadily, bending least elsewhere (a quick look aside the face saturates on is carried by its trend).
 
 The sphere's centre and steady size come from the fits with these weights (:mod:`head_size`).
 """
@@ -37,11 +38,10 @@ from __future__ import annotations
 import numpy as np
 
 from .head_pose import angles_from_rotation, rotation_from_angles
-from .bowed_points import unbow_point_yaw
 from .head_size import hold_nearest, sphere_track
 from .point_sources import MEDIAPIPE, PointSource
 from .torso_turn import sharpen_turn, steady_runs
-from .turn_peak import raise_to_turn
+from .yaw_track import smooth_yaw, unbow_point_yaw
 
 FACE_FULL_DEG, FACE_NONE_DEG = 45.0, 75.0  # face weight 1 below, 0 above (yaw, from the head-point fit)
 FACE_YAW_NONE_DEG = 65.0  # ...in yaw itself gone by this turn, judged by the fit that reads the head more turned
@@ -259,7 +259,7 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     n = len(body_world)
     ramp = max(1, int(round(FADE_S * fps)))
     face_a, point_a = _angles(face_fit["rotation"]), _angles(point_fit["rotation"])
-    # On a bowed head the face has lost, the points' yaw less their over-read beside the face (bowed_points).
+    # On a bowed head the face has lost, the points' yaw less their over-read beside the face (yaw_track).
     point_a = unbow_point_yaw(point_a, face_a[:, 0])
     have_f, have_p = np.isfinite(face_a).all(1), np.isfinite(point_a).all(1)
     # The face reads a turned head as less turned, the head points as more: judge by both.
@@ -377,12 +377,15 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
         have = have | held
         for i in pos:
             source[i] = "held"
-    # A quick turn out past what the face reads and back goes at least as far as its speed carries it (turn_peak).
-    raised = raise_to_turn(angles[:, 0], np.where(lone, np.nan, face_a[:, 0]), point_a[:, 0], fps)
-    moved = np.flatnonzero(have & (raised != angles[:, 0]))
-    if len(moved):
-        angles[moved, 0] = raised[moved]
-        rotation[moved] = [rotation_from_angles(*a) for a in angles[moved]]
+    # One yaw track in time: anchored where the face reads steadily, bending least elsewhere (yaw_track).
+    yaw = smooth_yaw(np.where(have, angles[:, 0], np.nan), np.where(lone, np.nan, face_a[:, 0]), point_a[:, 0], fps)
+    moved = np.flatnonzero(have & (yaw != angles[:, 0]))
+    # Turning by d degrees more yaw is rotation_from_angles' outermost factor: R_y(-d) on the left.
+    turn = np.radians(angles[moved, 0] - yaw[moved])
+    c, s, zero, one = np.cos(turn), np.sin(turn), np.zeros(len(moved)), np.ones(len(moved))
+    by = np.stack([np.stack([c, zero, s], -1), np.stack([zero, one, zero], -1), np.stack([-s, zero, c], -1)], 1)
+    rotation[moved] = np.einsum("tij,tjk->tik", by, rotation[moved])
+    angles[moved, 0] = yaw[moved]
     keep = have & (tracked | have_f | have_p) & np.isfinite(radius) & np.isfinite(center).all(1)
     rotation[~keep], angles[~keep], center[~keep], radius[~keep] = np.nan, np.nan, np.nan, np.nan
     return {"rotation": rotation, "angles": angles, "center_px": center, "radius_px": radius,
