@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from .point_sources import MEDIAPIPE
+from .pose_fit import refine_poses
 
 # Seconds over which the head's distance is taken as steady (a running median of the face fits').
 DEPTH_WINDOW_S = 2.0
-_ITERATIONS = 30  # Levenberg-Marquardt steps (a start 20 degrees off converges in ~10)
 SIZE_WINDOW_S = 0.6  # ...judged per frame and over this many seconds (a lone frame amid collapsed ones is too)
 
 
@@ -60,82 +60,20 @@ def collapsed_faces(face_radius_px: np.ndarray, point_radius_px: np.ndarray, fps
     return out
 
 
-def _rotate(w: np.ndarray) -> np.ndarray:
-    """``[N, 3, 3]`` rotations of axis-angle vectors ``[N, 3]`` (Rodrigues)."""
-    angle = np.linalg.norm(w, axis=1)
-    axis = w / np.where(angle > 1e-12, angle, 1.0)[:, None]
-    x, y, z = axis.T
-    zero = np.zeros_like(x)
-    k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], 1).reshape(-1, 3, 3)
-    return np.eye(3) + np.sin(angle)[:, None, None] * k + (1.0 - np.cos(angle))[:, None, None] * (k @ k)
-
-
-def _residuals(img, obj, ok, k, rot, t):
-    """Pixel residuals ``[N, M, 2]`` (0 where a point is missing), rotated model points ``[N, M, 3]``
-    and their camera points."""
-    q = obj @ rot.transpose(0, 2, 1)
-    cam = q + t[:, None]
-    uv = np.stack([k[0, 0] * cam[..., 0] / cam[..., 2] + k[0, 2], k[1, 1] * cam[..., 1] / cam[..., 2] + k[1, 2]], -1)
-    return np.where(ok[..., None], uv - img, 0.0), q, cam
-
-
-def _jacobian(q, cam, ok, k):
-    """``[N, 2M, 5]`` d(pixels)/d(small rotation on the left, x, y) of every point, 0 where missing."""
-    x, y, z = cam[..., 0], cam[..., 1], cam[..., 2]
-    qx, qy, qz = q[..., 0], q[..., 1], q[..., 2]
-    fu, fv = k[0, 0] / z, k[1, 1] / z
-    zero = np.zeros_like(z)
-    du = np.stack([-fu * x * qy / z, fu * (qz + x * qx / z), -fu * qy, fu, zero], -1)
-    dv = np.stack([-fv * (qz + y * qy / z), fv * y * qx / z, fv * qx, zero, fv], -1)
-    jac = np.where(ok[..., None, None], np.stack([du, dv], 2), 0.0)
-    return jac.reshape(len(z), -1, 5)
-
-
 def refit_at_depth_batch(image_pts: np.ndarray, model_pts: np.ndarray, k: np.ndarray, rotations: np.ndarray,
                          translations: np.ndarray, depths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rotations ``[N, 3, 3]`` and translations ``[N, 3]`` fitted with each head's distance held.
 
     ``image_pts`` ``[N, M, 2]`` pixels (NaN rows are left out), ``model_pts`` ``[M, 3]`` head-frame mm,
     ``k`` the intrinsics; ``rotations``/``translations`` the free fits to start from, ``depths``
-    ``[N]`` the distances (mm) to hold. Levenberg-Marquardt on (rotation, x, y), all frames at once.
+    ``[N]`` the distances (mm) to hold. Levenberg-Marquardt on (rotation, x, y), all frames at once
+    (:func:`pose_fit.refine_poses`).
     """
-    img = np.asarray(image_pts, np.float64)
-    ok = np.isfinite(img).all(-1)
-    img = np.where(ok[..., None], img, 0.0)
-    obj = np.asarray(model_pts, np.float64)
     depths = np.asarray(depths, np.float64)
-    rot = np.asarray(rotations, np.float64).copy()
-    t0 = np.asarray(translations, np.float64)
+    t0 = np.asarray(translations, np.float64).reshape(-1, 3)
     # Keep each head on the same line of sight, at the new distance.
     t = np.concatenate([t0[:, :2] * (depths / t0[:, 2])[:, None], depths[:, None]], 1)
-    res, q, cam = _residuals(img, obj, ok, k, rot, t)
-    cost = (res ** 2).sum((1, 2))
-    damp = np.full(len(img), 1e-3)
-    active = np.ones(len(img), bool)
-    for _ in range(_ITERATIONS):
-        # Only the frames still improving are computed: the others keep their fit (most settle in
-        # ~10 of the 30 steps), and each frame's numbers are the same computed alone or in a batch.
-        a = np.flatnonzero(active)
-        jac = _jacobian(q[a], cam[a], ok[a], k)
-        jtj = jac.transpose(0, 2, 1) @ jac
-        jtr = (jac.transpose(0, 2, 1) @ res[a].reshape(len(a), -1, 1))[..., 0]
-        # Marquardt's damping: scaled by the diagonal, since rotation (rad) and x, y (mm) differ in unit.
-        diag = np.diagonal(jtj, 0, 1, 2)[:, :, None] * np.eye(5) + 1e-9 * np.eye(5)
-        step = -np.linalg.solve(jtj + damp[a, None, None] * diag, jtr[..., None])[..., 0]
-        new_rot = _rotate(step[:, :3]) @ rot[a]
-        new_t = t[a] + np.concatenate([step[:, 3:], np.zeros((len(a), 1))], 1)
-        new_res, new_q, new_cam = _residuals(img[a], obj, ok[a], k, new_rot, new_t)
-        new_cost = (new_res ** 2).sum((1, 2))
-        better = new_cost < cost[a]
-        # Done where a step no longer gains anything measurable.
-        active[a] = ~(better & (cost[a] - new_cost < 1e-10 * cost[a])) & (damp[a] < 1e8)
-        took = a[better]
-        rot[took], t[took], res[took] = new_rot[better], new_t[better], new_res[better]
-        q[took], cam[took], cost[took] = new_q[better], new_cam[better], new_cost[better]
-        damp[a] = np.where(better, damp[a] * 0.3, damp[a] * 10.0)
-        if not active.any():
-            break
-    return rot, t
+    return refine_poses(image_pts, model_pts, k, rotations, t, hold_depth=True)[:2]
 
 
 def refit_at_depth(image_pts: np.ndarray, model_pts: np.ndarray, k: np.ndarray, rotation: np.ndarray,

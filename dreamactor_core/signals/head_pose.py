@@ -1,6 +1,6 @@
 """Head pose for the 3D head sphere: rotation, centre, size and gaze per frame.
 
-The face landmarks (``Motion.face_px``) are fitted with OpenCV's solvePnP against the
+The face landmarks (``Motion.face_px``) are fitted (:mod:`pose_fit`: every frame at once) against the
 canonical head of :mod:`face_geometry` under a pinhole camera whose focal length is a
 guess from the image size (a ~40 degree field of view on the longer side). Because the
 canonical points are expressed around the head-sphere centre, the fitted translation
@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from ..utils import DreamActorError
@@ -42,6 +41,7 @@ from . import face_geometry as geo
 from .head_depth import collapsed_faces, refit_at_depth, refit_at_depth_batch, steady_depth  # noqa: F401 (re-exported)
 from .motion import Motion
 from .point_sources import point_source
+from .pose_fit import fit_poses, refine_poses
 
 # Field of view assumed on the longer image side when no focal length is given.
 DEFAULT_FOV_DEG = 40.0
@@ -58,9 +58,6 @@ PROFILE_YAW_DEG = 50.0
 # not past the second: beyond ~50 degrees its far side is hidden and guessed, and that model reads no better
 # than the textbook one (over the shared, hard-case and held-out clips, 50-80 degree turns +8.1 -> +8.9).
 TURNED_POINTS_DEG = (45.0, 60.0)
-# ...in 5 Levenberg-Marquardt steps from the textbook fit (OpenCV's default 20 cost 3x as much; the fused yaw
-# moved by under 0.01 degrees on 3975 of 3976 frames of the cached clips, 0.26 on one).
-_TURNED_REFINE = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_COUNT, 5, 1e-10)
 # Gaze is clamped to what eyes can physically do.
 MAX_GAZE_DEG = 45.0
 
@@ -76,46 +73,43 @@ def camera_matrix(width: int, height: int, focal_px: float) -> np.ndarray:
 
 
 def angles_from_rotation(r: np.ndarray) -> np.ndarray:
-    """(yaw, pitch, roll) degrees of a head rotation ``R = Ry(-yaw) Rx(-pitch) Rz(roll)``."""
+    """(yaw, pitch, roll) degrees ``[..., 3]`` of head rotations ``[..., 3, 3]``, ``R = Ry(-yaw) Rx(-pitch) Rz(roll)``.
+
+    Element-wise formulas, so one frame costs what it did as matrices and a clip is one call."""
     r = np.asarray(r, dtype=np.float64)
-    f = -r[:, 2]  # the face looks along -back
-    yaw = math.atan2(f[0], -f[2])
-    pitch = math.atan2(-f[1], math.hypot(f[0], f[2]))
-    # Undo yaw and pitch; what is left is a rotation about the camera z axis.
-    rz = _rot_x(pitch) @ _rot_y(yaw) @ r
-    roll = math.atan2(rz[1, 0], rz[0, 0])
-    return np.degrees([yaw, pitch, roll])
+    f = -r[..., :, 2]  # the face looks along -back
+    yaw = np.arctan2(f[..., 0], -f[..., 2])
+    pitch = np.arctan2(-f[..., 1], np.hypot(f[..., 0], f[..., 2]))
+    # Undo yaw and pitch (Rx(pitch) Ry(yaw) R); what is left is a rotation about the camera z axis, whose
+    # first column is (cos roll, sin roll, 0).
+    cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
+    x, y, z = r[..., 0, 0], r[..., 1, 0], r[..., 2, 0]
+    roll = np.arctan2(sp * sy * x + cp * y - sp * cy * z, cy * x + sy * z)
+    return np.degrees(np.stack([yaw, pitch, roll], -1))
 
 
-def rotation_from_angles(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
-    """Inverse of :func:`angles_from_rotation`."""
-    y, p, r = np.radians([yaw_deg, pitch_deg, roll_deg])
-    return _rot_y(-y) @ _rot_x(-p) @ _rot_z(r)
+def rotation_from_angles(yaw_deg, pitch_deg, roll_deg) -> np.ndarray:
+    """Inverse of :func:`angles_from_rotation`: ``[..., 3, 3]`` for angles of any (broadcast) shape."""
+    y, p, r = np.radians(yaw_deg), np.radians(pitch_deg), np.radians(roll_deg)
+    cy, sy, cp, sp, cr, sr = np.cos(y), np.sin(y), np.cos(p), np.sin(p), np.cos(r), np.sin(r)
+    rows = (cy * cr + sy * sp * sr, sy * sp * cr - cy * sr, -sy * cp,
+            cp * sr, cp * cr, sp,
+            sy * cr - cy * sp * sr, -sy * sr - cy * sp * cr, cy * cp)
+    out = np.empty((*np.broadcast_shapes(*(np.shape(v) for v in rows)), 9))
+    for j, v in enumerate(rows):
+        out[..., j] = v
+    return out.reshape(*out.shape[:-1], 3, 3)
 
 
-def _rot_x(a: float) -> np.ndarray:
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+def _yaw_deg(r: np.ndarray) -> np.ndarray:
+    """The yaw of :func:`angles_from_rotation`, alone (``[...]`` for ``[..., 3, 3]``)."""
+    return np.degrees(np.arctan2(-r[..., 0, 2], r[..., 2, 2]))
 
 
-def _rot_y(a: float) -> np.ndarray:
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-
-
-def _rot_z(a: float) -> np.ndarray:
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def _yaw_deg(r: np.ndarray) -> float:
-    """The yaw of :func:`angles_from_rotation`, alone."""
-    return math.degrees(math.atan2(-r[0, 2], r[2, 2]))
-
-
-def _rotation_gap_deg(a: np.ndarray, b: np.ndarray) -> float:
-    """Angle in degrees of the rotation between ``a`` and ``b``."""
-    return math.degrees(math.acos(float(np.clip((np.trace(a.T @ b) - 1.0) / 2.0, -1.0, 1.0))))
+def _rotation_gap_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angle in degrees of the rotation between ``a`` and ``b`` (``[..., 3, 3]`` each; NaN where either is)."""
+    cos = ((a * b).sum((-2, -1)) - 1.0) / 2.0
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
 def _project(k: np.ndarray, pts_cam: np.ndarray) -> np.ndarray:
@@ -126,67 +120,49 @@ def _project(k: np.ndarray, pts_cam: np.ndarray) -> np.ndarray:
 def fit_head(image_pts: np.ndarray, model_pts: np.ndarray,
              k: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Rotation ``[3,3]`` (head -> camera), head-centre translation ``[3]`` (mm) and RMS reprojection
-    error (pixels) by solvePnP.
+    error (pixels): one frame of :func:`pose_fit.fit_poses` (SQPnP, then Levenberg-Marquardt).
 
     ``image_pts`` ``[N, 2]`` pixels, ``model_pts`` ``[N, 3]`` head-frame mm. Non-finite
     rows are dropped. Returns None when too few points remain, the fit fails or puts the
     head behind the camera. The caller judges the error (:func:`fits_well`): a fit that fails
     that check is still worth something where nothing else reads the head.
     """
-    ok = np.isfinite(image_pts).all(axis=1)
-    if ok.sum() < 5:
-        return None
-    img = np.ascontiguousarray(image_pts[ok], dtype=np.float64)
-    obj = np.ascontiguousarray(model_pts[ok], dtype=np.float64)
-    try:
-        found, rvec, tvec = cv2.solvePnP(obj, img, k, None, flags=cv2.SOLVEPNP_SQPNP)
-        if not found:
-            return None
-        rvec, tvec = cv2.solvePnPRefineLM(obj, img, k, None, rvec, tvec)
-    except cv2.error:
-        return None
-    r, _ = cv2.Rodrigues(rvec)
-    t = tvec.reshape(3)
-    if not (np.isfinite(r).all() and np.isfinite(t).all()) or t[2] <= 0:
-        return None
-    rms = float(np.sqrt(np.mean(np.sum((_project(k, obj @ r.T + t) - img) ** 2, axis=1))))
-    return r, t, rms
+    rot, t, rms = fit_poses(np.asarray(image_pts, np.float64)[None, :, :2], model_pts, k)
+    return None if np.isnan(rms[0]) else (rot[0], t[0], float(rms[0]))
 
 
 def fits_well(fit: tuple[np.ndarray, np.ndarray, float] | None, k: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """``fit``'s (rotation, translation) where :func:`fit_head` found one whose reprojection error is
     at most ``MAX_RMS_FRACTION`` of the projected head radius, else None."""
-    if fit is None:
+    if fit is None or not _fit_well(fit[1], np.float64(fit[2]), k):
         return None
-    r, t, rms = fit
-    radius_px = k[0, 0] * geo.HEAD_RADIUS_MM / t[2]
-    return None if rms > MAX_RMS_FRACTION * radius_px else (r, t)
+    return fit[0], fit[1]
+
+
+def _fit_well(t: np.ndarray, rms: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """:func:`fits_well`'s check for fits ``t`` ``[..., 3]``, ``rms`` ``[...]``: False where there is no fit (NaN)."""
+    return rms <= MAX_RMS_FRACTION * k[0, 0] * geo.HEAD_RADIUS_MM / t[..., 2]
 
 
 def _turned_points_yaw(image_pts: np.ndarray, rotation: np.ndarray, translation: np.ndarray, k: np.ndarray,
                        turned_model: Callable[[float], np.ndarray]) -> np.ndarray:
-    """``rotation`` (the head-point fit's) with its yaw read again on the points where their source draws them on a
-    head turned that far (``turned_model``, MediaPipe's up to :data:`TURNED_POINTS_DEG`); its pitch and roll are
-    kept. The refit starts from the textbook fit (the two models differ by a few degrees)."""
+    """``rotation`` ``[N, 3, 3]`` (the head-point fits', ``translation`` ``[N, 3]``, on ``image_pts`` ``[N, M, 2]``)
+    with its yaw read again on the points where their source draws them on a head turned that far
+    (``turned_model``, MediaPipe's up to :data:`TURNED_POINTS_DEG`); its pitch and roll are kept. The refit starts
+    from the textbook fit (the two models differ by a few degrees)."""
     yaw = _yaw_deg(rotation)
-    share = float(np.clip((TURNED_POINTS_DEG[1] - abs(yaw)) / (TURNED_POINTS_DEG[1] - TURNED_POINTS_DEG[0]), 0.0, 1.0))
-    ok = np.isfinite(image_pts).all(axis=1)
-    if share <= 0 or ok.sum() < 5:
-        return rotation
-    obj = np.ascontiguousarray(turned_model(yaw)[ok])
-    # (copies: the refinement writes into its start)
-    rvec, tvec = cv2.Rodrigues(np.asarray(rotation, np.float64))[0], np.array(translation, np.float64).reshape(3, 1)
-    try:
-        rvec, tvec = cv2.solvePnPRefineLM(obj, np.ascontiguousarray(image_pts[ok], np.float64), k, None, rvec, tvec,
-                                          criteria=_TURNED_REFINE)
-    except cv2.error:
-        return rotation
-    turned = cv2.Rodrigues(rvec)[0]
-    if not np.isfinite(turned).all():
-        return rotation
-    step = (_yaw_deg(turned) - yaw + 180.0) % 360.0 - 180.0
+    share = np.clip((TURNED_POINTS_DEG[1] - np.abs(yaw)) / (TURNED_POINTS_DEG[1] - TURNED_POINTS_DEG[0]), 0.0, 1.0)
+    out = np.array(rotation, np.float64)
+    use = np.flatnonzero(share > 0)
+    if not use.size:
+        return out
+    models = np.stack([turned_model(y) for y in yaw[use]])
+    turned = refine_poses(image_pts[use], models, k, out[use], translation[use])[0]
+    step = (_yaw_deg(turned) - yaw[use] + 180.0) % 360.0 - 180.0
+    step = np.where(np.isfinite(step), step, 0.0)
     # Turned about the camera's vertical axis by the change in yaw: pitch and roll are kept (R = Ry(-yaw) ...).
-    return _rot_y(-math.radians(share * step)) @ rotation
+    out[use] = rotation_from_angles(share[use] * step, 0.0, 0.0) @ out[use]
+    return out
 
 
 def _gaze_batch(faces: np.ndarray, rots: np.ndarray, trans: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -277,84 +253,67 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     from .head_fusion import fuse_head  # (it uses this module's angle convention)
     from .reliability import reliable_landmarks
 
-    tracks = {kind: {"rotation": np.full((n, 3, 3), np.nan), "center_px": np.full((n, 2), np.nan),
-                     "radius_px": np.full(n, np.nan)} for kind in ("face", "body")}
-    textbook_yaw = np.full(n, np.nan)
-    rough = np.full((n, 3, 3), np.nan)  # head-point rotations kept despite a large reprojection error
-    rejected: list[int] = []
-    gaze_frames, gaze_fits = [], []
-    for i in range(n):
-        face = motion.face_px[i]
-        fit = fits_well(fit_head(face[fidx, :2], fpts, k), k) if np.isfinite(face[fidx, :2]).all() else None
-        body_any = fit_head(motion.body_px[i, bidx, :2], bpts, k)
-        if fits_well(body_any, k) is not None:
-            textbook_yaw[i] = _yaw_deg(body_any[0])
-        if body_any is not None and points.turned_model is not None:
-            body_any = (_turned_points_yaw(motion.body_px[i, bidx, :2], *body_any[:2], k, points.turned_model),
-                        *body_any[1:])
-        body_fit = fits_well(body_any, k)
-        if body_fit is None and fit is None and body_any is not None:
-            # Only for a head nothing else reads (fuse_head's "held" frames): there the head points' fit
-            # that failed only the reprojection check beats interpolating past the turn's extreme (10 such
-            # frames of two held-out portraits: yaw error 13.1 -> 8.2 degrees, pitch 5.6 -> 4.3).
-            rough[i] = body_any[0]
-        if (fit is not None and body_fit is not None and _rotation_gap_deg(fit[0], body_fit[0]) > MAX_FACE_BODY_GAP_DEG
-                and abs(angles_from_rotation(body_fit[0])[0]) > PROFILE_YAW_DEG):
-            # Near profile FaceMesh still "tracks" but its landmarks collapse into a frontal-looking
-            # face; the coarse body fit is then far more trustworthy. Elsewhere (a head tipped far
-            # back or down) the body fit is the one that breaks, so the face is kept.
-            rejected.append(i)
-            fit = None
-        for kind, found in (("face", fit), ("body", body_fit)):
-            if found is not None:
-                tracks[kind]["rotation"][i] = found[0]
-                tracks[kind]["center_px"][i] = _project(k, found[1][None])[0]
-                tracks[kind]["radius_px"][i] = f * geo.HEAD_RADIUS_MM / found[1][2]
-        if fit is not None:
-            gaze_frames.append(i)
-            gaze_fits.append(fit)
+    # Every frame's free fits at once (pose_fit): the face's twelve points where all of them are seen, and the
+    # head points where at least five are.
+    face_img = motion.face_px[:, fidx, :2].astype(np.float64)
+    face_img[~np.isfinite(face_img).all((1, 2))] = np.nan
+    face_r, face_t, face_rms = fit_poses(face_img, fpts, k)
+    face_ok = _fit_well(face_t, face_rms, k)
+    body_img = motion.body_px[:, bidx, :2].astype(np.float64)
+    body_r, body_t, body_rms = fit_poses(body_img, bpts, k)
+    body_found, body_ok = np.isfinite(body_rms), _fit_well(body_t, body_rms, k)
+    textbook_yaw = np.where(body_ok, _yaw_deg(body_r), np.nan)
+    if points.turned_model is not None and body_found.any():
+        body_r[body_found] = _turned_points_yaw(body_img[body_found], body_r[body_found], body_t[body_found], k,
+                                                points.turned_model)
+    # Only for a head nothing else reads (fuse_head's "held" frames): there the head points' fit that failed
+    # only the reprojection check beats interpolating past the turn's extreme (10 such frames of two held-out
+    # portraits: yaw error 13.1 -> 8.2 degrees, pitch 5.6 -> 4.3).
+    rough = np.where((body_found & ~body_ok & ~face_ok)[:, None, None], body_r, np.nan)
+    # Near profile FaceMesh still "tracks" but its landmarks collapse into a frontal-looking face; the coarse
+    # body fit is then far more trustworthy. Elsewhere (a head tipped far back or down) the body fit is the one
+    # that breaks, so the face is kept.
+    with np.errstate(invalid="ignore"):
+        profile = (face_ok & body_ok & (_rotation_gap_deg(face_r, body_r) > MAX_FACE_BODY_GAP_DEG)
+                   & (np.abs(_yaw_deg(body_r)) > PROFILE_YAW_DEG))
+    face_ok &= ~profile
+    rejected = np.flatnonzero(profile).tolist()
+    tracks = {kind: {"rotation": np.where(good[:, None, None], r, np.nan),
+                     "center_px": np.where(good[:, None], _project(k, t), np.nan),
+                     "radius_px": np.where(good, f * geo.HEAD_RADIUS_MM / t[:, 2], np.nan)}
+              for kind, good, r, t in (("face", face_ok, face_r, face_t), ("body", body_ok, body_r, body_t))}
     # Read once, from the free fits' sizes: FaceMesh's mesh collapsed where it reads the head far smaller
     # than the Pose head points do.
     collapsed = collapsed_faces(tracks["face"]["radius_px"], tracks["body"]["radius_px"], motion.fps,
                                 points.collapsed_face_ratio)
     health = np.where(collapsed, "collapsed", np.where(np.isfinite(tracks["face"]["radius_px"]), "held", "none"))
     # Second pass: every face fit's pitch and roll again at the clip's steady head distance (see refit_at_depth).
-    fitted_depth = np.full(n, np.nan)
-    fitted_depth[gaze_frames] = [ft[1][2] for ft in gaze_fits]
-    depth = steady_depth(fitted_depth, motion.fps)
-    dropped = []
+    depth = steady_depth(np.where(face_ok, face_t[:, 2], np.nan), motion.fps)
+    gaze_frames = np.flatnonzero(face_ok)
     # The refit uses every landmark measured on the head: the pitch needs far more than the free
     # fit's twelve (see face_points).
     midx, mpts = geo.face_mesh_model()
-    if gaze_frames:
-        refits = refit_at_depth_batch(motion.face_px[gaze_frames][:, midx, :2], mpts, k,
-                                      np.stack([ft[0] for ft in gaze_fits]), np.stack([ft[1] for ft in gaze_fits]),
-                                      depth[gaze_frames])
-    for j, (i, (r0, t0)) in enumerate(zip(gaze_frames, gaze_fits)):
-        r, t = refits[0][j], refits[1][j]
-        # Yaw keeps the free fit's: the face's left-right depth (cheeks and eye corners recede on both
-        # sides) pins it without help, and it did not trade with distance (measured: free-fit yaw
-        # slope 1.05, pitch 0.75 against the truth).
-        r = rotation_from_angles(angles_from_rotation(r0)[0], *angles_from_rotation(r)[1:])
-        gaze_fits[j] = (r, t)
-        tracks["face"]["rotation"][i] = r
-        tracks["face"]["center_px"][i] = _project(k, t[None])[0]
-        tracks["face"]["radius_px"][i] = f * geo.HEAD_RADIUS_MM / t[2]
-        # Held at the steady distance a collapsed mesh can only be explained by a wild pitch (+47 or -81
-        # for a -20 bow; measured 31-82 degrees off the head points' on the hard-case set and its variants,
-        # its error 15-74): it is kept only within MAX_FACE_BODY_GAP_DEG of the head-point fit (as a face
-        # near profile is), where FaceMesh only misjudged the face's size (a turned portrait's, pitch error 2-5).
-        body_r = tracks["body"]["rotation"][i]
-        if collapsed[i] and np.isfinite(body_r).all():
-            if _rotation_gap_deg(r, body_r) > MAX_FACE_BODY_GAP_DEG:
-                dropped.append(j)
-    for j in dropped[::-1]:
-        i = gaze_frames.pop(j)
-        gaze_fits.pop(j)
-        rejected.append(i)
-        for name in ("rotation", "center_px", "radius_px"):
-            tracks["face"][name][i] = np.nan
-    rejected.sort()
+    gaze_r, gaze_t = refit_at_depth_batch(motion.face_px[gaze_frames][:, midx, :2], mpts, k, face_r[gaze_frames],
+                                          face_t[gaze_frames], depth[gaze_frames])
+    # Yaw keeps the free fit's: the face's left-right depth (cheeks and eye corners recede on both sides)
+    # pins it without help, and it did not trade with distance (measured: free-fit yaw slope 1.05, pitch
+    # 0.75 against the truth).
+    refit_angles = angles_from_rotation(gaze_r)
+    gaze_r = rotation_from_angles(_yaw_deg(face_r[gaze_frames]), refit_angles[:, 1], refit_angles[:, 2])
+    tracks["face"]["rotation"][gaze_frames] = gaze_r
+    tracks["face"]["center_px"][gaze_frames] = _project(k, gaze_t)
+    tracks["face"]["radius_px"][gaze_frames] = f * geo.HEAD_RADIUS_MM / gaze_t[:, 2]
+    # Held at the steady distance a collapsed mesh can only be explained by a wild pitch (+47 or -81
+    # for a -20 bow; measured 31-82 degrees off the head points' on the hard-case set and its variants,
+    # its error 15-74): it is kept only within MAX_FACE_BODY_GAP_DEG of the head-point fit (as a face
+    # near profile is), where FaceMesh only misjudged the face's size (a turned portrait's, pitch error 2-5).
+    with np.errstate(invalid="ignore"):
+        drop = collapsed[gaze_frames] & (_rotation_gap_deg(gaze_r, body_r[gaze_frames]) > MAX_FACE_BODY_GAP_DEG)
+    drop &= body_ok[gaze_frames]
+    for name in ("rotation", "center_px", "radius_px"):
+        tracks["face"][name][gaze_frames[drop]] = np.nan
+    rejected = sorted(rejected + gaze_frames[drop].tolist())
+    gaze_frames, gaze_r, gaze_t = gaze_frames[~drop], gaze_r[~drop], gaze_t[~drop]
     fused = fuse_head(tracks["face"], tracks["body"], motion.body_world, motion.body_px, reliable_landmarks(motion),
                       motion.fps, face_collapsed=collapsed, rough_rotation=rough, point_textbook_yaw=textbook_yaw,
                       points=points)
@@ -363,10 +322,8 @@ def estimate_head(motion: Motion, *, focal_px: float | None = None) -> Motion:
     out.head_center_px[:] = fused["center_px"]
     out.head_radius_px[:] = fused["radius_px"]
     sources = fused["source"]
-    if gaze_frames:
-        rots = np.stack([f[0] for f in gaze_fits])
-        trans = np.stack([f[1] for f in gaze_fits])
-        out.gaze[gaze_frames] = _gaze_batch(motion.face_px[gaze_frames], rots, trans, k)
+    if gaze_frames.size:
+        out.gaze[gaze_frames] = _gaze_batch(motion.face_px[gaze_frames], gaze_r, gaze_t, k)
     out.meta["head_source"] = sources
     out.meta["head_face_rejected"] = rejected
     out.meta["head_face_health"] = health.tolist()
