@@ -45,7 +45,7 @@ import numpy as np
 
 from ..utils import DreamActorError
 from .motion import Motion
-from .one_euro import one_euro
+from .one_euro import one_euro_many
 from .side_swaps import undo_side_swaps
 
 _RADIUS_S = 0.28  # kernel radius at strength 1 (seconds); 0.14 s (3.5 frames at 25 fps) by default
@@ -181,8 +181,8 @@ def smooth_motion(motion: Motion, strength: float = 0.5) -> Motion:
     hands = motion.hands_px.reshape(len(motion), -1, motion.hands_px.shape[-1])
     out.hands_px = smooth_array(hands, fps, strength, landmark_segments(hands, scale)).reshape(motion.hands_px.shape)
     # The face is small and turns fast relative to the person: its speed is judged against its own size.
-    out.face_px = one_euro(motion.face_px, fps, strength, scale * 0.25)
-    out.person_box = one_euro(motion.person_box, fps, strength, scale)
+    out.face_px, out.person_box = one_euro_many([motion.face_px, motion.person_box], fps, strength,
+                                                [scale * 0.25, scale])
     out.meta["smoothing"] = {"filter": "robust_local_quadratic", "face": "one_euro_zero_lag", "strength": float(strength),
                              "mirrored_frames": len(mirrored)}
     return out
