@@ -126,16 +126,18 @@ def fit_poses(image_pts: np.ndarray, model_pts: np.ndarray, k: np.ndarray) -> tu
 
     ``image_pts`` ``[N, M, 2]`` pixels (rows with a NaN are left out), ``model_pts`` ``[M, 3]`` (mm).
     """
-    img = np.asarray(image_pts, np.float64)[..., :2]
-    obj = np.asarray(model_pts, np.float64)
+    img = np.ascontiguousarray(np.asarray(image_pts, np.float64)[..., :2])
+    obj = np.ascontiguousarray(model_pts, np.float64)
     n = len(img)
     rot, t = np.full((n, 3, 3), np.nan), np.full((n, 3), np.nan)
     ok = np.isfinite(img).all(-1)
+    whole = ok.all(1)
     started = []
     for i in np.flatnonzero(ok.sum(1) >= MIN_POINTS):
+        # (every point seen, the common case: no copies)
+        obj_i, img_i = (obj, img[i]) if whole[i] else (obj[ok[i]], img[i, ok[i]])
         try:
-            found, rvec, tvec = cv2.solvePnP(obj[ok[i]], np.ascontiguousarray(img[i, ok[i]]), k, None,
-                                             flags=cv2.SOLVEPNP_SQPNP)
+            found, rvec, tvec = cv2.solvePnP(obj_i, img_i, k, None, flags=cv2.SOLVEPNP_SQPNP)
         except cv2.error:
             continue
         if found:
