@@ -33,6 +33,7 @@ FOCAL_GUESS = 1.2
 # Pixels^2 of mean squared error that one unit of (log f / f_guess)^2 costs.
 FOCAL_PRIOR_PX2 = 0.5
 _BIGGEST = np.finfo(np.float64).max
+_RIDGE = np.eye(3) * 1e-9  # keeps a frame's normal equations solvable
 
 
 @dataclass
@@ -117,42 +118,56 @@ class _Correspondences:
 
     def solve(self, K: np.ndarray, iters: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """:func:`solve_translation`'s ``(translations, errors)`` for intrinsics ``K``."""
+        t, err = self.solve_focals([K[0, 0]], K, iters, fy=K[1, 1])
+        return t[0], err[0]
+
+    def solve_focals(self, focals, K: np.ndarray, iters: int = 3, fy=None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`solve` for ``K`` with each of ``focals`` (F of them) as its focal length, in one pass:
+        translations ``[F, T, 3]`` and errors ``[F, T]``. ``fy`` replaces ``K[1, 1]`` in the error
+        (default: the focal). Each focal's numbers are those of its own solve, operation for operation;
+        the focal search's grid is solved this way because a numpy call costs more than its arithmetic here.
+        """
         w, enough = self.w, self.enough
-        f = K[0, 0]
+        nf, nt = len(focals), len(w)
+        f = np.asarray(focals, np.float64).reshape(nf, 1, 1)
+        fy = f if fy is None else fy
         du, dv = self.u - K[0, 2], self.v - K[1, 2]
         X, Y, Z = self.xyz
         # Per point: f*tx - du*tz = du*Z - f*X  and  f*ty - dv*tz = dv*Z - f*Y  (linear in t).
         # The 3x3 normal equations are summed in closed form, which is much cheaper than building A.
         bu, bv = du * Z - f * X, dv * Z - f * Y
         # The per-point terms whose weighted sums the normal equations need, stacked once so each pass
-        # weighs and sums them in one numpy call (the same products and row sums as one call per term):
-        # 1 (the weight itself), du, dv, du^2 + dv^2, bu, bv, du*bu + dv*bv.
-        terms = np.stack([np.ones_like(du), du, dv, du * du + dv * dv, bu, bv, du * bu + dv * bv])
-        t = np.full((len(w), 3), np.nan)
+        # weighs and sums them in two numpy calls (the same products and row sums as one call per term):
+        # 1 (the weight itself), du, dv, du^2 + dv^2 (the same for every focal); bu, bv, du*bu + dv*bv.
+        shared = np.stack([np.ones_like(du), du, dv, du * du + dv * dv])[:, None]
+        own = np.stack([bu, bv, du * bu + dv * bv])
+        t = np.full((nf, nt, 3), np.nan)
         ww = w
+        ff = f[..., 0]
         for _ in range(iters):
-            sw, swu, swv, swr, swbu, swbv, swc = (ww * terms).sum(2)
-            ata = np.empty((len(w), 3, 3))
-            ata[:, 0, 0] = ata[:, 1, 1] = f * f * sw
-            ata[:, 0, 1] = ata[:, 1, 0] = 0.0
-            ata[:, 0, 2] = ata[:, 2, 0] = -f * swu
-            ata[:, 1, 2] = ata[:, 2, 1] = -f * swv
-            ata[:, 2, 2] = swr
-            atb = np.stack([f * swbu, f * swbv, -swc], -1)
-            t = np.full((len(w), 3), np.nan)
-            t[enough] = np.linalg.solve(ata[enough] + np.eye(3) * 1e-9, atb[enough][..., None])[..., 0]
+            sw, swu, swv, swr = (ww * shared).sum(-1)
+            swbu, swbv, swc = (ww * own).sum(-1)
+            ata = np.empty((nf, nt, 3, 3))
+            ata[..., 0, 0] = ata[..., 1, 1] = ff * ff * sw
+            ata[..., 0, 1] = ata[..., 1, 0] = 0.0
+            ata[..., 0, 2] = ata[..., 2, 0] = -ff * swu
+            ata[..., 1, 2] = ata[..., 2, 1] = -ff * swv
+            ata[..., 2, 2] = swr
+            atb = np.stack([ff * swbu, ff * swbv, -swc], -1)
+            t = np.full((nf, nt, 3), np.nan)
+            t[:, enough] = np.linalg.solve(ata[:, enough] + _RIDGE, atb[:, enough][..., None])[..., 0]
             # Reweight by 1/depth^2: the algebraic residual is the pixel residual times depth.
-            depth = Z + t[:, 2:3]
+            depth = Z + t[..., 2:3]
             depth = np.clip(np.where(np.isnan(depth), 1.0, depth), 1e-3, None)  # +-inf end as nan_to_num's would
             ww = w / depth ** 2
         # The squared pixel error of :func:`project`'s points, plane by plane (the same operations in the
         # same order); a point behind the camera counts 0, an overflow the largest float (as nan_to_num).
-        z = Z + t[:, 2:3]
+        z = Z + t[..., 2:3]
         z = np.where(z > 1e-6, z, np.nan)
-        sq = (K[0, 0] * (X + t[:, :1]) / z + K[0, 2] - self.u) ** 2 + (K[1, 1] * (Y + t[:, 1:2]) / z + K[1, 2] - self.v) ** 2
+        sq = (f * (X + t[..., :1]) / z + K[0, 2] - self.u) ** 2 + (fy * (Y + t[..., 1:2]) / z + K[1, 2] - self.v) ** 2
         sq = np.where(np.isnan(sq), 0.0, np.minimum(sq, _BIGGEST))
-        err = np.sqrt((sq * w).sum(1) / self.w_rows)
-        err[~enough] = np.nan
+        err = np.sqrt((sq * w).sum(-1) / self.w_rows)
+        err[:, ~enough] = np.nan
         return t, err
 
 
@@ -173,38 +188,40 @@ def estimate_camera(uv, world, width: int, height: int, weights=None, focal: flo
     if focal is None and uv.shape[0] < 2:
         focal = guess
 
-    # The focal search looks at up to 48 frames spread over the clip: plenty for one number.
-    pick = np.unique(np.linspace(0, uv.shape[0] - 1, min(uv.shape[0], 48)).round().astype(int))
-    picked = _Correspondences(uv[pick], world[pick], None if weights is None else np.asarray(weights)[pick])
-
-    def cost(log_f: float) -> float:
-        K = intrinsics(float(np.exp(log_f)), width, height)
-        _, err = picked.solve(K)
-        return float(np.nanmean(err ** 2)) + FOCAL_PRIOR_PX2 * (log_f - np.log(guess)) ** 2
-
     if focal is None:
-        focal = float(np.exp(_minimise_1d(cost, np.log(guess * 0.3), np.log(guess * 4.0))))
+        # The focal search looks at up to 48 frames spread over the clip: plenty for one number.
+        pick = np.unique(np.linspace(0, uv.shape[0] - 1, min(uv.shape[0], 48)).round().astype(int))
+        picked = _Correspondences(uv[pick], world[pick], None if weights is None else np.asarray(weights)[pick])
+        K_guess = intrinsics(guess, width, height)
+
+        def costs(log_fs) -> list[float]:
+            _, err = picked.solve_focals([float(np.exp(x)) for x in log_fs], K_guess)
+            mse = [float(np.nanmean(e ** 2)) for e in err]
+            return [m + FOCAL_PRIOR_PX2 * (x - np.log(guess)) ** 2 for m, x in zip(mse, log_fs)]
+
+        focal = float(np.exp(_minimise_1d(costs, np.log(guess * 0.3), np.log(guess * 4.0))))
     K = intrinsics(float(focal), width, height)
     t, err = solve_translation(uv, world, K, weights)
     return Camera(K=K, translation=t, error_px=err)
 
 
-def _minimise_1d(fn, lo: float, hi: float, grid: int = 9, iters: int = 14) -> float:
-    """Coarse grid, then golden-section search around the best grid point."""
+def _minimise_1d(costs, lo: float, hi: float, grid: int = 9, iters: int = 14) -> float:
+    """Coarse grid, then golden-section search around the best grid point; ``costs(xs)`` gives the
+    cost of each x in a list (the grid is evaluated in one call, the search's first two points in one)."""
     xs = np.linspace(lo, hi, grid)
-    vals = [fn(x) for x in xs]
+    vals = costs(list(xs))
     i = int(np.nanargmin(vals))
     a, b = xs[max(i - 1, 0)], xs[min(i + 1, grid - 1)]
     g = (np.sqrt(5.0) - 1.0) / 2.0
     c, d = b - g * (b - a), a + g * (b - a)
-    fc, fd = fn(c), fn(d)
+    fc, fd = costs([c, d])
     for _ in range(iters):
         if fc < fd:
             b, d, fd = d, c, fc
             c = b - g * (b - a)
-            fc = fn(c)
+            fc = costs([c])[0]
         else:
             a, c, fc = c, d, fd
             d = a + g * (b - a)
-            fd = fn(d)
+            fd = costs([d])[0]
     return 0.5 * (a + b)
