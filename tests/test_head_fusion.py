@@ -2,7 +2,7 @@
 
 The tracks here are built from known rotations, so every expected value is exact: a whole
 turn must read continuously through +-180 degrees, the torso must carry the head where no
-fit holds (a back view), and the sphere must stay on every tracked frame at a steady size.
+fit holds (a back view), and the sphere must stay on every tracked frame (its size: test_head_size.py).
 """
 from __future__ import annotations
 
@@ -11,41 +11,14 @@ import pytest
 
 from dreamactor_core.signals.head_fusion import (POINT_YAW_CAP_DEG, TORSO_LEAD_FRAMES, blend_angles, fade, face_weight,
                                                 fuse_head, torso_rotations)
-from dreamactor_core.signals.head_depth import collapsed_faces
 from dreamactor_core.signals.head_pose import angles_from_rotation, rotation_from_angles
-from dreamactor_core.signals.point_sources import MEDIAPIPE, POINT_SOURCES
 from dreamactor_core.signals.torso_turn import facing_flips, sharpen_turn, steady_runs
-
-
-def _body(yaws_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """World landmarks ``[T, 33, 3]`` of a torso turned by ``yaw`` (camera axes), and pixels."""
-    t = len(yaws_deg)
-    world = np.zeros((t, 33, 3))
-    rest = {11: (0.2, -0.5, 0), 12: (-0.2, -0.5, 0), 23: (0.1, 0, 0), 24: (-0.1, 0, 0), 7: (0.07, -0.65, 0.03),
-            8: (-0.07, -0.65, 0.03)}
-    for i, yaw in enumerate(yaws_deg):
-        r = rotation_from_angles(yaw, 0.0, 0.0)
-        for j, p in rest.items():
-            world[i, j] = r @ np.array(p)
-    px = 200.0 + 300.0 * world[..., :2]
-    return world, np.concatenate([px, np.zeros((t, 33, 1))], -1)
-
-
-def _fit(yaws, have, radius=40.0):
-    t = len(yaws)
-    rot = np.full((t, 3, 3), np.nan)
-    centre = np.full((t, 2), np.nan)
-    rad = np.full(t, np.nan)
-    for i in np.flatnonzero(have):
-        rot[i] = rotation_from_angles(yaws[i], 0.0, 0.0)
-        centre[i] = (200.0, 5.0)
-        rad[i] = radius
-    return {"rotation": rot, "center_px": centre, "radius_px": rad}
+from head_tracks import head_fit, turned_body
 
 
 def test_torso_axes_follow_the_turn():
     yaws = np.array([0.0, 45.0, 135.0, -170.0])
-    world, _ = _body(yaws)
+    world, _ = turned_body(yaws)
     for r, yaw in zip(torso_rotations(world), yaws):
         np.testing.assert_allclose(angles_from_rotation(r)[:2], [yaw, 0.0], atol=1e-6)
 
@@ -68,10 +41,10 @@ def test_blend_is_a_circular_mean():
 def test_whole_turn_is_continuous_and_back_views_keep_the_sphere():
     """0 -> 360 degrees: the face holds near frontal, nothing holds behind; yaw never jumps."""
     yaws = np.linspace(0.0, 360.0, 73)[:-1]
-    world, px = _body(yaws - TORSO_LEAD_FRAMES * 5.0)  # the pose trails the turn, as MediaPipe's does
+    world, px = turned_body(yaws - TORSO_LEAD_FRAMES * 5.0)  # the pose trails the turn, as MediaPipe's does
     wrapped = (yaws + 180) % 360 - 180
-    face = _fit(wrapped, np.abs(wrapped) < 50)
-    points = _fit(wrapped, np.abs(wrapped) < 95, radius=36.0)
+    face = head_fit(wrapped, np.abs(wrapped) < 50)
+    points = head_fit(wrapped, np.abs(wrapped) < 95, radius=36.0)
     seen = np.ones((len(yaws), 33), bool)
     out = fuse_head(face, points, world, px, seen, fps=25.0)
     assert np.isfinite(out["angles"]).all() and np.isfinite(out["radius_px"]).all()
@@ -86,10 +59,10 @@ def test_whole_turn_is_continuous_and_back_views_keep_the_sphere():
 def test_torso_only_counts_where_shoulders_and_hips_are_seen():
     """A portrait's invented hips must not turn the head: with no fit and no seen torso, no sphere."""
     yaws = np.zeros(10)
-    world, px = _body(yaws)
+    world, px = turned_body(yaws)
     seen = np.ones((10, 33), bool)
     seen[:, 23:25] = False
-    nothing = _fit(yaws, np.zeros(10, bool))
+    nothing = head_fit(yaws, np.zeros(10, bool))
     out = fuse_head(nothing, nothing, world, px, seen, fps=25.0)
     assert np.isnan(out["angles"]).all() and out["source"] == ["none"] * 10
 
@@ -102,8 +75,8 @@ def test_shoulders_in_the_picture_correct_a_lagging_world_turn():
     """The world pose reads 45 (or 130) where the picture shows 60 (or 150): the shoulders' foreshortening
     pulls the turn most of the way back; near frontal, where it says little, the world pose's angle stays."""
     for world_yaw, true_yaw, want, tol in ((45.0, 60.0, 60.0, 3.0), (130.0, 150.0, 150.0, 9.0), (5.0, 0.0, 5.0, 1e-6)):
-        world, _ = _body(np.array([world_yaw]))
-        _, px = _body(np.array([true_yaw]))
+        world, _ = turned_body(np.array([world_yaw]))
+        _, px = turned_body(np.array([true_yaw]))
         out = sharpen_turn(torso_rotations(world), px, world)
         assert abs(_yaw(out[0]) - want) <= tol, (world_yaw, true_yaw, _yaw(out[0]))
         assert abs(_yaw(out[0]) - true_yaw) < abs(world_yaw - true_yaw) + 1e-6
@@ -111,7 +84,7 @@ def test_shoulders_in_the_picture_correct_a_lagging_world_turn():
 
 def _body_with_feet(yaws_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_body` standing on feet: heels and toes (foot 0.41 of the torso's height, toes to the camera at 0)."""
-    world, _ = _body(yaws_deg)
+    world, _ = turned_body(yaws_deg)
     feet = {29: (0.1, 0.9, 0.05), 30: (-0.1, 0.9, 0.05), 31: (0.1, 0.95, -0.15), 32: (-0.1, 0.95, -0.15)}
     for i, yaw in enumerate(yaws_deg):
         r = rotation_from_angles(yaw, 0.0, 0.0)
@@ -146,8 +119,8 @@ def test_a_face_on_the_back_of_a_spinning_head_is_not_a_face():
     yaws = np.linspace(0.0, 360.0, 41)[:-1]
     world, px = _body_with_feet(yaws - TORSO_LEAD_FRAMES * 9.0)  # trailing, as MediaPipe's
     wrapped = (yaws + 180) % 360 - 180
-    face = _fit(wrapped, np.abs(wrapped) < 50)
-    points = _fit(wrapped, np.abs(wrapped) < 95)
+    face = head_fit(wrapped, np.abs(wrapped) < 50)
+    points = head_fit(wrapped, np.abs(wrapped) < 95)
     for t in (12, 13):  # 108 and 117 degrees
         face["rotation"][t], face["center_px"][t], face["radius_px"][t] = rotation_from_angles(35.0, 0, 0), (200, 5), 40
     out = fuse_head(face, points, world, px, np.ones((40, 33), bool), fps=25.0)
@@ -165,8 +138,9 @@ def test_a_torso_that_jumps_faster_than_a_pirouette_starts_a_new_run():
 def test_a_head_turning_on_a_still_body_is_not_held_back_by_the_torso():
     """The face is lost at 50 degrees while the head goes on to 75 and the body stays: the head points carry it."""
     head = np.linspace(0.0, 75.0, 30)
-    world, px = _body(np.zeros(30))
-    out = fuse_head(_fit(head, head < 50), _fit(head, np.ones(30, bool)), world, px, np.ones((30, 33), bool), 25.0)
+    world, px = turned_body(np.zeros(30))
+    out = fuse_head(head_fit(head, head < 50), head_fit(head, np.ones(30, bool)), world, px, np.ones((30, 33), bool),
+                    25.0)
     assert np.abs(out["angles"][-8:, 0] - head[-8:]).max() < 6.0
     assert set(out["source"][-8:]) == {"body"}
 
@@ -175,10 +149,10 @@ def test_a_body_swapped_left_for_right_does_not_turn_the_head():
     """MediaPipe flips the body for ten frames while the face is lost; the head points hold 30 degrees."""
     body = np.zeros(30)
     body[10:20] = 170.0
-    world, px = _body(body)
+    world, px = turned_body(body)
     head = np.full(30, 30.0)
-    face = _fit(head, np.r_[np.ones(10, bool), np.zeros(10, bool), np.ones(10, bool)])
-    out = fuse_head(face, _fit(head, np.ones(30, bool)), world, px, np.ones((30, 33), bool), 25.0)
+    face = head_fit(head, np.r_[np.ones(10, bool), np.zeros(10, bool), np.ones(10, bool)])
+    out = fuse_head(face, head_fit(head, np.ones(30, bool)), world, px, np.ones((30, 33), bool), 25.0)
     np.testing.assert_allclose(out["angles"][:, 0], 30.0, atol=1.0)
 
 
@@ -186,11 +160,11 @@ def test_a_face_fit_stuck_near_60_degrees_does_not_hold_the_yaw_back():
     """FaceMesh's yaw tops out near 60 while the head turns on to 75 (the points follow): the yaw
     follows the points there, and the face's pitch still counts."""
     head = np.linspace(0.0, 75.0, 30)
-    world, px = _body(np.zeros(30))
+    world, px = turned_body(np.zeros(30))
     seen = np.ones((30, 33), bool)
     seen[:, 23:25] = False  # a portrait: no torso
-    face = _fit(np.minimum(head, 58.0), np.ones(30, bool))
-    out = fuse_head(face, _fit(head, np.ones(30, bool)), world, px, seen, 25.0)
+    face = head_fit(np.minimum(head, 58.0), np.ones(30, bool))
+    out = fuse_head(face, head_fit(head, np.ones(30, bool)), world, px, seen, 25.0)
     far = head >= 68
     assert np.abs(out["angles"][far, 0] - head[far]).max() < 1.0
     assert np.abs(out["angles"][head <= 40, 0] - head[head <= 40]).max() < 0.01  # (the track bends at 58 only)
@@ -202,12 +176,12 @@ def test_head_points_that_over_read_the_face_leave_the_saturated_face_a_share():
     yaw to take back part of the points' over-read (with points that agree with the face it keeps none: the
     test above)."""
     head = np.linspace(0.0, 62.0, 30)
-    world, px = _body(np.zeros(30))
+    world, px = turned_body(np.zeros(30))
     seen = np.ones((30, 33), bool)
     seen[:, 23:25] = False  # a portrait: no torso
     points = 1.2 * head
-    face = _fit(np.minimum(head, 50.0), np.ones(30, bool))
-    out = fuse_head(face, _fit(points, np.ones(30, bool)), world, px, seen, 25.0)
+    face = head_fit(np.minimum(head, 50.0), np.ones(30, bool))
+    out = fuse_head(face, head_fit(points, np.ones(30, bool)), world, px, seen, 25.0)
     far = head >= 55
     err = out["angles"][far, 0] - head[far]
     assert (np.abs(err) < 0.75 * (points - head)[far]).all()
@@ -219,12 +193,12 @@ def test_head_points_past_their_saturation_read_as_the_cap():
     follow the turn there and their fit scatters over 78-88. Those readings count as ``POINT_YAW_CAP_DEG``,
     nearer the head than any of them; readings below it are kept."""
     head = np.concatenate([np.linspace(0.0, 62.0, 15), 67.0 + 5.0 * np.sin(np.arange(15))])
-    world, px = _body(np.zeros(30))
+    world, px = turned_body(np.zeros(30))
     seen = np.ones((30, 33), bool)
     seen[:, 23:25] = False  # a portrait: no torso
     points = head.copy()
     points[15:] = 83.0 + 5.0 * np.cos(np.arange(15))
-    out = fuse_head(_fit(head, head < 50), _fit(points, np.ones(30, bool)), world, px, seen, 25.0)
+    out = fuse_head(head_fit(head, head < 50), head_fit(points, np.ones(30, bool)), world, px, seen, 25.0)
     np.testing.assert_allclose(out["angles"][20:, 0], POINT_YAW_CAP_DEG, atol=1.0)  # (the track bends into it)
     assert (np.abs(out["angles"][20:, 0] - head[20:]) < np.abs(points - head)[20:]).all()
     np.testing.assert_allclose(out["angles"][10:15, 0], head[10:15], atol=2.5)  # (the track bends into the cap)
@@ -234,11 +208,11 @@ def test_a_tracked_head_that_no_source_reads_is_held_between_its_neighbours():
     """A portrait near profile: FaceMesh is lost and the head points fit nothing for five frames while the
     person is tracked (no torso: the hips are not seen). The sphere stays, turning on between the frames around."""
     head = np.linspace(40.0, 80.0, 30)
-    world, px = _body(np.zeros(30))
+    world, px = turned_body(np.zeros(30))
     seen = np.ones((30, 33), bool)
     seen[:, 23:25] = False
     gap = (np.arange(30) >= 20) & (np.arange(30) < 25)
-    out = fuse_head(_fit(head, np.arange(30) < 10), _fit(head, ~gap), world, px, seen, 25.0)
+    out = fuse_head(head_fit(head, np.arange(30) < 10), head_fit(head, ~gap), world, px, seen, 25.0)
     assert np.isfinite(out["angles"]).all() and np.isfinite(out["radius_px"]).all()
     np.testing.assert_allclose(out["angles"][gap, 0], head[gap], atol=0.5)  # (bent only by the points' cap at 75)
     assert [out["source"][i] for i in np.flatnonzero(gap)] == ["held"] * 5
@@ -248,9 +222,9 @@ def test_a_collapsed_face_does_not_swing_the_yaw():
     """A walk with the head held at 24 degrees; FaceMesh's mesh collapsed (flagged) and its yaw swings by 12
     while the head points hold: the yaw follows the points."""
     t = np.arange(30)
-    world, px = _body(np.full(30, 24.0))
-    face = _fit(24.0 + 12.0 * np.sin(t / 3.0), np.ones(30, bool))
-    out = fuse_head(face, _fit(np.full(30, 24.0), np.ones(30, bool)), world, px, np.ones((30, 33), bool), 25.0,
+    world, px = turned_body(np.full(30, 24.0))
+    face = head_fit(24.0 + 12.0 * np.sin(t / 3.0), np.ones(30, bool))
+    out = fuse_head(face, head_fit(np.full(30, 24.0), np.ones(30, bool)), world, px, np.ones((30, 33), bool), 25.0,
                     face_collapsed=np.ones(30, bool))
     np.testing.assert_allclose(out["angles"][:, 0], 24.0, atol=2.5)  # (the torso, at 1%, carries a little of the face)
 
@@ -259,10 +233,10 @@ def test_a_face_fit_flattening_a_deep_bow_does_not_hold_the_pitch_back():
     """A head bowing to -55 degrees that FaceMesh reads as -38 (its face foreshortened top to bottom):
     past FACE_PITCH_DEG the pitch follows the head points; a small nod stays the face's."""
     bow = np.linspace(0.0, -55.0, 30)
-    world, px = _body(np.zeros(30))
+    world, px = turned_body(np.zeros(30))
     seen = np.ones((30, 33), bool)
     seen[:, 23:25] = False  # no torso: the fits alone
-    face, points = _fit(np.zeros(30), np.ones(30, bool)), _fit(np.zeros(30), np.ones(30, bool))
+    face, points = head_fit(np.zeros(30), np.ones(30, bool)), head_fit(np.zeros(30), np.ones(30, bool))
     for i, p in enumerate(bow):
         face["rotation"][i] = rotation_from_angles(0.0, max(p, -38.0) + 2.0, 0.0)
         points["rotation"][i] = rotation_from_angles(0.0, p, 0.0)
@@ -286,117 +260,20 @@ def test_the_back_view_is_placed_where_the_shoulders_look_widest():
     np.testing.assert_array_equal(facing_flips(depth, widest_at_the_change, 5), [1, 1, 1, 1, 1, 1, -1, -1])
 
 
-@pytest.mark.parametrize("shrunk", [slice(5, 30), slice(0, 40)])
-def test_a_face_mesh_that_shrinks_does_not_shrink_the_sphere(shrunk):
-    """FaceMesh reading the face at 0.6 of its size for 25 frames (or the whole clip) while the Pose
-    head points keep the head's size: the sphere keeps the size the face had where it held (or the
-    head points' size on the face's usual scale)."""
-    yaws = np.zeros(40)
-    world, px = _body(yaws)
-    face = _fit(yaws, np.ones(40, bool))
-    points = _fit(yaws, np.ones(40, bool), radius=40.0 / MEDIAPIPE.face_over_points)
-    face["radius_px"][shrunk] = 24.0
-    collapsed = collapsed_faces(face["radius_px"], points["radius_px"], fps=25.0)
-    np.testing.assert_array_equal(np.flatnonzero(collapsed), np.arange(40)[shrunk])
-    out = fuse_head(face, points, world, px, np.ones((40, 33), bool), fps=25.0, face_collapsed=collapsed)
-    np.testing.assert_allclose(out["radius_px"], 40.0, rtol=1e-6)
-    # The face still places the sphere.
-    np.testing.assert_allclose(out["center_px"], np.tile([200.0, 5.0], (40, 1)), atol=1e-6)
-    # Measured on the frames where the face held; the typical scale where it never did.
-    assert out["scale"] == ("typical" if shrunk == slice(0, 40) else "measured")
-
-
-def test_the_collapsed_face_flag_reads_each_frame_and_its_neighbours():
-    """A face under MediaPipe's collapsed_face_ratio of the head points' size is flagged on its own frame, and so is a
-    lone frame that holds its size amid collapsed ones (one frame cannot measure the face's scale); a
-    face at its usual scale, or a frame missing either fit, is not."""
-    points = np.full(30, 30.0)
-    face = points * MEDIAPIPE.face_over_points
-    face[1] = points[1] * (MEDIAPIPE.collapsed_face_ratio - 0.02)  # one collapsed frame
-    face[10:25] = points[10:25] * 0.9  # a collapsed run with one frame at the usual size inside
-    face[17] = points[17] * MEDIAPIPE.face_over_points
-    face[27] = np.nan
-    points[28] = np.nan
-    np.testing.assert_array_equal(np.flatnonzero(collapsed_faces(face, points, fps=25.0)), [1, *range(10, 25)])
-
-
 def test_a_held_head_takes_the_loose_head_point_fit_where_there_is_one():
     """At the turn's extreme (the gap's middle) interpolation can only read the head less turned than its
     neighbours; a loose head-point fit, where the strict one failed, reads the extreme itself."""
     head = np.concatenate([np.linspace(40.0, 70.0, 15), np.linspace(70.0, 40.0, 15)])
-    world, px = _body(np.zeros(30))
+    world, px = turned_body(np.zeros(30))
     seen = np.ones((30, 33), bool)
     seen[:, 23:25] = False
     gap = (np.arange(30) >= 12) & (np.arange(30) < 18)
-    loose = _fit(head + 3.0, gap)["rotation"]
+    loose = head_fit(head + 3.0, gap)["rotation"]
     loose[gap & (np.arange(30) == 17)] = np.nan        # one gap frame without even a loose fit
-    out = fuse_head(_fit(head, np.arange(30) < 5), _fit(head, ~gap), world, px, seen, 25.0, rough_rotation=loose)
+    out = fuse_head(head_fit(head, np.arange(30) < 5), head_fit(head, ~gap), world, px, seen, 25.0,
+                    rough_rotation=loose)
     took = gap & (np.arange(30) != 17)
     interpolated = np.interp(np.arange(30), [11, 18], head[[11, 18]])  # (flat 63.6: the track is far nearer)
     assert (np.abs(out["angles"][took, 0] - head[took] - 3.0) < 0.5 * np.abs(interpolated - head - 3.0)[took]).all()
     assert abs(out["angles"][17, 0] - head[17]) < abs(interpolated[17] - head[17])
     assert all(out["source"][i] == "held" for i in np.flatnonzero(gap))
-
-
-def test_a_face_that_held_on_too_few_frames_does_not_set_the_sphere_scale():
-    """FaceMesh collapsed on every frame but the first, which reads the head at 0.85 of its size (just above
-    the collapse ratio): one frame does not measure the face-to-head-points scale, so the head points size
-    every frame on the typical one."""
-    yaws = np.zeros(40)
-    world, px = _body(yaws)
-    face = _fit(yaws, np.ones(40, bool))
-    points = _fit(yaws, np.ones(40, bool), radius=40.0 / MEDIAPIPE.face_over_points)
-    face["radius_px"][0] = 34.0
-    face["radius_px"][1:] = 24.0
-    collapsed = collapsed_faces(face["radius_px"], points["radius_px"], fps=25.0)
-    assert not collapsed[0] and collapsed[1:].all()
-    out = fuse_head(face, points, world, px, np.ones((40, 33), bool), fps=25.0, face_collapsed=collapsed)
-    np.testing.assert_allclose(out["radius_px"], 40.0, rtol=1e-6)
-    assert out["scale"] == "typical"  # what the height reads (no height: the size was not measured)
-
-
-def test_a_single_photo_with_a_held_face_is_sized_by_its_face():
-    """A reference photo is one frame: a face that held its size there sizes the sphere (the typical
-    face/head-point ratio is for clips whose face never held; it read the references' heads 1-6% large)."""
-    from dreamactor_core.signals.head_size import sphere_track
-
-    face = {"center_px": np.array([[100.0, 80.0]]), "radius_px": np.array([40.0])}
-    points = {"center_px": np.array([[101.0, 82.0]]), "radius_px": np.array([40.0 / 1.2])}
-    body_px = np.full((1, 33, 3), 50.0)
-    centre, radius, scale = sphere_track(face, points, np.ones(1), np.full((1, 3), 0.1), body_px, 25.0,
-                                         np.zeros(1, bool))
-    assert radius[0] == pytest.approx(40.0) and scale == "measured"
-    # The same photo whose mesh collapsed: the head points size it, on the typical scale.
-    _, radius, scale = sphere_track(face, points, np.ones(1), np.full((1, 3), 0.1), body_px, 25.0, np.ones(1, bool))
-    assert radius[0] == pytest.approx(40.0 / 1.2 * MEDIAPIPE.face_over_points) and scale == "typical"
-    # No face at all: nothing measures the points' scale, so their source's typical one sizes them (MediaPipe's
-    # draws the head narrower; keypoints imported from another detector sit on the real eyes and ears), and the
-    # size is not a measured one.
-    no_face = {"center_px": np.full((1, 2), np.nan), "radius_px": np.full(1, np.nan)}
-    for source, want in (("mediapipe", 40.0 / 1.2 * MEDIAPIPE.face_over_points), ("pose_keypoint", 40.0 / 1.2)):
-        _, radius, scale = sphere_track(no_face, points, np.zeros(1), np.full((1, 3), 0.1), body_px, 25.0,
-                                        np.zeros(1, bool), POINT_SOURCES[source])
-        assert radius[0] == pytest.approx(want) and scale == "typical"
-
-
-def test_a_collapsed_face_without_head_points_takes_its_size_from_the_frames_around():
-    """A frame whose face collapsed (it does not size the sphere) and whose head points failed to fit
-    has nothing to size it: it takes the steady size of the frames around, not the head points' missing
-    size (before: their NaN read as 1 px, and a run of such frames outlasting the running median drew a
-    sphere of about 1.3 px)."""
-    from dreamactor_core.signals.head_size import sphere_track
-
-    n = 40
-    face = {"center_px": np.tile([100.0, 80.0], (n, 1)), "radius_px": np.full(n, 40.0)}
-    points = {"center_px": np.tile([101.0, 82.0], (n, 1)), "radius_px": np.full(n, 40.0 / 1.2)}
-    body_px = np.full((n, 33, 3), 50.0)
-    gap = np.zeros(n, bool)
-    gap[15:30] = True  # longer than the 0.6 s running median
-    points["radius_px"][gap] = np.nan
-    face["radius_px"][gap] = 24.0
-    w_point = np.where(gap[:, None], 0.0, 0.1) * np.ones((n, 3))
-    for collapsed in (gap, np.ones(n, bool)):  # the clip's scale measured elsewhere / typical everywhere
-        centre, radius, _ = sphere_track(face, points, np.ones(n), w_point, body_px, 25.0, collapsed)
-        want = 40.0 if not collapsed.all() else 40.0 / 1.2 * MEDIAPIPE.face_over_points
-        np.testing.assert_allclose(radius, want, rtol=1e-6)
-        np.testing.assert_allclose(centre[gap], [[100.0, 80.0]] * int(gap.sum()))
