@@ -73,6 +73,8 @@ def _depth_source(motion: Motion) -> np.ndarray:
     for src in sources:
         if src is None:
             continue
+        if np.isfinite(depth).any(axis=1).all():
+            break  # every frame has its depth: the worse sources would fill nothing
         pts = _with_virtual(src.astype(np.float64))
         torso = np.linalg.norm(pts[:, NECK] - pts[:, PELVIS], axis=-1)
         shoulders = np.linalg.norm(pts[:, 11] - pts[:, 12], axis=-1)
