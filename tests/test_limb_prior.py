@@ -93,7 +93,9 @@ def test_mediapipes_reading_of_a_child_and_a_tall_adult_against_their_true_shape
     its reading, the height the clip gives, and the body's true rest lengths from its JSON). MediaPipe pulls both
     towards an adult's shape (the child read 4.2 % off its true shape, the tall body 2.9 %, worst limb after one
     best scale). Weighed against the prior at the clip's height, each comes back within 3 % of its truth and nearer
-    it than the same reading weighed against the average shape (no height) or left as measured."""
+    it than the same reading weighed against the average shape (no height) or left as measured. The readings are
+    recorded: when clip_proportions measures limbs another way and the prior is refitted on that, record them again
+    (clip_proportions(scorecard.scored_motion(raw))["measured"] over LANDMARK_BIAS on those two clips)."""
     reading = json.loads((Path(__file__).parent / "data" / "limb_readings.json").read_text())[body]
     truth = {"body": {"coco_segment_lengths_rest_m": {
         f"{side}_{k}": v for k, v in reading["true_rest"].items() for side in ("left", "right")}}}
