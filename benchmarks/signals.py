@@ -7,9 +7,9 @@ Speed: extract + retarget + render (DreamActor style, 512x512) on two inputs:
 - "long": the five 512x512 clips back to back (376 frames, with cuts between people).
 
 "Bare MediaPipe" is exactly the MediaPipe work our extraction does: every graph it
-creates (Pose in video mode, the static Pose that counts people, FaceMesh on head
-crops, MediaPipe's hand landmark model on the square around each hand) is created
-again and fed the very images (and hand squares) ours fed it (recorded in a separate
+creates (Pose in video mode, the pose detector that says whether anyone is left to count
+and the static Pose that counts them where it does, FaceMesh on head crops, MediaPipe's
+hand landmark model on the square around each hand) is created again and fed the very images (and hand squares) ours fed it (recorded in a separate
 run), one call after another in one thread, and closed at the end as ours closes
 them, with nothing else. "Bare, stock Hands" replaces our hand graph by MediaPipe's
 stock Hands solution (a tracking graph per side, palm detection when it has lost the
@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 from conftest import find_shared  # noqa: E402
-from dreamactor_core.signals import hand_landmarks, hand_region, mp_call  # noqa: E402
+from dreamactor_core.signals import hand_landmarks, hand_region, mp_call, people_detector  # noqa: E402
 from dreamactor_core.signals.face_landmarks import crop_square  # noqa: E402
 from dreamactor_core.signals.extract import extract_motion  # noqa: E402
 from dreamactor_core.signals.render_dreamactor import render_guidance  # noqa: E402
@@ -87,7 +87,8 @@ class Recorder:
         import mediapipe as mp
 
         rec = self
-        modules = [(getattr(mp.solutions, m), c) for m, c in self.TARGETS] + [(hand_region, "HandRegionGraph")]
+        modules = [(getattr(mp.solutions, m), c) for m, c in self.TARGETS] + [
+            (hand_region, "HandRegionGraph"), (people_detector, "PeopleDetector")]
         for module, cls_name in modules:
             cls = getattr(module, cls_name)
 

@@ -3,7 +3,8 @@
 MediaPipe graphs, one set per video:
 - ``Pose`` in video (tracking) mode (model_complexity=1; only complexity 1 is bundled with
   mediapipe 0.10.21) on the whole frame, or on a crop around the chosen person when there are several;
-  a static ``Pose`` counts the people now and then (:class:`tracking.PersonFollower`);
+  a static ``Pose`` counts the people now and then (:class:`tracking.PersonFollower`), where
+  MediaPipe's pose detector alone (:mod:`people_detector`) sees anyone to count;
 - ``FaceMesh`` with iris, tracking, on a crop around the head (:class:`face_landmarks.FaceFollower`):
   the head box comes from the body (or last frame's face), so small faces in full-body shots are found;
 - the hand landmark model alone on the square around each hand whose wrist the body model sees
@@ -233,27 +234,37 @@ class _BodyStage:
     """Pose on each frame, for the person :class:`PersonFollower` chose (main thread)."""
 
     def __init__(self, person, recount_every: int = 12, smooth: bool = True):
+        from .people_detector import PeopleDetector
+
         self.smooth = smooth  # Pose's own landmark filter (the static counter never filters)
-        # Both graphs are made here, before the first frame: MediaPipe opens a graph's models in its own
-        # threads once it is made (~250 ms of CPU for each Pose), so they open side by side from the start.
+        # Made here, before the first frame: MediaPipe opens a graph's models in its own threads once
+        # it is made (~250 ms of CPU for Pose, ~150 for the detector), so they open side by side.
         self.pose = PoseLandmarker(smooth=smooth)
-        self.static_pose = PoseLandmarker(static=True)
+        self.people = PeopleDetector()
+        self.static_pose: PoseLandmarker | None = None  # made only where the detector sees someone to count
         self.factor = 1
         self.follower = PersonFollower(person, self._detect, recount_every=recount_every)
 
-    def _detect(self, img: np.ndarray) -> list[np.ndarray]:
-        return [b / self.factor for b in detect_people(_upscaled(img, self.factor), self.static_pose.graph)]
+    def _static_pose(self):
+        if self.static_pose is None:
+            self.static_pose = PoseLandmarker(static=True)
+        return self.static_pose.graph
+
+    def _detect(self, img: np.ndarray, first: np.ndarray | None = None) -> list[np.ndarray]:
+        boxes = detect_people(_upscaled(img, self.factor), self._static_pose, first=first,
+                              anyone=self.people.sees_anyone)
+        return [b / self.factor for b in boxes]
 
     def process(self, img: np.ndarray, t: int, pool: ThreadPoolExecutor) -> tuple | None:
         """Body landmarks of the followed person in one frame, in source pixels (None when not found)."""
         h, w = img.shape[:2]
         res, read = None, False  # read: Pose has had this frame, whole (``res`` may be None: nobody found)
         if not self.follower.started:
-            # Count the people in a worker while Pose looks at the whole frame: with one
-            # person (the usual case) that result stands and the count cost is hidden.
-            started = pool.submit(self.follower.start, img, t)
+            # Pose looks at the whole frame first. Its detector is the static Pose's: where it finds
+            # nobody, so would the count; the person it finds is the count's first (the same
+            # landmarks, checked bit for bit), so the count goes on from them, blanked out.
             res, read = self.pose.process(_upscaled(img, self.factor)), True
-            if not started.result():
+            if res is None or not self.follower.start(img, t, first=res["pose"]):
                 return None
             if self.follower.window is not None:
                 # Several people: Pose's tracking state may be on someone else; start afresh on the crop.
@@ -288,7 +299,9 @@ class _BodyStage:
 
     def close(self) -> None:
         self.pose.close()
-        self.static_pose.close()
+        self.people.close()
+        if self.static_pose is not None:
+            self.static_pose.close()
 
 
 def _to_px(norm: np.ndarray, x0: float, y0: float, sw: float, sh: float) -> np.ndarray:

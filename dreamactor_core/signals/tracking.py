@@ -2,7 +2,8 @@
 
 MediaPipe Pose/Holistic see one person per image. To handle several people we
 count them with a static pose pass that blanks out each person it finds and looks
-again (:func:`detect_people`), pick one (:func:`choose_person`), and then feed the
+again (:func:`detect_people`; MediaPipe's pose detector alone says first whether there
+is anyone to look at), pick one (:func:`choose_person`), and then feed the
 landmark model a crop around that person only (:class:`CropWindow`). The crop moves
 with hysteresis so that MediaPipe's own frame-to-frame tracking sees a steady image.
 
@@ -54,22 +55,34 @@ def box_diag(box: Sequence[float]) -> float:
 
 
 # --- people ---------------------------------------------------------------------
-def detect_people(frame: np.ndarray, pose_static, max_people: int = MAX_PEOPLE) -> list[np.ndarray]:
+def detect_people(frame: np.ndarray, pose_static, max_people: int = MAX_PEOPLE, *, first: np.ndarray | None = None,
+                  anyone=None) -> list[np.ndarray]:
     """Boxes of the people in one RGB frame, sorted left to right.
 
-    ``pose_static`` is a ``mp.solutions.pose.Pose(static_image_mode=True)``. Each found
-    person's box is filled with the frame's median colour before looking again, so
-    the detector moves on to the next person.
+    ``pose_static()`` gives a ``mp.solutions.pose.Pose(static_image_mode=True)`` (made when
+    first asked for). Each found person's box is filled with the frame's median colour
+    before looking again, so the detector moves on to the next person.
+    first: normalised landmarks ``[33, 2+]`` of one person already found in ``frame`` by a Pose
+        that looked at it whole (its detector's best person: the static Pose's first find).
+    anyone(image) -> bool: whether the static Pose's detector finds anyone in ``image``
+        (:meth:`.people_detector.PeopleDetector.sees_anyone`); where it says no, the static Pose
+        would find nobody, and is not run.
     """
     h, w = frame.shape[:2]
     work = frame
     boxes: list[np.ndarray] = []
     fill = None
-    for _ in range(max_people):
-        found = mp_call.run(pose_static, work, ("pose_landmarks",))["pose_landmarks"]
-        if found is None:
+    for look in range(max_people):
+        if look == 0 and first is not None:
+            found = first
+        elif anyone is not None and not anyone(work):
             break
-        pts = (landmarks_from_bytes(found, ("x", "y")) * np.array([w, h], np.float64)).astype(np.float32)
+        else:
+            found = mp_call.run(pose_static(), work, ("pose_landmarks",))["pose_landmarks"]
+            if found is None:
+                break
+            found = landmarks_from_bytes(found, ("x", "y"))
+        pts = (np.asarray(found)[:, :2] * np.array([w, h], np.float64)).astype(np.float32)
         box = landmarks_box(pts, w, h, margin=0.12)
         if box_area(box) < 4.0 or any(_iou(box, b) > 0.5 for b in boxes):
             break  # degenerate or the same person again: stop looking
@@ -282,7 +295,7 @@ def fill_gaps(motion: Motion, max_gap: int) -> Motion:
 class PersonFollower:
     """Decides which person to follow and which region of each frame to show MediaPipe.
 
-    ``detect(frame) -> boxes`` finds people (see :func:`detect_people`). With one
+    ``detect(frame[, first]) -> boxes`` finds people (see :func:`detect_people`). With one
     person the whole frame is used (MediaPipe tracks them itself); with several, a
     :class:`CropWindow` around the chosen one, re-found by position when lost.
     While only one person has been seen, people are counted again every
@@ -308,9 +321,10 @@ class PersonFollower:
         if self.mode == "index":
             self.meta["index"] = self.index
 
-    def start(self, frame: np.ndarray, t: int) -> bool:
-        """Look for people in ``frame``; True once someone is chosen."""
-        boxes = self.detect(frame)
+    def start(self, frame: np.ndarray, t: int, first: np.ndarray | None = None) -> bool:
+        """Look for people in ``frame``; True once someone is chosen. ``first``: the normalised
+        landmarks of a person already found there (see :func:`detect_people`)."""
+        boxes = self.detect(frame) if first is None else self.detect(frame, first)
         if not boxes:
             return False
         chosen = choose_person(boxes, self.mode if self.mode == "largest" else self.index)
