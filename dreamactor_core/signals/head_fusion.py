@@ -136,7 +136,7 @@ def _angles(rotations: np.ndarray) -> np.ndarray:
     out = np.full((len(rotations), 3), np.nan)
     ok = np.isfinite(rotations).all((1, 2))
     if ok.any():
-        out[ok] = [angles_from_rotation(r) for r in rotations[ok]]
+        out[ok] = angles_from_rotation(rotations[ok])
     return out
 
 
@@ -215,7 +215,7 @@ def _steady_neck(neck: np.ndarray, measured: np.ndarray, fps: float) -> np.ndarr
         steady[t] = np.median(yaw[lo:hi])
     steady = np.where(np.abs(steady) < NECK_DEADBAND_DEG, 0.0, steady)
     a = _angles(hold_nearest(neck, measured))
-    return np.stack([rotation_from_angles(y, p, r) for y, p, r in zip(steady, a[:, 1], a[:, 2])])
+    return rotation_from_angles(steady, a[:, 1], a[:, 2])
 
 
 def _lead_turn(torso: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
@@ -231,7 +231,7 @@ def _lead_turn(torso: np.ndarray, valid: np.ndarray, fps: float) -> np.ndarray:
             speed[idx] = np.gradient(np.degrees(np.unwrap(np.radians(a[idx, 0]))), idx)
     out = np.array(torso, np.float64)
     if ok.any():
-        out[ok] = [rotation_from_angles(y + TORSO_LEAD_FRAMES * v, p, r) for (y, p, r), v in zip(a[ok], speed[ok])]
+        out[ok] = rotation_from_angles(a[ok, 0] + TORSO_LEAD_FRAMES * speed[ok], a[ok, 1], a[ok, 2])
     return out
 
 
@@ -295,7 +295,8 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
         # lie beyond a left-right swap of MediaPipe's body.
         runs = steady_runs(body_yaw, have_t, fps)
         have_t &= np.isin(runs, runs[both])
-        fitted_r = np.stack([rotation_from_angles(*a) if ok else np.eye(3) for a, ok in zip(fitted, both)])
+        fitted_r = np.tile(np.eye(3), (n, 1, 1))
+        fitted_r[both] = rotation_from_angles(*fitted[both].T)
         neck = np.einsum("tji,tjk->tik", np.where(both[:, None, None], torso, 0.0), fitted_r)
         torso = np.einsum("tij,tjk->tik", torso, _steady_neck(neck, both, fps))
         # The held head-on-torso turn says where the head is only while the body turns with it;
@@ -348,7 +349,7 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
     have = np.isfinite(angles).all(1)
     rotation = np.full((n, 3, 3), np.nan)
     if have.any():
-        rotation[have] = [rotation_from_angles(*a) for a in angles[have]]
+        rotation[have] = rotation_from_angles(*angles[have].T)
         # Continuous through +-180: a whole turn reads 0 -> 360.
         angles[have, 0] = np.degrees(np.unwrap(np.radians(angles[have, 0])))
 
@@ -373,7 +374,7 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
             # Yaw on the unwrapped track's turn (the interpolated value's), so +-180 stays continuous.
             loose[:, 0] = angles[pos, 0] + (loose[:, 0] - angles[pos, 0] + 180.0) % 360.0 - 180.0
             angles[pos[fit]] = loose[fit]
-        rotation[held] = [rotation_from_angles(*a) for a in angles[held]]
+        rotation[held] = rotation_from_angles(*angles[held].T)
         have = have | held
         for i in pos:
             source[i] = "held"
