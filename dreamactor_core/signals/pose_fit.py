@@ -19,6 +19,9 @@ import numpy as np
 ITERATIONS = 30
 # A frame stops once a step gains less than this share of its cost (converged to float precision).
 _TOLERANCE = 1e-10
+# Point-frames per chunk of the batch: ~90 kB per [chunk, M] array, so a step's few dozen of them stay in a
+# core's L2 cache (measured on the long input's 375 x 343-point refit: 0.45 ms/frame whole, 0.28 in chunks of 32).
+CHUNK_POINTS = 11000
 # Fewer points than this leave a 6-parameter pose (2 equations per point) without redundancy.
 MIN_POINTS = 5
 
@@ -74,7 +77,21 @@ def refine_poses(image_pts: np.ndarray, model_pts: np.ndarray, k: np.ndarray, ro
 
     ``image_pts`` ``[N, M, 2]`` pixels (rows with a NaN are left out), ``model_pts`` ``[M, 3]`` or, one point
     set per frame, ``[N, M, 3]`` (mm); ``k`` the intrinsics. ``hold_depth`` keeps each translation's z.
+    Frames go through in chunks of ``CHUNK_POINTS`` points (each frame's numbers do not depend on the chunk).
     """
+    img, obj = np.asarray(image_pts, np.float64), np.asarray(model_pts, np.float64)
+    rotations_start, translations_start = np.asarray(rotations_start), np.asarray(translations_start)
+    size = max(1, CHUNK_POINTS // max(img.shape[1], 1))
+    parts = [_refine_chunk(img[s:s + size], obj[s:s + size] if obj.ndim == 3 else obj, k,
+                           rotations_start[s:s + size], translations_start[s:s + size], hold_depth)
+             for s in range(0, len(img), size)]
+    if not parts:
+        return np.zeros((0, 3, 3)), np.zeros((0, 3)), np.zeros(0)
+    return tuple(np.concatenate(x) for x in zip(*parts))
+
+
+def _refine_chunk(image_pts, model_pts, k, rotations_start, translations_start, hold_depth):
+    """:func:`refine_poses` on one chunk of frames."""
     img = np.asarray(image_pts, np.float64)[..., :2]
     seen = np.isfinite(img).all(-1)
     img = np.where(seen[..., None], img, 0.0).transpose(0, 2, 1).copy()
@@ -90,7 +107,7 @@ def refine_poses(image_pts: np.ndarray, model_pts: np.ndarray, k: np.ndarray, ro
     damp = np.full(len(img), 1e-3)
     active = np.ones(len(img), bool)
     eye = np.eye(3 + n_free)
-    for _ in range(ITERATIONS if len(img) else 0):  # (an empty batch runs no step)
+    for _ in range(ITERATIONS):
         # Only the frames still improving are computed: the others keep their fit, and each frame's
         # numbers are the same computed alone or in a batch.
         a = np.flatnonzero(active)
