@@ -207,21 +207,40 @@ def estimate_camera(uv, world, width: int, height: int, weights=None, focal: flo
 
 def _minimise_1d(costs, lo: float, hi: float, grid: int = 9, iters: int = 14) -> float:
     """Coarse grid, then golden-section search around the best grid point; ``costs(xs)`` gives the
-    cost of each x in a list (the grid is evaluated in one call, the search's first two points in one)."""
+    cost of each x in a list. The grid goes in one call; the search's steps go two at a time: the
+    point after the next is one of two, known before the next one's cost, so all three go in one call."""
     xs = np.linspace(lo, hi, grid)
     vals = costs(list(xs))
     i = int(np.nanargmin(vals))
     a, b = xs[max(i - 1, 0)], xs[min(i + 1, grid - 1)]
-    g = (np.sqrt(5.0) - 1.0) / 2.0
-    c, d = b - g * (b - a), a + g * (b - a)
-    fc, fd = costs([c, d])
-    for _ in range(iters):
-        if fc < fd:
-            b, d, fd = d, c, fc
-            c = b - g * (b - a)
-            fc = costs([c])[0]
-        else:
-            a, c, fc = c, d, fd
-            d = a + g * (b - a)
-            fd = costs([d])[0]
-    return 0.5 * (a + b)
+    c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
+    state = [a, b, c, d, *costs([c, d])]
+    done = 0
+    while done < iters:
+        nxt, k = _golden_step(state)  # nxt[k] is the new point, nxt[k + 2] its cost
+        if done + 1 == iters:
+            nxt[k + 2] = costs([nxt[k]])[0]
+            state, done = nxt, done + 1
+            continue
+        # Both ways the following step can go, from the bracket alone (the unknown cost only picks one).
+        ways = [_golden_step(nxt, lower_c) for lower_c in (True, False)]
+        v, v_lower, v_higher = costs([nxt[k], *(w[j] for w, j in ways)])
+        nxt[k + 2] = v
+        state, j = _golden_step(nxt)
+        state[j + 2] = v_lower if nxt[4] < nxt[5] else v_higher
+        done += 2
+    return 0.5 * (state[0] + state[1])
+
+
+_GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+
+
+def _golden_step(state: list, lower_c: bool | None = None) -> tuple[list, int]:
+    """One golden-section step on ``[a, b, c, d, f(c), f(d)]``: the new state and the index (2 or 3) of
+    its new point, whose cost (at index + 2) is still None. ``lower_c`` picks the way (default: f(c) < f(d))."""
+    a, b, c, d, fc, fd = state
+    if (fc < fd) if lower_c is None else lower_c:
+        b, d, fd = d, c, fc
+        return [a, b, b - _GOLDEN * (b - a), d, None, fd], 2
+    a, c, fc = c, d, fd
+    return [a, b, c, a + _GOLDEN * (b - a), fc, None], 3
