@@ -347,10 +347,7 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
                               w_face], 1)
     angles = blend_angles([face_a, point_blend, torso_a], [w_face_angles, w_point, w_torso])
     have = np.isfinite(angles).all(1)
-    rotation = np.full((n, 3, 3), np.nan)
-    if have.any():
-        rotation[have] = rotation_from_angles(*angles[have].T)
-        # Continuous through +-180: a whole turn reads 0 -> 360.
+    if have.any():  # continuous through +-180: a whole turn reads 0 -> 360
         angles[have, 0] = np.degrees(np.unwrap(np.radians(angles[have, 0])))
 
     collapsed = np.zeros(n, bool) if face_collapsed is None else np.asarray(face_collapsed, bool)
@@ -374,19 +371,14 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
             # Yaw on the unwrapped track's turn (the interpolated value's), so +-180 stays continuous.
             loose[:, 0] = angles[pos, 0] + (loose[:, 0] - angles[pos, 0] + 180.0) % 360.0 - 180.0
             angles[pos[fit]] = loose[fit]
-        rotation[held] = rotation_from_angles(*angles[held].T)
         have = have | held
         for i in pos:
             source[i] = "held"
     # One yaw track in time: anchored where the face reads steadily, bending least elsewhere (yaw_track).
     yaw = smooth_yaw(np.where(have, angles[:, 0], np.nan), np.where(lone, np.nan, face_a[:, 0]), point_a[:, 0], fps)
-    moved = np.flatnonzero(have & (yaw != angles[:, 0]))
-    # Turning by d degrees more yaw is rotation_from_angles' outermost factor: R_y(-d) on the left.
-    turn = np.radians(angles[moved, 0] - yaw[moved])
-    c, s, zero, one = np.cos(turn), np.sin(turn), np.zeros(len(moved)), np.ones(len(moved))
-    by = np.stack([np.stack([c, zero, s], -1), np.stack([zero, one, zero], -1), np.stack([-s, zero, c], -1)], 1)
-    rotation[moved] = np.einsum("tij,tjk->tik", by, rotation[moved])
-    angles[moved, 0] = yaw[moved]
+    angles[have, 0] = yaw[have]
+    rotation = np.full((n, 3, 3), np.nan)
+    rotation[have] = rotation_from_angles(*angles[have].T)
     keep = have & (tracked | have_f | have_p) & np.isfinite(radius) & np.isfinite(center).all(1)
     rotation[~keep], angles[~keep], center[~keep], radius[~keep] = np.nan, np.nan, np.nan, np.nan
     return {"rotation": rotation, "angles": angles, "center_px": center, "radius_px": radius,
