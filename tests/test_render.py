@@ -232,6 +232,21 @@ def _hands_motion() -> Motion:
     return m
 
 
+
+def test_openpose_limb_ellipses_span_their_ends_and_skip_missing_ones():
+    from dreamactor_core.signals.draw import SHIFT, ellipse_polys
+    p0 = np.array([[10.0, 20.0], [50.0, 50.0], [np.nan, 5.0], [7.0, 7.0]])
+    p1 = np.array([[30.0, 20.0], [50.0, 80.0], [9.0, 9.0], [7.0, 7.0]])
+    polys, ok = ellipse_polys(p0, p1, 2.0)
+    assert ok.tolist() == [True, True, False, True]
+    pts = polys / (1 << SHIFT)
+    # along x: 10..30 long, 18..22 across; along y: 50..80 long, 48..52 across; a zero-length limb is a dot
+    np.testing.assert_allclose([pts[0, :, 0].min(), pts[0, :, 0].max(), pts[0, :, 1].min(), pts[0, :, 1].max()],
+                               [10, 30, 18, 22], atol=0.07)
+    np.testing.assert_allclose([pts[1, :, 1].min(), pts[1, :, 1].max(), pts[1, :, 0].min(), pts[1, :, 0].max()],
+                               [50, 80, 48, 52], atol=0.07)
+    np.testing.assert_allclose([pts[3, :, 0].min(), pts[3, :, 0].max()], [7, 7], atol=0.07)
+
 def test_dreamactor_draws_hands_by_side():
     m = _hands_motion()
     img = render_guidance(m, 300, 300, line_width=8)[0]

@@ -9,7 +9,8 @@ points are refused here once, so no renderer ever draws a joint at (0, 0).
 from __future__ import annotations
 
 import colorsys
-import math
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -21,53 +22,23 @@ _ONE = 1 << SHIFT
 _FAR = 1.0e5
 
 
-def usable(*points: np.ndarray) -> bool:
-    """True when every point has finite x, y within a sane range."""
-    for p in points:
-        x, y = float(p[0]), float(p[1])
-        # math.isfinite on Python floats: this runs for every bone of every frame.
-        if not (math.isfinite(x) and math.isfinite(y)) or abs(x) > _FAR or abs(y) > _FAR:
-            return False
-    return True
-
-
-def fixed(p: np.ndarray) -> tuple[int, int]:
-    """A float point as OpenCV fixed-point ints (use with ``shift=SHIFT``)."""
-    return int(round(float(p[0]) * _ONE)), int(round(float(p[1]) * _ONE))
-
-
 def as_color(color) -> tuple[int, int, int]:
-    # Unrolled (no generator): this runs for every line of every frame.
+    """A float RGB colour as the int triple OpenCV draws (rounded, clipped to 0..255)."""
     r, g, b = float(color[0]), float(color[1]), float(color[2])
     return (min(max(int(round(r)), 0), 255), min(max(int(round(g)), 0), 255),
             min(max(int(round(b)), 0), 255))
 
 
-def line(canvas: np.ndarray, p0, p1, color, width: float) -> None:
-    """An anti-aliased line of ``width`` pixels with round caps from ``p0`` to ``p1``."""
-    if usable(p0, p1):
-        line_checked(canvas, p0, p1, color, width)
-
-
-def line_checked(canvas: np.ndarray, p0, p1, color, width: float) -> None:
-    """:func:`line` for points the caller has already checked with :func:`usable`."""
-    line_fixed(canvas, fixed(p0), fixed(p1), color, width)
-
-
-def line_fixed(canvas: np.ndarray, f0: tuple[int, int], f1: tuple[int, int], color, width: float) -> None:
-    """:func:`line` between points already in fixed point (:func:`fixed`), for several strokes on one segment."""
-    cv2.line(canvas, f0, f1, as_color(color), max(1, int(round(width))), cv2.LINE_AA, SHIFT)
-
-
 def line_ints(canvas: np.ndarray, f0: tuple[int, int], f1: tuple[int, int], color: tuple[int, int, int],
               width: int) -> None:
-    """:func:`line_fixed` with the colour and width already made ints (:func:`color_array`, :func:`width_array`)."""
+    """An anti-aliased line of ``width`` pixels with round caps between fixed-point points (:func:`fixed_array`),
+    the colour and width already made ints (:func:`color_array`, :func:`width_array`)."""
     cv2.line(canvas, f0, f1, color, width, cv2.LINE_AA, SHIFT)
 
 
 def fixed_array(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Many points ``[..., 2]`` at once: their fixed-point ints (as :func:`fixed`; 0 where unusable)
-    and whether each is :func:`usable`."""
+    """Many points ``[..., 2]`` at once: their fixed-point ints (``SHIFT`` fractional bits, rounded half
+    to even; 0 where unusable) and whether each is usable (finite and within ``_FAR`` of the frame)."""
     p = np.asarray(points, np.float64)
     with np.errstate(invalid="ignore"):
         ok = (np.abs(p) <= _FAR).all(axis=-1)  # False for NaN and infinities too
@@ -80,37 +51,34 @@ def color_array(colors: np.ndarray) -> np.ndarray:
 
 
 def width_array(widths: np.ndarray) -> np.ndarray:
-    """Float line widths as the ints :func:`line_fixed` draws (at least 1)."""
+    """Float line widths as the ints :func:`line_ints` draws (at least 1)."""
     return np.maximum(np.rint(widths), 1).astype(np.int64)
-
-
-def dot(canvas: np.ndarray, p, radius: float, color) -> None:
-    """A filled anti-aliased disc of ``radius`` pixels centred on ``p``."""
-    if not usable(p):
-        return
-    r = int(round(max(float(radius), 0.5) * _ONE))
-    cv2.circle(canvas, fixed(p), r, as_color(color), -1, cv2.LINE_AA, SHIFT)
 
 
 _UNIT = np.stack([np.cos(np.linspace(0, 2 * np.pi, 36, endpoint=False)),
                   np.sin(np.linspace(0, 2 * np.pi, 36, endpoint=False))], 1)
 
 
-def ellipse_limb(canvas: np.ndarray, p0, p1, half_width: float, color) -> None:
-    """A filled ellipse spanning ``p0``-``p1`` with minor half-axis ``half_width``.
+def dot_radius(radius: float) -> int:
+    """A filled dot's radius in pixels (at least 0.5) as the fixed-point int OpenCV draws."""
+    return int(round(max(float(radius), 0.5) * _ONE))
 
-    The OpenPose look: each limb is an elongated ellipse, not a line.
-    """
-    if not usable(p0, p1):
-        return
-    a = np.asarray(p0[:2], np.float64)
-    b = np.asarray(p1[:2], np.float64)
+
+def ellipse_polys(p0: np.ndarray, p1: np.ndarray, half_width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Filled-ellipse polygons spanning ``p0``-``p1`` with minor half-axis ``half_width`` (the OpenPose
+    look: each limb an elongated ellipse, not a line), for many limbs ``[..., 2]`` at once: int32
+    ``[..., 36, 2]`` in fixed point, and whether both ends are usable (as :func:`fixed_array`)."""
+    a, b = np.asarray(p0, np.float64), np.asarray(p1, np.float64)
+    ok = fixed_array(a)[1] & fixed_array(b)[1]
+    a, b = np.where(ok[..., None], a, 0.0), np.where(ok[..., None], b, 0.0)
     d = b - a
-    length = float(np.hypot(*d))
-    u = d / length if length > 1e-6 else np.array([1.0, 0.0])
-    v = np.array([-u[1], u[0]])
-    pts = (a + b) / 2 + np.outer(_UNIT[:, 0] * length / 2, u) + np.outer(_UNIT[:, 1] * half_width, v)
-    cv2.fillConvexPoly(canvas, np.round(pts * _ONE).astype(np.int32), as_color(color), cv2.LINE_8, SHIFT)
+    length = np.hypot(d[..., 0], d[..., 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = np.where((length > 1e-6)[..., None], d / length[..., None], np.array([1.0, 0.0]))
+    v = np.stack([-u[..., 1], u[..., 0]], -1)
+    pts = ((a + b) / 2)[..., None, :] + (_UNIT[:, 0] * length[..., None] / 2)[..., None] * u[..., None, :] \
+        + (_UNIT[:, 1] * half_width)[:, None] * v[..., None, :]
+    return np.round(pts * _ONE).astype(np.int32), ok
 
 
 def frame_batch(t: int, height: int, width: int) -> np.ndarray:
@@ -145,3 +113,30 @@ def check_canvas_size(width, height) -> tuple[int, int]:
     if w < 8 or h < 8 or w > 16384 or h > 16384:
         raise DreamActorError(f"width/height: must be between 8 and 16384 pixels, got {w} x {h}")
     return w, h
+
+
+PAINT_THREADS = 2
+
+
+def paint_batches(t: int, paint, batch: int, progress=None, cancel=None) -> None:
+    """Run ``paint(lo, hi)`` over frames ``0..t`` in batches of ``batch`` on PAINT_THREADS threads.
+
+    Frames are independent and OpenCV (and numpy on big arrays) releases the GIL while it
+    works: two threads keep both cores busy. ``progress(done, t)`` is reported in frame
+    order; ``cancel()`` is checked before each batch.
+    """
+    from ..utils import check_cancel, report
+
+    with ThreadPoolExecutor(max_workers=PAINT_THREADS) as pool:
+        pending: deque = deque()
+        done = 0
+        for lo in range(0, t, batch):
+            check_cancel(cancel)
+            hi = min(lo + batch, t)
+            pending.append((hi, pool.submit(paint, lo, hi)))
+            while pending and (len(pending) > 2 * PAINT_THREADS or hi == t):
+                end, job = pending.popleft()
+                job.result()
+                while done < end:
+                    done += 1
+                    report(progress, done, t)

@@ -13,12 +13,9 @@ same units, so the shading does not depend on which source was used.
 """
 from __future__ import annotations
 
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
-from ..utils import CancelFn, DreamActorError, ProgressFn, check_cancel, report
+from ..utils import CancelFn, DreamActorError, ProgressFn
 from . import draw
 from .framing import transform_motion
 from .head_sphere import paste_patch, rotation_from_angles, sphere_patches
@@ -57,7 +54,6 @@ HAND_COLORS = ((255, 230, 0), (0, 255, 170))   # left, right
 COARSE_HAND = ((15, (17, 19, 21)), (16, (18, 20, 22)))
 NECK_COLOR = (190, 190, 190)
 HAND_WIDTH = 0.45
-RENDER_THREADS = 2
 RENDER_BATCH = 8  # frames a render thread paints per task (their head spheres are coloured together)
 
 
@@ -265,22 +261,7 @@ def render_dreamactor(motion: Motion, width: int, height: int, *, aspect: str = 
         for i, patch in zip(range(lo, hi), spheres):
             segments.paint(draw.blank(out[i]), i, lambda c, p=patch: paste_patch(c, p))
 
-    # Batches of frames are independent and OpenCV (and numpy on the batches' big arrays)
-    # releases the GIL while it works: two threads keep both cores busy. Progress is
-    # reported in frame order.
-    with ThreadPoolExecutor(max_workers=RENDER_THREADS) as pool:
-        pending: deque = deque()
-        done = 0
-        for lo in range(0, t, RENDER_BATCH):
-            check_cancel(cancel)
-            hi = min(lo + RENDER_BATCH, t)
-            pending.append((hi, pool.submit(paint_frames, lo, hi)))
-            while pending and (len(pending) > 2 * RENDER_THREADS or hi == t):
-                end, job = pending.popleft()
-                job.result()
-                while done < end:
-                    done += 1
-                    report(progress, done, t)
+    draw.paint_batches(t, paint_frames, RENDER_BATCH, progress, cancel)
     return out
 
 

@@ -8,9 +8,10 @@ only nose, eyes and ears. Everything on black, thickness scaled with the frame.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from ..utils import CancelFn, ProgressFn, check_cancel, report
+from ..utils import CancelFn, ProgressFn
 from . import draw
 from .framing import transform_motion
 from .motion import Motion
@@ -69,17 +70,49 @@ def draw_openpose_frame(canvas: np.ndarray, body: np.ndarray, hands: np.ndarray 
     (NaN rows skipped), ``stick`` the limb half-width, ``hand_width`` the hand
     line width.
     """
-    for (a, b), color in zip(LIMBS, LIMB_COLORS):
-        draw.ellipse_limb(canvas, body[a], body[b], stick, color)
-    for j in range(len(body)):
-        draw.dot(canvas, body[j], stick, BODY_COLORS[j])
-    if hands is not None:
-        for hand in hands:
-            for (a, b), color in zip(HAND_BONES, HAND_COLORS):
-                draw.line(canvas, hand[a], hand[b], color, hand_width)
-            for j in range(len(hand)):
-                draw.dot(canvas, hand[j], hand_width, HAND_JOINT_COLOR)
+    _Strokes(body[None], None if hands is None else hands[None], stick, hand_width).paint(canvas, 0)
     return canvas
+
+
+class _Strokes:
+    """Every frame's limbs, joints and hand bones as arrays ``[T, ...]``, worked out at once in numpy
+    (the same numbers the per-shape ``draw`` helpers compute); a frame's Python work is then the
+    OpenCV calls. Per-limb and per-joint Python held the GIL for most of the render before."""
+
+    def __init__(self, body: np.ndarray, hands: np.ndarray | None, stick: float, hand_width: float):
+        self.polys, self.limb_ok = draw.ellipse_polys(body[:, [a for a, _ in LIMBS]], body[:, [b for _, b in LIMBS]],
+                                                      stick)
+        self.joints, self.joint_ok = draw.fixed_array(body)
+        self.body_r = draw.dot_radius(stick)
+        self.hands = hands is not None
+        if self.hands:
+            self.hand_pts, self.hand_ok = draw.fixed_array(hands)
+            self.hand_r = draw.dot_radius(hand_width)
+            self.hand_w = max(1, int(round(hand_width)))
+
+    def paint(self, canvas: np.ndarray, i: int) -> None:
+        """Frame ``i``: limbs, then joints, then each hand's bones and joints (each skipped where unusable)."""
+        for k in np.flatnonzero(self.limb_ok[i]).tolist():
+            cv2.fillConvexPoly(canvas, self.polys[i, k], _LIMB_INTS[k], cv2.LINE_8, draw.SHIFT)
+        joints = self.joints[i].tolist()
+        for j in np.flatnonzero(self.joint_ok[i]).tolist():
+            cv2.circle(canvas, joints[j], self.body_r, _BODY_INTS[j], -1, cv2.LINE_AA, draw.SHIFT)
+        if not self.hands:
+            return
+        for pts, ok in zip(self.hand_pts[i].tolist(), self.hand_ok[i].tolist()):
+            for k, (a, b) in enumerate(HAND_BONES):
+                if ok[a] and ok[b]:
+                    cv2.line(canvas, pts[a], pts[b], _HAND_INTS[k], self.hand_w, cv2.LINE_AA, draw.SHIFT)
+            for j in range(len(pts)):
+                if ok[j]:
+                    cv2.circle(canvas, pts[j], self.hand_r, HAND_JOINT_COLOR, -1, cv2.LINE_AA, draw.SHIFT)
+
+
+# The palette as the ints OpenCV draws (draw.as_color's rounding), made once.
+_LIMB_INTS = [draw.as_color(c) for c in LIMB_COLORS]
+_BODY_INTS = [draw.as_color(c) for c in BODY_COLORS]
+_HAND_INTS = [draw.as_color(c) for c in HAND_COLORS]
+BATCH = 8  # frames a render thread paints per task
 
 
 def render_openpose(motion: Motion, width: int, height: int, *, aspect: str = "letterbox",
@@ -102,8 +135,11 @@ def render_openpose(motion: Motion, width: int, height: int, *, aspect: str = "l
     hands[np.isfinite(hconf) & (hconf < conf_threshold)] = np.nan
     t = framed.num_frames
     out = draw.frame_batch(t, height, width)
-    for i in range(t):
-        check_cancel(cancel)
-        draw_openpose_frame(draw.blank(out[i]), body[i], hands[i], stick, hand_width)
-        report(progress, i + 1, t)
+    strokes = _Strokes(body, hands, stick, hand_width)
+
+    def paint_frames(lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            strokes.paint(draw.blank(out[i]), i)
+
+    draw.paint_batches(t, paint_frames, BATCH, progress, cancel)
     return out
