@@ -157,7 +157,7 @@ def fit_poses(image_pts: np.ndarray, model_pts: np.ndarray, k: np.ndarray) -> tu
             found, rvec, tvec = cv2.solvePnP(obj_i, img_i, k, None, flags=cv2.SOLVEPNP_SQPNP)
         except cv2.error:
             continue
-        if found:
+        if found and np.isfinite(rvec).all() and np.isfinite(tvec).all():
             rot[i], t[i] = cv2.Rodrigues(rvec)[0], tvec.reshape(3)
             started.append(i)
     rms = np.full(n, np.nan)
