@@ -28,15 +28,14 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from ..utils import CancelFn, DreamActorError, ProgressFn, check_cancel, report
 from .body_size import body_size
-from .face_landmarks import FaceFollower
-from .hand_landmarks import HandTracker
+from .detail_stage import DetailStage
 from .motion import Motion
 from . import mp_call
 from .mp_landmarks import landmarks_from_bytes
@@ -155,7 +154,7 @@ def extract_motion(
     import mediapipe as mp
 
     body = _BodyStage(person, recount_every=max(1, int(round(0.5 * fps))), smooth=pose_filter)
-    details = _DetailStage(hands=hands, face=face)
+    details = DetailStage(hands=hands, face=face)
     rows: list = []
     pending: deque = deque()
     size = None
@@ -225,7 +224,7 @@ def _done(futures) -> bool:
     return all(f.done() for f in futures)
 
 
-def _close_stages(details: "_DetailStage", body: "_BodyStage") -> None:
+def _close_stages(details: "DetailStage", body: "_BodyStage") -> None:
     details.close()
     body.close()
 
@@ -310,58 +309,6 @@ def _to_px(norm: np.ndarray, x0: float, y0: float, sw: float, sh: float) -> np.n
     px[:, 1] = y0 + norm[:, 1] * sh
     px[:, 2] = norm[:, 2] * sw  # MediaPipe's z is in units of the image width
     return px
-
-
-class _DetailStage:
-    """Face and hands of frame t from frame t's body, each in its own worker thread.
-
-    One thread per kind keeps the face's tracking graph fed in frame order (the hands' graph
-    holds no state, but shares its two graphs between both hands); MediaPipe releases the GIL
-    while it runs, so the workers overlap with Pose on the next frame.
-    """
-
-    def __init__(self, hands: bool, face: bool):
-        self.face = FaceFollower() if face else None
-        self.hands = HandTracker() if hands else None
-        # Their graphs are made now and open in MediaPipe's threads beside Pose's opening: made at the
-        # first frame's face and hands, their ~100 ms of opening waited for Pose's first result.
-        for stage in (self.face, self.hands):
-            if stage is not None:
-                stage.open()
-        self._pools: dict[str, ThreadPoolExecutor] = {}
-
-    def pool(self, kind: str) -> ThreadPoolExecutor:
-        if kind not in self._pools:
-            self._pools[kind] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"dreamactor-{kind}")
-        return self._pools[kind]
-
-    def submit(self, img: np.ndarray, row: tuple) -> tuple[Future, ...]:
-        px, vis = row[0], row[1]
-        futures = []
-        if self.face is not None:
-            futures.append(self.pool("face").submit(self.face.step, img, px))
-        if self.hands is not None:
-            futures.append(self.pool("hands").submit(self.hands.process, img, px, vis))
-        return tuple(futures)
-
-    def collect(self, row: tuple | None, futures: tuple[Future, ...]) -> tuple | None:
-        """The full row ``(body, vis, world, left, right, face, box)`` once the workers are done."""
-        if row is None:
-            return None
-        results = [f.result() for f in futures]
-        face = results.pop(0)[0] if self.face is not None else None
-        left, right = results.pop(0) if self.hands is not None else (None, None)
-        px, vis, world, box = row
-        return px, vis, world, left, right, face, box
-
-    def close(self) -> None:
-        # Wait for the workers before their graphs are closed.
-        for pool in self._pools.values():
-            pool.shutdown(wait=True, cancel_futures=True)
-        if self.face is not None:
-            self.face.close()
-        if self.hands is not None:
-            self.hands.close()
 
 
 def _assemble(rows: list, fps: float, size: tuple[int, int], name: str) -> Motion:
