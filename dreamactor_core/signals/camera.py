@@ -196,7 +196,7 @@ def estimate_camera(uv, world, width: int, height: int, weights=None, focal: flo
 
         def costs(log_fs) -> list[float]:
             _, err = picked.solve_focals([float(np.exp(x)) for x in log_fs], K_guess)
-            mse = [float(np.nanmean(e ** 2)) for e in err]
+            mse = np.nanmean(err ** 2, axis=1).tolist()  # each row as np.nanmean of that row alone
             return [m + FOCAL_PRIOR_PX2 * (x - np.log(guess)) ** 2 for m, x in zip(mse, log_fs)]
 
         focal = float(np.exp(_minimise_1d(costs, np.log(guess * 0.3), np.log(guess * 4.0))))
