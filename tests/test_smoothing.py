@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dreamactor_core.signals.extract import extract_motion
-from dreamactor_core.signals.one_euro import filter_params, one_euro
+from dreamactor_core.signals.one_euro import filter_params, one_euro, one_euro_many
 from dreamactor_core.signals.smoothing import kernel_radius, landmark_segments, outlier_trust, smooth_array, smooth_motion
 from dreamactor_core.signals.video_io import read_video
 from dreamactor_core.utils import DreamActorError
@@ -80,6 +80,26 @@ def test_nan_stays_nan_and_does_not_smear():
     assert np.isnan(out[10:13]).all()
     np.testing.assert_allclose(out[:10], 0.0, atol=1e-9)
     np.testing.assert_allclose(out[13:], 50.0, atol=1e-9)
+
+
+def test_one_euro_runs_both_ways_restarts_after_gaps_and_keeps_arrays_apart():
+    rng = np.random.default_rng(2)
+    x = np.cumsum(rng.normal(0.0, 4.0, (40, 6)), axis=0)
+    x[:3, 1] = np.nan  # lost at the start
+    x[15:18, 2] = x[30:31, 2] = np.nan  # lost twice in the middle
+    out = one_euro(x, 25.0, 0.5, scale=50.0)
+    assert (np.isnan(out) == np.isnan(x)).all()
+    # Forward and backward passes averaged: the same filter on the clip played backwards, exactly.
+    np.testing.assert_array_equal(one_euro(x[::-1], 25.0, 0.5, scale=50.0)[::-1], out)
+    # A gap restarts the filter both ways: what lies before it never reaches what lies after it.
+    moved = x.copy()
+    moved[:15, 2] += 40.0
+    np.testing.assert_array_equal(one_euro(moved, 25.0, 0.5, scale=50.0)[18:, 2], out[18:, 2])
+    # Arrays filtered side by side, each with its own scale, are filtered as if alone.
+    y = rng.normal(0.0, 1.0, (40, 2, 2))
+    both = one_euro_many([x, y], 25.0, 0.5, [50.0, np.array([1.0, 3.0])])
+    np.testing.assert_array_equal(both[0], out)
+    np.testing.assert_array_equal(both[1], one_euro(y, 25.0, 0.5, scale=np.array([1.0, 3.0])))
 
 
 def test_strength_zero_is_identity_and_range_is_checked():
