@@ -262,11 +262,11 @@ def stature(motion: Motion, proportions: dict) -> dict:
     None, "metres": metres per world-scale unit or None}``; :func:`estimate_height` gives its public form.
     """
     # The head stage sizes the sphere by FaceMesh's face where its mesh held its size beside the head points;
-    # where it held too seldom it puts the head points on the typical face-to-head-points scale (1.17-1.46x per
-    # clip), not a measurement: heights would read -7..+24% on the six held-out clips where that happens (walks
-    # whose mesh collapsed on every frame, 360 turns with 1-2 held frames), and the points' own scale depends on
-    # the picture (0.75 of the head on the hard-case renderer, 0.81 on the shared set's). Read first: refusing
-    # needs none of the work below.
+    # where it held too seldom it puts the head points on the typical face-to-head-points scale, not a measurement
+    # (the points read 0.75 of the head on the hard-case renderer, 0.81 on the shared set's). The seven held-out clips
+    # refused (walks and a child whose mesh read 0.57-0.61 of the head on 39-40 of 40 frames, 360 turns with 1-2 held
+    # frames reading 0.78-0.93) give -7..+21% on it, +20..+68% on those frames alone; forced on all 81 whole-body
+    # clips it misses 27 of 71 held out (RMS 14%, measured 8%), the shared set -9%. Refusing needs none of the below.
     if motion.meta.get("head_scale", "measured") != "measured":
         return {"height_m": None, "head_ratio": None, "frames": 0, "metres": None,
                 "why": "the face mesh held its size on too few frames: the head sphere's size is a typical "
