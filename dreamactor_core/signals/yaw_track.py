@@ -129,6 +129,10 @@ def smooth_yaw(yaw: np.ndarray, face_yaw: np.ndarray, point_yaw: np.ndarray, fps
     edges = np.flatnonzero(np.diff(np.r_[0, known.astype(np.int8), 0]))
     for start, stop in zip(edges[::2], edges[1::2]):
         read, w, bound = out[start:stop], weights[start:stop], aside[start:stop]
+        if not anchors[start:stop].any():
+            # No face anchors the run (keypoints imported without a face, a clip seen from behind): the blend is
+            # all there is, so it keeps the anchors' weight; 0.1 everywhere would smooth it ten times as hard.
+            w = np.ones_like(w)
         beyond = np.zeros(len(read), bool)
         for _ in range(BOUND_ROUNDS):  # the frames the track passes change a few times, then hold
             track = _bend_least(read, np.where(beyond, 0.0, w), bend)
