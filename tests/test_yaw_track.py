@@ -13,8 +13,8 @@ import numpy as np
 
 from dreamactor_core.signals.head_fusion import fuse_head
 from dreamactor_core.signals.head_pose import rotation_from_angles
-from dreamactor_core.signals.yaw_track import (ANCHOR_DEG, PROFILE_DEG, _bend_least, face_anchors, points_over_read, smooth_yaw,
-                                               unbow_point_yaw)
+from dreamactor_core.signals.yaw_track import (ANCHOR_DEG, PITCH_ANCHOR_DEG, PROFILE_DEG, _bend_least, face_anchors,
+                                               points_over_read, smooth_pitch, smooth_yaw, unbow_point_yaw)
 
 FPS = 25.0
 OVER = 20.0
@@ -156,3 +156,18 @@ def test_the_fusion_reads_a_bowed_head_at_its_yaw():
     out = fuse_head(_track(head, np.isfinite(face)), _track(points[:, :2], np.ones(n, bool)), *_portrait(n), FPS)
     lost = np.isnan(face)
     np.testing.assert_allclose(out["angles"][lost, 0], head[lost, 0], atol=3.5)
+
+
+def test_a_bow_read_coarsely_past_the_faces_range_is_carried_by_its_trend():
+    """A bow to -55 and back (40 frames): the face reads the pitch exactly while under PITCH_ANCHOR_DEG; past it the
+    blend scatters by +-4 degrees from frame to frame (coarse head points). The track is nearer the head there,
+    and keeps the anchors."""
+    head, _, _ = _bow()
+    pitch = head[:, 1]
+    face = np.where(np.abs(pitch) < 40.0, pitch, np.nan)
+    loose = np.abs(pitch) >= PITCH_ANCHOR_DEG
+    blend = np.where(loose, pitch + 4.0 * (-1.0) ** np.arange(len(pitch)), pitch)
+    out = smooth_pitch(blend, face, FPS)
+    assert np.abs(out - pitch)[loose].mean() < 0.5 * np.abs(blend - pitch)[loose].mean()
+    anchored = ~loose & np.isfinite(face)
+    assert anchored.sum() >= 10 and np.abs(out - pitch)[anchored].max() < 1.0

@@ -28,8 +28,9 @@ flattens a deep bow as it does a far turn; the torso only fills in), and every w
 out over ``FADE_S`` seconds where its source appears or disappears, so the blend never jumps. Each
 angle is averaged on the circle with its own weights (the head points count in yaw, hardly in
 pitch). Yaw is then unwrapped in time, so a whole turn reads
-0 -> 180 -> 360 instead of jumping from +180 to -180, and made one track in time by :mod:`yaw_track`: anchored where
-the face reads steadily, bending least elsewhere (a quick look aside the face saturates on is carried by its trend).
+0 -> 180 -> 360 instead of jumping from +180 to -180. Yaw and pitch are then made tracks in time by :mod:`yaw_track`:
+anchored where the face reads steadily, bending least elsewhere (a quick look aside the face saturates on is carried
+by its trend).
 
 The sphere's centre and steady size come from the fits with these weights (:mod:`head_size`).
 """
@@ -41,7 +42,7 @@ from .head_pose import angles_from_rotation, rotation_from_angles
 from .head_size import hold_nearest, sphere_track
 from .point_sources import MEDIAPIPE, PointSource
 from .torso_turn import sharpen_turn, steady_runs
-from .yaw_track import smooth_yaw, unbow_point_yaw
+from .yaw_track import smooth_pitch, smooth_yaw, unbow_point_yaw
 
 FACE_FULL_DEG, FACE_NONE_DEG = 45.0, 75.0  # face weight 1 below, 0 above (yaw, from the head-point fit)
 FACE_YAW_NONE_DEG = 65.0  # ...in yaw itself gone by this turn, judged by the fit that reads the head more turned
@@ -374,9 +375,10 @@ def fuse_head(face_fit: dict, point_fit: dict, body_world: np.ndarray, body_px: 
         have = have | held
         for i in pos:
             source[i] = "held"
-    # One yaw track in time: anchored where the face reads steadily, bending least elsewhere (yaw_track).
-    yaw = smooth_yaw(np.where(have, angles[:, 0], np.nan), np.where(lone, np.nan, face_a[:, 0]), point_a[:, 0], fps)
-    angles[have, 0] = yaw[have]
+    # Yaw and pitch as tracks in time: anchored where the face reads steadily, bending least elsewhere (yaw_track).
+    face = np.where(lone[:, None], np.nan, face_a)
+    angles[have, 0] = smooth_yaw(np.where(have, angles[:, 0], np.nan), face[:, 0], point_a[:, 0], fps)[have]
+    angles[have, 1] = smooth_pitch(np.where(have, angles[:, 1], np.nan), face[:, 1], fps)[have]
     rotation = np.full((n, 3, 3), np.nan)
     rotation[have] = rotation_from_angles(*angles[have].T)
     keep = have & (tracked | have_f | have_p) & np.isfinite(radius) & np.isfinite(center).all(1)

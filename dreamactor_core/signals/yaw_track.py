@@ -18,6 +18,10 @@ FaceMesh loses it, and MediaPipe's head points read a bowed head too far turned 
 with its head held at -35: the points read -55 to -65). It shows beside the anchors nearest in time (the same body's
 points read -50 to -56 beside a face reading -25 to -34 as it came up), so on bowed frames without a face their yaw
 is turned back by its median there (:func:`unbow_point_yaw`).
+
+Pitch is made a track the same way (:func:`smooth_pitch`), anchored where the face is steady and its pitch under
+``PITCH_ANCHOR_DEG``: FaceMesh flattens a deeper bow toward a frontal face as it does a far turn, and the head points
+are coarse in pitch, so there the anchors' trend carries the track (no bound: either fit may read a bow short).
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ MAX_EXCURSION_S = 0.8
 PROFILE_DEG = 90.0
 BOUND_ROUNDS = 8
 BOWED_DEG = 25.0  # the points' pitch past which the face's pitch weight starts going (head_fusion.FACE_PITCH_DEG)
+PITCH_ANCHOR_DEG = 25.0  # a steady face's pitch is an anchor below this (head_fusion.FACE_PITCH_DEG's start)
 SIDE_DEG = 10.0  # an over-read is measured where both fits read the head turned at least this far, the same way
 NEAREST = 10  # ...over this many anchors nearest in time
 BEHIND_DEG = 100.0  # a reading this far round is past profile: no over-read measured in front applies, no look aside
@@ -115,20 +120,18 @@ def _look_asides(anchors: np.ndarray, yaw: np.ndarray, fps: float) -> np.ndarray
     return out & (turned >= ANCHOR_DEG) & (turned < BEHIND_DEG)
 
 
-def smooth_yaw(yaw: np.ndarray, face_yaw: np.ndarray, point_yaw: np.ndarray, fps: float) -> np.ndarray:
-    """``yaw`` ``[T]`` (degrees, unwrapped; NaN where unknown) as the track that bends least near it, each run of
-    known frames on its own, with the anchors of ``face_yaw`` / ``point_yaw`` ``[T]`` (:func:`face_anchors`)
-    weighted 1 and the other frames ``LOOSE_WEIGHT``. On a quick look aside (:func:`_look_asides`) ``yaw`` only
-    bounds the turn: where the track reads the head more turned, ``yaw`` stops counting (up to ``PROFILE_DEG``)."""
-    out = np.array(yaw, np.float64)
-    anchors = face_anchors(face_yaw, point_yaw)
+def _track(values: np.ndarray, anchors: np.ndarray, fps: float, bound: np.ndarray | None = None) -> np.ndarray:
+    """``values`` ``[T]`` (NaN where unknown) as the track that bends least near them, each run of known frames on
+    its own: ``anchors`` weighted 1, other frames ``LOOSE_WEIGHT``; on frames ``bound`` a value only bounds the
+    track's magnitude from below (it stops counting where the track reads further; capped at ``PROFILE_DEG``)."""
+    out = np.array(values, np.float64)
     weights = np.where(anchors, 1.0, LOOSE_WEIGHT)
-    aside = _look_asides(anchors, out, fps)
+    bound = np.zeros(len(out), bool) if bound is None else bound
     bend = BEND * (fps / 25.0) ** 4
     known = np.isfinite(out)
     edges = np.flatnonzero(np.diff(np.r_[0, known.astype(np.int8), 0]))
     for start, stop in zip(edges[::2], edges[1::2]):
-        read, w, bound = out[start:stop], weights[start:stop], aside[start:stop]
+        read, w, bounded = out[start:stop], weights[start:stop], bound[start:stop]
         if not anchors[start:stop].any():
             # No face anchors the run (keypoints imported without a face, a clip seen from behind): the blend is
             # all there is, so it keeps the anchors' weight; 0.1 everywhere would smooth it ten times as hard.
@@ -136,9 +139,26 @@ def smooth_yaw(yaw: np.ndarray, face_yaw: np.ndarray, point_yaw: np.ndarray, fps
         beyond = np.zeros(len(read), bool)
         for _ in range(BOUND_ROUNDS):  # the frames the track passes change a few times, then hold
             track = _bend_least(read, np.where(beyond, 0.0, w), bend)
-            passed = bound & (np.sign(track) == np.sign(read)) & (np.abs(track) > np.abs(read))
+            passed = bounded & (np.sign(track) == np.sign(read)) & (np.abs(track) > np.abs(read))
             if (passed == beyond).all():
                 break
             beyond = passed
         out[start:stop] = np.where(beyond, np.sign(track) * np.minimum(np.abs(track), PROFILE_DEG), track)
     return out
+
+
+def smooth_yaw(yaw: np.ndarray, face_yaw: np.ndarray, point_yaw: np.ndarray, fps: float) -> np.ndarray:
+    """``yaw`` ``[T]`` (degrees, unwrapped; NaN where unknown) as the track that bends least near it, each run of
+    known frames on its own, with the anchors of ``face_yaw`` / ``point_yaw`` ``[T]`` (:func:`face_anchors`)
+    weighted 1 and the other frames ``LOOSE_WEIGHT``. On a quick look aside (:func:`_look_asides`) ``yaw`` only
+    bounds the turn: where the track reads the head more turned, ``yaw`` stops counting (up to ``PROFILE_DEG``)."""
+    anchors = face_anchors(face_yaw, point_yaw)
+    return _track(yaw, anchors, fps, _look_asides(anchors, np.asarray(yaw, np.float64), fps))
+
+
+def smooth_pitch(pitch: np.ndarray, face_pitch: np.ndarray, fps: float) -> np.ndarray:
+    """``pitch`` ``[T]`` (degrees; NaN where unknown) as the track that bends least near it, anchored (weight 1) where
+    the face ``face_pitch`` ``[T]`` is steady and under ``PITCH_ANCHOR_DEG``, other frames ``LOOSE_WEIGHT``."""
+    f = np.asarray(face_pitch, np.float64)
+    steady = face_anchors(np.where(np.isfinite(f), 0.0, np.nan))
+    return _track(pitch, steady & (np.abs(np.nan_to_num(f, nan=np.inf)) < PITCH_ANCHOR_DEG), fps)
