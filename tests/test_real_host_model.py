@@ -212,8 +212,12 @@ def test_free_unloads_pack_model_and_vae_and_next_run_loads_them(host, sampler_w
     run(12)  # still loaded: nothing is loaded again
     assert (_loads(host, "DreamActorComfyModel"), _loads(host, "WanVAE")) == before
     # unload_models only: free_memory would also drop the cached loader outputs, and a fresh loader loads anyway
-    requests.post(host.url + "/free", json={"unload_models": True}, timeout=30).raise_for_status()
-    time.sleep(3)  # the idle worker wakes on the flag and unloads before the next prompt
+    # The host's worker acts on the flag when it is woken while waiting for a prompt; a wake that comes while it is
+    # still busy after the last prompt (its garbage collection) is lost, and it would unload only after the next
+    # prompt. The flag holds until it is acted on, so asking again each second wakes the worker once it waits.
+    for _ in range(5):
+        requests.post(host.url + "/free", json={"unload_models": True}, timeout=30).raise_for_status()
+        time.sleep(1)
     run(13)
     assert (_loads(host, "DreamActorComfyModel"), _loads(host, "WanVAE")) == (before[0] + 1, before[1] + 1), \
         host.log_tail(3000)
